@@ -1,0 +1,1 @@
+"""Agents that produce actions for players: scripted bots now; learned policies later."""

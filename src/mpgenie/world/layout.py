@@ -1,0 +1,97 @@
+"""The static world derived from the seed: landmarks (keypoints), biomes, and where objects sit.
+
+Everything here is a pure function of the config, so a client, the server and a dataset reader that know the
+seed rebuild the identical planet without shipping it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mpgenie.world.config import WorldConfig
+from mpgenie.world.geometry import Vec, normalize, random_unit_vectors
+
+
+class Biome(IntEnum):
+    SNOWFIELD = 0
+    TUNDRA = 1
+    GLACIER = 2
+    PINE_FOREST = 3
+    ROCKLANDS = 4
+    FROZEN_LAKE = 5
+
+
+class LandmarkKind(IntEnum):
+    PINE = 0
+    BOULDER = 1
+    ICE_SPIRE = 2
+    IGLOO = 3
+    TOTEM = 4
+
+
+# Independent random streams per purpose: adding, say, more hazards never moves the landmarks.
+_STREAM_LANDMARKS, _STREAM_BIOMES, _STREAM_COLLECTIBLES, _STREAM_BEACONS, _STREAM_HAZARDS = range(5)
+
+
+def _rng(cfg: WorldConfig, stream: int) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, stream])
+
+
+def fibonacci_sphere(n: int, rng: np.random.Generator, jitter: float = 0.3) -> Vec:
+    """``n`` well-spread points (a jittered Fibonacci lattice, randomly rotated)."""
+    i = np.arange(n, dtype=np.float64) + 0.5 + rng.uniform(-jitter, jitter, size=n)
+    z = 1.0 - 2.0 * np.clip(i, 0.0, n) / n
+    phi = np.pi * (1.0 + 5.0**0.5) * i
+    r = np.sqrt(np.clip(1.0 - z * z, 0.0, 1.0))
+    pts = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    return normalize(pts @ q.T)
+
+
+@dataclass(frozen=True, slots=True)
+class WorldLayout:
+    landmark_pos: Vec
+    landmark_kind: NDArray[np.int8]
+    biome_centers: Vec
+    collectible_pos: Vec
+    beacon_pos: Vec
+    hazard_pos: Vec
+
+    def biome_at(self, p: Vec) -> NDArray[np.int8]:
+        """Biome of each unit position: the nearest biome centre (a spherical Voronoi diagram)."""
+        pts = np.asarray(p, dtype=np.float64).reshape(-1, 3)
+        return np.argmax(pts @ self.biome_centers.T, axis=1).astype(np.int8) % len(Biome)
+
+
+def _away_from(points: Vec, avoid: Vec, min_angle: float, rng: np.random.Generator) -> Vec:
+    """Re-draw points closer than ``min_angle`` radians to any of ``avoid`` (bounded tries, then keep)."""
+    pts = points.copy()
+    if avoid.shape[0] == 0 or pts.shape[0] == 0:
+        return pts
+    cos_min = np.cos(min_angle)
+    for _ in range(32):
+        bad = np.max(pts @ avoid.T, axis=1) > cos_min
+        if not np.any(bad):
+            break
+        pts[bad] = random_unit_vectors(rng, int(bad.sum()))
+    return pts
+
+
+def generate_layout(cfg: WorldConfig) -> WorldLayout:
+    """The planet for ``cfg``: deterministic in ``cfg`` alone."""
+    rng_l = _rng(cfg, _STREAM_LANDMARKS)
+    landmarks = fibonacci_sphere(cfg.num_landmarks, rng_l)
+    kinds = rng_l.integers(0, len(LandmarkKind), size=cfg.num_landmarks).astype(np.int8)
+    centers = random_unit_vectors(_rng(cfg, _STREAM_BIOMES), cfg.num_biomes)
+    collectibles = random_unit_vectors(_rng(cfg, _STREAM_COLLECTIBLES), cfg.num_collectibles)
+    beacons = fibonacci_sphere(cfg.num_beacons, _rng(cfg, _STREAM_BEACONS)) if cfg.num_beacons else np.zeros((0, 3))
+    rng_h = _rng(cfg, _STREAM_HAZARDS)
+    hazards = random_unit_vectors(rng_h, cfg.num_hazards)
+    # Hazards keep clear of landmarks (spawn points) and beacons, so a spawn is never a death trap.
+    clearance = (cfg.hazard_radius + cfg.spawn_protection_radius) / cfg.radius
+    hazards = _away_from(hazards, np.concatenate([landmarks, beacons]), clearance, rng_h)
+    return WorldLayout(landmarks, kinds, centers, collectibles, beacons, hazards)

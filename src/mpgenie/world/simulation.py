@@ -1,0 +1,455 @@
+"""The authoritative fixed-tick simulation: every player stepped at once, structure-of-arrays.
+
+One tick (:meth:`World.step`) = :meth:`World.advance` (rules and movement) + :meth:`World.refresh_aoi` (area of
+interest). They are separate methods so the benchmark can time them apart; everyone else calls ``step``.
+
+Order inside :meth:`World.advance`, fixed because the outcome depends on it:
+
+1. Attacks resolve on start-of-tick positions (what clients saw): the nearest other player within
+   ``attack_range`` and inside the ``attack_cone_deg`` in front is hit (ties: lowest id).
+2. Everyone turns, walks (along great circles, heading parallel-transported) and jumps (radial gravity).
+3. Hit players are knocked back ``knockback_distance`` directly away from their attacker (once per tick).
+4. Pickups: each active collectible within ``pickup_radius`` goes to its nearest player (ties: lowest id).
+5. Beacons: ``interact`` within ``beacon_radius`` is remembered for ``beacon_window_ticks``; a beacon lights
+   when ``beacon_min_players`` distinct players are remembered, and then rests ``beacon_cooldown_ticks``.
+6. Hazards: a grounded player within ``hazard_radius`` is sent to a spawn point (not the one it died near).
+7. Collectibles whose respawn time has come reappear.
+
+Player ids are slots in the arrays, small dense integers like Quake's entity numbers. A freed slot is reused
+only after the next AOI refresh, so the refresh always reports the old occupant's ``aoi_leave`` events first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mpgenie.world.actions import NUM_ACTIONS, Action
+from mpgenie.world.config import WorldConfig
+from mpgenie.world.events import (
+    AoiChanges,
+    AttackHit,
+    BeaconActivated,
+    GameplayEvent,
+    HazardHit,
+    Pickup,
+    Respawn,
+    RespawnReason,
+    StepResult,
+)
+from mpgenie.world.geometry import Vec, move_along, right_of, rotate_about, transport
+from mpgenie.world.layout import WorldLayout, generate_layout
+from mpgenie.world.spatial import CellGrid, Neighbors, chord_unit, diff_neighbors
+from mpgenie.world.spawn import SpawnManager
+
+_RNG_STREAM_WORLD = 100
+_GROUNDED_M = 0.25  # a player this close to the surface touches hazards
+
+
+class World:
+    """The state of one planet and its players, advanced one fixed tick at a time."""
+
+    def __init__(self, cfg: WorldConfig | None = None) -> None:
+        self.cfg = cfg or WorldConfig()
+        cfg = self.cfg
+        self.layout: WorldLayout = generate_layout(cfg)
+        self.spawns = SpawnManager(cfg, self.layout)
+        self.rng = np.random.default_rng([cfg.seed, _RNG_STREAM_WORLD])
+        self.tick = 0
+        self.num_slots = 0
+        self._capacity = 0
+        self._free: list[int] = []
+        self._quarantine: list[int] = []
+        self._pending: list[GameplayEvent] = []
+        self._alloc(16)
+
+        self._chord_aoi = chord_unit(cfg.render_distance, cfg.radius)
+        self._chord_attack = chord_unit(cfg.attack_range, cfg.radius)
+        self._chord2_pickup = chord_unit(cfg.pickup_radius, cfg.radius) ** 2
+        self._chord2_beacon = chord_unit(cfg.beacon_radius, cfg.radius) ** 2
+        self._chord2_hazard = chord_unit(cfg.hazard_radius, cfg.radius) ** 2
+        self._chord_spawn = chord_unit(cfg.spawn_protection_radius, cfg.radius)
+        self._chord_interact = math.sqrt(max(self._chord2_pickup, self._chord2_beacon, self._chord2_hazard))
+        self._cos_half_cone = math.cos(math.radians(cfg.attack_cone_deg) / 2.0)
+
+        lay = self.layout
+        self._n_collectibles = lay.collectible_pos.shape[0]
+        self._n_beacons = lay.beacon_pos.shape[0]
+        self.object_pos: Vec = np.concatenate([lay.collectible_pos, lay.beacon_pos, lay.hazard_pos]).reshape(-1, 3)
+        # Static objects never move: one grid for all of them, sized for the render distance so that the same
+        # grid answers both "what can I touch" and "what can I see" (objects are sparse, so big cells are cheap).
+        self._object_grid = CellGrid(self.object_pos, max(self._chord_aoi, self._chord_interact))
+        self.collectible_active = np.ones(self._n_collectibles, dtype=bool)
+        self.collectible_respawn_at = np.zeros(self._n_collectibles, dtype=np.int64)
+        self.beacon_ready_at = np.zeros(self._n_beacons, dtype=np.int64)
+        self.beacon_activations = np.zeros(self._n_beacons, dtype=np.int64)
+        self._recent_beacon = np.zeros(0, dtype=np.int64)
+        self._recent_player = np.zeros(0, dtype=np.int64)
+        self._recent_tick = np.zeros(0, dtype=np.int64)
+
+        self._player_grid: CellGrid | None = None
+        self._aoi = Neighbors.empty(self._capacity)
+
+    # --- storage -----------------------------------------------------------------------------------------------
+
+    def _alloc(self, capacity: int) -> None:
+        old = self._capacity
+
+        def grow(arr: NDArray | None, shape: tuple[int, ...], dtype: type) -> NDArray:
+            new = np.zeros(shape, dtype=dtype)
+            if arr is not None:
+                new[:old] = arr[:old]
+            return new
+
+        g = self.__dict__.get
+        self.active = grow(g("active"), (capacity,), bool)
+        self.pos = grow(g("pos"), (capacity, 3), np.float64)
+        self.fwd = grow(g("fwd"), (capacity, 3), np.float64)
+        self.height = grow(g("height"), (capacity,), np.float64)
+        self.vz = grow(g("vz"), (capacity,), np.float64)
+        self.score = grow(g("score"), (capacity,), np.int64)
+        self.deaths = grow(g("deaths"), (capacity,), np.int64)
+        self.attack_ready_at = grow(g("attack_ready_at"), (capacity,), np.int64)
+        self.last_action = grow(g("last_action"), (capacity,), np.int8)
+        self.teleported = grow(g("teleported"), (capacity,), bool)
+        self._capacity = capacity
+
+    @property
+    def num_players(self) -> int:
+        return int(np.count_nonzero(self.active[: self.num_slots]))
+
+    def active_ids(self) -> NDArray[np.int64]:
+        return np.flatnonzero(self.active[: self.num_slots]).astype(np.int64)
+
+    def add_players(self, count: int) -> NDArray[np.int64]:
+        """Join ``count`` players at once (spread over spawn points); returns their ids.
+
+        Each gets a ``respawn`` event with reason ``join`` in the next tick's events.
+        """
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        ids = np.empty(count, dtype=np.int64)
+        for k in range(count):
+            if self._free:
+                ids[k] = heapq.heappop(self._free)
+            else:
+                if self.num_slots == self._capacity:
+                    self._alloc(max(16, self._capacity * 2))
+                ids[k] = self.num_slots
+                self.num_slots += 1
+        if count:
+            spawn = self.spawns.choose(self._spawn_crowding(), None, count, self.rng)
+            self._place(ids, spawn.position, spawn.heading)
+            self.score[ids] = 0
+            self.deaths[ids] = 0
+            self.attack_ready_at[ids] = 0
+            self.last_action[ids] = Action.NOOP
+            self.active[ids] = True
+            self._pending.extend(
+                Respawn(self.tick + 1, int(i), int(s), RespawnReason.JOIN)
+                for i, s in zip(ids, spawn.spawn_point, strict=True)
+            )
+        return ids
+
+    def add_player(self) -> int:
+        return int(self.add_players(1)[0])
+
+    def remove_player(self, player: int) -> None:
+        """Take a player out. Its id becomes reusable after the next AOI refresh (which reports its leaves)."""
+        if not (0 <= player < self.num_slots) or not self.active[player]:
+            raise KeyError(f"no active player {player}")
+        self.active[player] = False
+        self._quarantine.append(player)
+
+    def _place(self, ids: NDArray[np.int64], pos: Vec, heading: Vec) -> None:
+        self.pos[ids] = pos
+        self.fwd[ids] = heading
+        self.height[ids] = 0.0
+        self.vz[ids] = 0.0
+        self.teleported[ids] = True
+
+    def _spawn_crowding(self) -> NDArray[np.int64]:
+        """Players (as of the last AOI refresh) near each spawn point."""
+        if self._player_grid is None or len(self._player_grid) == 0:
+            return np.zeros(len(self.spawns), dtype=np.int64)
+        near = self._player_grid.query(self.spawns.points, min(self._chord_spawn, self._player_grid.cell))
+        return np.diff(near.indptr)
+
+    # --- the tick ----------------------------------------------------------------------------------------------
+
+    def step(self, actions: NDArray[np.integer] | None = None) -> StepResult:
+        """Advance one tick with one action per slot (``actions[i]`` for player ``i``; free slots ignored)."""
+        events = self.advance(actions)
+        return StepResult(self.tick, events, self.refresh_aoi())
+
+    def advance(self, actions: NDArray[np.integer] | None = None) -> list[GameplayEvent]:
+        """Rules and movement for one tick (everything but the AOI). Returns the gameplay events."""
+        n = self.num_slots
+        a = self._checked_actions(actions, n)
+        t = self.tick + 1
+        events, self._pending = self._pending, []
+        self.teleported[:n] = False
+        self.last_action[:n] = a
+
+        hits = self._resolve_attacks(a, t)
+        self._move(a)
+        if hits[0].size:
+            self._knock_back(*hits)
+            events.extend(AttackHit(t, int(x), int(y)) for x, y in zip(*hits, strict=True))
+        players = self.active_ids()
+        near_rows, near_objects = self._objects_near(players)
+        events.extend(self._pickups(t, players, near_rows, near_objects))
+        events.extend(self._beacons(t, a, players, near_rows, near_objects))
+        events.extend(self._hazards(t, players, near_rows, near_objects))
+        due = ~self.collectible_active & (self.collectible_respawn_at <= t)
+        self.collectible_active |= due
+        self.tick = t
+        return events
+
+    def _checked_actions(self, actions: NDArray[np.integer] | None, n: int) -> NDArray[np.int8]:
+        if actions is None:
+            return np.zeros(n, dtype=np.int8)
+        a = np.asarray(actions)
+        if a.shape != (n,):
+            raise ValueError(f"actions must have shape ({n},) (one per slot), got {a.shape}")
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"actions must be integers, got dtype {a.dtype}")
+        if n and (a.min() < 0 or a.max() >= NUM_ACTIONS):
+            raise ValueError(f"actions must be in 0..{NUM_ACTIONS - 1}")
+        return np.where(self.active[:n], a, Action.NOOP).astype(np.int8)
+
+    def _resolve_attacks(self, a: NDArray[np.int8], t: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        empty = np.zeros(0, dtype=np.int64)
+        attackers = np.flatnonzero((a == Action.ATTACK) & (self.attack_ready_at[: a.shape[0]] <= t))
+        if attackers.size == 0 or self._player_grid is None:
+            return empty, empty
+        self.attack_ready_at[attackers] = t + self.cfg.attack_cooldown_ticks
+        near = self._player_grid.query(self.pos[attackers], self._chord_attack)
+        rows, cand = near.pairs()
+        who = attackers[rows]
+        keep = (cand != who) & self.active[cand]
+        rows, who, cand = rows[keep], who[keep], cand[keep]
+        if rows.size == 0:
+            return empty, empty
+        pa, pt = self.pos[who], self.pos[cand]
+        toward = pt - pa * np.sum(pa * pt, axis=1, keepdims=True)  # tangent at the attacker, toward target
+        length = np.linalg.norm(toward, axis=1)
+        cos_off = np.sum(toward * self.fwd[who], axis=1) / np.where(length > 0, length, 1.0)
+        in_cone = (length == 0) | (cos_off >= self._cos_half_cone)
+        rows, who, cand = rows[in_cone], who[in_cone], cand[in_cone]
+        if rows.size == 0:
+            return empty, empty
+        d2 = np.sum((self.pos[cand] - self.pos[who]) ** 2, axis=1)
+        order = np.lexsort((cand, d2, rows))
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = rows[order][1:] != rows[order][:-1]
+        chosen = order[first]
+        return who[chosen], cand[chosen]
+
+    def _move(self, a: NDArray[np.int8]) -> None:
+        cfg = self.cfg
+        n = a.shape[0]
+        pos, fwd = self.pos[:n], self.fwd[:n]
+        turn = (a == Action.TURN_LEFT).astype(np.float64) - (a == Action.TURN_RIGHT)
+        turners = np.flatnonzero(turn)
+        if turners.size:
+            angle = turn[turners] * math.radians(cfg.turn_rate_deg) * cfg.dt
+            fwd[turners] = rotate_about(fwd[turners], pos[turners], angle)
+
+        along = np.select([a == Action.FORWARD, a == Action.BACKWARD], [cfg.walk_speed, -cfg.backward_speed], 0.0)
+        side = np.select([a == Action.RIGHT, a == Action.LEFT], [cfg.strafe_speed, -cfg.strafe_speed], 0.0)
+        movers = np.flatnonzero((along != 0.0) | (side != 0.0))
+        if movers.size:
+            p, h = pos[movers], fwd[movers]
+            lateral = side[movers] != 0.0
+            direction = np.where(lateral[:, None], right_of(p, h), h)
+            dist = np.where(lateral, side[movers], along[movers]) * cfg.dt
+            new_p, new_d = move_along(p, direction, dist / cfg.radius)
+            pos[movers] = new_p
+            fwd[movers] = transport(h, direction, new_d)
+        changed = np.union1d(turners, movers)
+        if changed.size:
+            self._renormalize(changed)
+
+        height, vz = self.height[:n], self.vz[:n]
+        jumpers = (a == Action.JUMP) & (height <= 0.0)
+        vz[jumpers] = cfg.jump_speed
+        airborne = np.flatnonzero((height > 0.0) | (vz > 0.0))
+        if airborne.size:
+            v = vz[airborne] - cfg.gravity * cfg.dt
+            h_new = height[airborne] + v * cfg.dt
+            landed = h_new <= 0.0
+            vz[airborne] = np.where(landed, 0.0, v)
+            height[airborne] = np.where(landed, 0.0, h_new)
+
+    def _renormalize(self, ids: NDArray[np.int64]) -> None:
+        p = self.pos[ids]
+        p /= np.linalg.norm(p, axis=1, keepdims=True)
+        h = self.fwd[ids]
+        h -= np.sum(h * p, axis=1, keepdims=True) * p
+        h /= np.linalg.norm(h, axis=1, keepdims=True)
+        self.pos[ids] = p
+        self.fwd[ids] = h
+
+    def _knock_back(self, attackers: NDArray[np.int64], targets: NDArray[np.int64]) -> None:
+        targets, first = np.unique(targets, return_index=True)
+        attackers = attackers[first]
+        pt, pa = self.pos[targets], self.pos[attackers]
+        away = pt - pa
+        away -= np.sum(away * pt, axis=1, keepdims=True) * pt
+        length = np.linalg.norm(away, axis=1, keepdims=True)
+        fallback = self.fwd[attackers] - np.sum(self.fwd[attackers] * pt, axis=1, keepdims=True) * pt
+        away = np.where(length > 1e-12, away / np.where(length > 1e-12, length, 1.0), fallback)
+        away /= np.linalg.norm(away, axis=1, keepdims=True)
+        new_p, new_d = move_along(pt, away, self.cfg.knockback_distance / self.cfg.radius)
+        self.fwd[targets] = transport(self.fwd[targets], away, new_d)
+        self.pos[targets] = new_p
+        self._renormalize(targets)
+        self.teleported[targets] = True
+
+    def _objects_near(self, players: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(player, object) pairs within the largest interaction radius, as indices into ``players``."""
+        if players.size == 0 or self.object_pos.shape[0] == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return self._object_grid.query(self.pos[players], self._chord_interact).pairs()
+
+    def _within(self, players: NDArray[np.int64], rows: NDArray[np.int64], objects: NDArray[np.int64],
+                chord2: float) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+        d2 = np.sum((self.pos[players[rows]] - self.object_pos[objects]) ** 2, axis=1)
+        return d2 <= chord2, d2
+
+    def _pickups(self, t: int, players: NDArray[np.int64], rows: NDArray[np.int64],
+                 objects: NDArray[np.int64]) -> list[GameplayEvent]:
+        is_coll = objects < self._n_collectibles
+        rows, objects = rows[is_coll], objects[is_coll]
+        live = self.collectible_active[objects]
+        rows, objects = rows[live], objects[live]
+        close, d2 = self._within(players, rows, objects, self._chord2_pickup)
+        rows, objects, d2 = rows[close], objects[close], d2[close]
+        if rows.size == 0:
+            return []
+        who = players[rows]
+        order = np.lexsort((who, d2, objects))
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = objects[order][1:] != objects[order][:-1]
+        winners, items = who[order][first], objects[order][first]
+        np.add.at(self.score, winners, 1)
+        self.collectible_active[items] = False
+        self.collectible_respawn_at[items] = t + self.cfg.collectible_respawn_ticks
+        return [Pickup(t, int(p), int(c)) for p, c in zip(winners, items, strict=True)]
+
+    def _beacons(self, t: int, a: NDArray[np.int8], players: NDArray[np.int64], rows: NDArray[np.int64],
+                 objects: NDArray[np.int64]) -> list[GameplayEvent]:
+        cfg = self.cfg
+        lo = self._n_collectibles
+        sel = (objects >= lo) & (objects < lo + self._n_beacons)
+        rows, objects = rows[sel], objects[sel]
+        interacting = a[players[rows]] == Action.INTERACT
+        rows, objects = rows[interacting], objects[interacting]
+        close, _ = self._within(players, rows, objects, self._chord2_beacon)
+        who, beacon = players[rows[close]], objects[close] - lo
+        ready = self.beacon_ready_at[beacon] <= t
+        who, beacon = who[ready], beacon[ready]
+        recent = self._recent_tick > t - cfg.beacon_window_ticks
+        self._recent_beacon = np.concatenate([self._recent_beacon[recent], beacon])
+        self._recent_player = np.concatenate([self._recent_player[recent], who])
+        self._recent_tick = np.concatenate([self._recent_tick[recent], np.full(who.size, t, dtype=np.int64)])
+        events: list[GameplayEvent] = []
+        for b in np.unique(beacon).tolist():
+            mine = self._recent_beacon == b
+            # Players who left since interacting still count: they did co-operate inside the window.
+            partners = np.unique(self._recent_player[mine])
+            if partners.size >= cfg.beacon_min_players:
+                events.append(BeaconActivated(t, int(b), tuple(int(p) for p in partners)))
+                self.score[partners] += 3
+                self.beacon_ready_at[b] = t + cfg.beacon_cooldown_ticks
+                self.beacon_activations[b] += 1
+                keep = ~mine
+                self._recent_beacon = self._recent_beacon[keep]
+                self._recent_player = self._recent_player[keep]
+                self._recent_tick = self._recent_tick[keep]
+        return events
+
+    def _hazards(self, t: int, players: NDArray[np.int64], rows: NDArray[np.int64],
+                 objects: NDArray[np.int64]) -> list[GameplayEvent]:
+        lo = self._n_collectibles + self._n_beacons
+        sel = objects >= lo
+        rows, objects = rows[sel], objects[sel]
+        close, _ = self._within(players, rows, objects, self._chord2_hazard)
+        rows, objects = rows[close], objects[close]
+        grounded = self.height[players[rows]] <= _GROUNDED_M
+        rows, objects = rows[grounded], objects[grounded]
+        if rows.size == 0:
+            return []
+        victims, first = np.unique(players[rows], return_index=True)
+        hazards = objects[first] - lo
+        spawn = self.spawns.choose(self._spawn_crowding(), self.pos[victims], victims.size, self.rng)
+        self._place(victims, spawn.position, spawn.heading)
+        self.deaths[victims] += 1
+        events: list[GameplayEvent] = []
+        for v, h, s in zip(victims.tolist(), hazards.tolist(), spawn.spawn_point.tolist(), strict=True):
+            events.append(HazardHit(t, v, h))
+            events.append(Respawn(t, v, s, RespawnReason.HAZARD))
+        return events
+
+    # --- area of interest --------------------------------------------------------------------------------------
+
+    def refresh_aoi(self) -> AoiChanges:
+        """Recompute every player's area of interest and report who entered and left whose."""
+        ids = self.active_ids()
+        grid = CellGrid(self.pos[ids], self._chord_aoi, ids=ids, id_space=self._capacity)
+        new = grid.neighbors_within(self._chord_aoi, capacity_hint=self._aoi.num_entries)
+        old = self._aoi
+        if old.row_of.shape[0] != self._capacity:
+            row_of = np.full(self._capacity, -1, dtype=np.int64)
+            row_of[: old.row_of.shape[0]] = old.row_of
+            old = Neighbors(old.indptr, old.indices, old.row_ids, row_of)
+        er, ec, lr, lc = diff_neighbors(old, new)
+        self._aoi = new
+        self._player_grid = grid
+        for slot in self._quarantine:
+            heapq.heappush(self._free, slot)
+        self._quarantine = []
+        return AoiChanges(self.tick, er, ec, lr, lc)
+
+    @property
+    def aoi(self) -> Neighbors:
+        """Every player's area of interest as of the last refresh (other player ids within render distance)."""
+        return self._aoi
+
+    def aoi_of(self, player: int) -> NDArray[np.int64]:
+        """Ids of the players within render distance of ``player`` (ascending), as of the last refresh."""
+        return self._aoi.row(player)
+
+    def visible_objects(self, player: int) -> NDArray[np.int64]:
+        """Indices into :attr:`object_pos` (collectibles, then beacons, then hazards) within render distance."""
+        return self._object_grid.query(self.pos[player], self._chord_aoi).row(0)
+
+    def nearest_players(self, point: Vec, k: int) -> NDArray[np.int64]:
+        """Ids of the ``k`` players nearest to a unit position (fewer if fewer exist), nearest first."""
+        from mpgenie.world.spatial import knearest  # noqa: PLC0415 - SciPy tree only for this query
+
+        ids = self.active_ids()
+        if ids.size == 0:
+            return ids
+        _, idx = knearest(self.pos[ids], np.asarray(point, dtype=np.float64), min(k, ids.size))
+        return ids[idx[0]]
+
+    # --- inspection --------------------------------------------------------------------------------------------
+
+    def digest(self) -> str:
+        """SHA-256 of the complete dynamic state: equal digests mean bit-identical worlds."""
+        h = hashlib.sha256()
+        n = self.num_slots
+        h.update(np.int64(self.tick).tobytes())
+        for arr in (self.active[:n], self.pos[:n], self.fwd[:n], self.height[:n], self.vz[:n], self.score[:n],
+                    self.deaths[:n], self.attack_ready_at[:n], self.collectible_active,
+                    self.collectible_respawn_at, self.beacon_ready_at, self._recent_beacon, self._recent_player,
+                    self._recent_tick, self._aoi.indices, self._aoi.row_ids):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        h.update(repr(self.rng.bit_generator.state).encode())
+        return h.hexdigest()
