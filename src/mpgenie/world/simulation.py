@@ -41,7 +41,8 @@ from mpgenie.world.events import (
     RespawnReason,
     StepResult,
 )
-from mpgenie.world.geometry import Vec, move_along, right_of, rotate_about, transport
+from mpgenie.world.geometry import Vec, move_along, transport
+from mpgenie.world.kinematics import step_kinematics
 from mpgenie.world.layout import WorldLayout, generate_layout
 from mpgenie.world.spatial import CellGrid, Neighbors, chord_unit, diff_neighbors
 from mpgenie.world.spawn import SpawnManager
@@ -75,6 +76,16 @@ class World:
         self._chord_spawn = chord_unit(cfg.spawn_protection_radius, cfg.radius)
         self._chord_interact = math.sqrt(max(self._chord2_pickup, self._chord2_beacon, self._chord2_hazard))
         self._cos_half_cone = math.cos(math.radians(cfg.attack_cone_deg) / 2.0)
+        # Per-action lookup tables (radians per tick), indexed by the action array: cheaper than masks.
+        turn_step = math.radians(cfg.turn_rate_deg) * cfg.dt
+        self._turn_by_action = np.zeros(NUM_ACTIONS)
+        self._turn_by_action[[Action.TURN_LEFT, Action.TURN_RIGHT]] = [turn_step, -turn_step]
+        self._along_by_action = np.zeros(NUM_ACTIONS)
+        self._along_by_action[[Action.FORWARD, Action.BACKWARD]] = [cfg.walk_speed, -cfg.backward_speed]
+        self._along_by_action *= cfg.dt / cfg.radius
+        self._side_by_action = np.zeros(NUM_ACTIONS)
+        self._side_by_action[[Action.RIGHT, Action.LEFT]] = [cfg.strafe_speed, -cfg.strafe_speed]
+        self._side_by_action *= cfg.dt / cfg.radius
 
         lay = self.layout
         self._n_collectibles = lay.collectible_pos.shape[0]
@@ -91,6 +102,11 @@ class World:
         self._recent_player = np.zeros(0, dtype=np.int64)
         self._recent_tick = np.zeros(0, dtype=np.int64)
 
+        # AOI grid cells leave room for two players each walking one tick (see refresh_aoi).
+        max_step = max(cfg.walk_speed, cfg.strafe_speed, cfg.backward_speed) * cfg.dt
+        self._aoi_cell = self._chord_aoi + 2.0 * chord_unit(max_step, cfg.radius) * 1.001 + 1e-12
+        self._aoi_hints = (0, 0, 0)
+        self._advances_since_refresh = 0
         self._player_grid: CellGrid | None = None
         self._aoi = Neighbors.empty(self._capacity)
 
@@ -116,6 +132,7 @@ class World:
         self.attack_ready_at = grow(g("attack_ready_at"), (capacity,), np.int64)
         self.last_action = grow(g("last_action"), (capacity,), np.int8)
         self.teleported = grow(g("teleported"), (capacity,), bool)
+        self._prev_pos = grow(g("_prev_pos"), (capacity, 3), np.float64)
         self._capacity = capacity
 
     @property
@@ -192,6 +209,7 @@ class World:
         a = self._checked_actions(actions, n)
         t = self.tick + 1
         events, self._pending = self._pending, []
+        self._advances_since_refresh += 1
         self.teleported[:n] = False
         self.last_action[:n] = a
 
@@ -253,38 +271,9 @@ class World:
     def _move(self, a: NDArray[np.int8]) -> None:
         cfg = self.cfg
         n = a.shape[0]
-        pos, fwd = self.pos[:n], self.fwd[:n]
-        turn = (a == Action.TURN_LEFT).astype(np.float64) - (a == Action.TURN_RIGHT)
-        turners = np.flatnonzero(turn)
-        if turners.size:
-            angle = turn[turners] * math.radians(cfg.turn_rate_deg) * cfg.dt
-            fwd[turners] = rotate_about(fwd[turners], pos[turners], angle)
-
-        along = np.select([a == Action.FORWARD, a == Action.BACKWARD], [cfg.walk_speed, -cfg.backward_speed], 0.0)
-        side = np.select([a == Action.RIGHT, a == Action.LEFT], [cfg.strafe_speed, -cfg.strafe_speed], 0.0)
-        movers = np.flatnonzero((along != 0.0) | (side != 0.0))
-        if movers.size:
-            p, h = pos[movers], fwd[movers]
-            lateral = side[movers] != 0.0
-            direction = np.where(lateral[:, None], right_of(p, h), h)
-            dist = np.where(lateral, side[movers], along[movers]) * cfg.dt
-            new_p, new_d = move_along(p, direction, dist / cfg.radius)
-            pos[movers] = new_p
-            fwd[movers] = transport(h, direction, new_d)
-        changed = np.union1d(turners, movers)
-        if changed.size:
-            self._renormalize(changed)
-
-        height, vz = self.height[:n], self.vz[:n]
-        jumpers = (a == Action.JUMP) & (height <= 0.0)
-        vz[jumpers] = cfg.jump_speed
-        airborne = np.flatnonzero((height > 0.0) | (vz > 0.0))
-        if airborne.size:
-            v = vz[airborne] - cfg.gravity * cfg.dt
-            h_new = height[airborne] + v * cfg.dt
-            landed = h_new <= 0.0
-            vz[airborne] = np.where(landed, 0.0, v)
-            height[airborne] = np.where(landed, 0.0, h_new)
+        step_kinematics(a, self.active[:n], self.pos[:n], self.fwd[:n], self.height[:n], self.vz[:n],
+                        self._turn_by_action, self._along_by_action, self._side_by_action, int(Action.JUMP),
+                        cfg.jump_speed, cfg.gravity * cfg.dt, cfg.dt)
 
     def _renormalize(self, ids: NDArray[np.int64]) -> None:
         p = self.pos[ids]
@@ -399,16 +388,34 @@ class World:
     # --- area of interest --------------------------------------------------------------------------------------
 
     def refresh_aoi(self) -> AoiChanges:
-        """Recompute every player's area of interest and report who entered and left whose."""
+        """Recompute every player's area of interest and report who entered and left whose.
+
+        The usual path (one :meth:`advance` since the last refresh) finds the changes in the same scan that finds
+        the neighbours, by testing each candidate pair at both the old and the new positions; that holds
+        because nobody walks further than the grid's margin in one tick. Teleported (respawned, knocked back)
+        and removed players are settled from the stored neighbour lists. Any other sequence falls back to a
+        full set difference of the two neighbour sets.
+        """
         ids = self.active_ids()
-        grid = CellGrid(self.pos[ids], self._chord_aoi, ids=ids, id_space=self._capacity)
-        new = grid.neighbors_within(self._chord_aoi, capacity_hint=self._aoi.num_entries)
         old = self._aoi
         if old.row_of.shape[0] != self._capacity:
             row_of = np.full(self._capacity, -1, dtype=np.int64)
             row_of[: old.row_of.shape[0]] = old.row_of
             old = Neighbors(old.indptr, old.indices, old.row_ids, row_of)
-        er, ec, lr, lc = diff_neighbors(old, new)
+        grid = CellGrid(self.pos[ids], self._aoi_cell, ids=ids, id_space=self._capacity)
+        if self._advances_since_refresh == 1:
+            far = self.teleported[ids]
+            new, scanned = grid.neighbors_and_changes(
+                self._chord_aoi, self._prev_pos[ids], old.row_of[ids] >= 0, far, self._aoi_hints)
+            gone = old.row_ids[~self.active[old.row_ids]]
+            er, ec, lr, lc = _merge_changes(scanned, _untracked_changes(old, new, ids[far], gone))
+            self._aoi_hints = (new.num_entries, er.size, lr.size)
+        else:
+            new = grid.neighbors_within(self._chord_aoi, capacity_hint=old.num_entries)
+            er, ec, lr, lc = diff_neighbors(old, new)
+        n = self.num_slots
+        self._prev_pos[:n] = self.pos[:n]
+        self._advances_since_refresh = 0
         self._aoi = new
         self._player_grid = grid
         for slot in self._quarantine:
@@ -453,3 +460,48 @@ class World:
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update(repr(self.rng.bit_generator.state).encode())
         return h.hexdigest()
+
+
+def _untracked_changes(old: Neighbors, new: Neighbors, far: NDArray[np.int64],
+                       gone: NDArray[np.int64]) -> tuple[NDArray[np.int64], ...]:
+    """AOI changes for pairs with a teleported (``far``) or removed (``gone``) player, from the stored lists.
+
+    Each unordered pair is reported in both directions exactly once: pairs with a removed player by the removal
+    pass, pairs between two teleported players by the first of them only in each direction.
+    """
+    enter_r: list[NDArray[np.int64]] = []
+    enter_c: list[NDArray[np.int64]] = []
+    leave_r: list[NDArray[np.int64]] = []
+    leave_c: list[NDArray[np.int64]] = []
+
+    def emit(rows: list[NDArray[np.int64]], cols: list[NDArray[np.int64]], who: int, others: NDArray[np.int64],
+             mirror: NDArray[np.int64]) -> None:
+        rows.append(np.full(others.size, who, dtype=np.int64))
+        cols.append(others)
+        rows.append(mirror)
+        cols.append(np.full(mirror.size, who, dtype=np.int64))
+
+    for f in far.tolist():
+        was, now = old.row(f), new.row(f)
+        entered = np.setdiff1d(now, was, assume_unique=True)
+        left = np.setdiff1d(was, now, assume_unique=True)
+        left = left[~np.isin(left, gone)]
+        emit(enter_r, enter_c, f, entered, entered[~np.isin(entered, far)])
+        emit(leave_r, leave_c, f, left, left[~np.isin(left, far)])
+    for r in gone.tolist():
+        was = old.row(r)
+        emit(leave_r, leave_c, r, was, was[~np.isin(was, gone)])
+    empty = np.zeros(0, dtype=np.int64)
+
+    def cat(parts: list[NDArray[np.int64]]) -> NDArray[np.int64]:
+        return np.concatenate(parts) if parts else empty
+
+    return cat(enter_r), cat(enter_c), cat(leave_r), cat(leave_c)
+
+
+def _merge_changes(a: tuple[NDArray[np.int64], ...], b: tuple[NDArray[np.int64], ...]) -> tuple[NDArray[np.int64], ...]:
+    """Concatenate two change sets and sort each side by (observer, subject)."""
+    er, ec, lr, lc = (np.concatenate([x, y]) for x, y in zip(a, b, strict=True))
+    enter = np.lexsort((ec, er))
+    leave = np.lexsort((lc, lr))
+    return er[enter], ec[enter], lr[leave], lc[leave]

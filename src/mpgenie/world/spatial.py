@@ -122,6 +122,7 @@ class CellGrid:
         self.cell = span / per_axis
         self._inv = 1.0 / self.cell
         cells, self._starts, order = _bin_points(self.points, _LO, self._inv, per_axis)
+        self._order = order
         # Points, ids and cells in cell order: a neighbourhood scan then reads contiguous memory.
         self._sorted_points = np.ascontiguousarray(self.points[order])
         self._sorted_ids = self.ids[order]
@@ -145,10 +146,52 @@ class CellGrid:
         args = (self._sorted_points, self._sorted_ids, self._sorted_cells, self._starts, self.cells_per_axis, r2)
         buf = np.empty(max(1024, capacity_hint + capacity_hint // 8, 32 * n), dtype=np.int64)
         indptr, needed = _self_neighbors(*args, buf)
-        if needed > buf.shape[0]:
-            buf = np.empty(needed, dtype=np.int64)
+        if needed >= buf.shape[0]:
+            buf = np.empty(needed + 1, dtype=np.int64)
             indptr, needed = _self_neighbors(*args, buf)
         return Neighbors(indptr, buf[:needed], self._sorted_ids, self._row_of(self._sorted_ids))
+
+    def neighbors_and_changes(
+        self,
+        chord: float,
+        prev_points: Vec,
+        prev_valid: NDArray[np.bool_],
+        untracked: NDArray[np.bool_],
+        capacity_hints: tuple[int, int, int] = (0, 0, 0),
+    ) -> tuple[Neighbors, tuple[NDArray[np.int64], ...]]:
+        """:meth:`neighbors_within` plus which pairs entered/left the radius since ``prev_points``.
+
+        The temporal test in the same scan: a pair enters when it is within ``chord`` now but was not at
+        ``prev_points`` (or one side was not ``prev_valid``), and leaves the other way round. Exact for every
+        pair where both points moved less than ``(cell - chord) / 2`` since then (a pair that was inside is then
+        still among the scanned candidates); pairs touching an ``untracked`` point (teleported ones) are left to
+        the caller. Arrays are aligned with the grid's points. Returns the neighbours and
+        ``(enter_ids, enter_neighbors, leave_ids, leave_neighbors)``.
+        """
+        r2 = self._check_chord(chord)
+        order = self._order
+        sorted_prev = np.ascontiguousarray(np.asarray(prev_points, dtype=np.float64)[order])
+        # Points without a previous position get distinct far-away sentinels: they were never within range of
+        # anything, so the kernel needs no validity test in its inner loop.
+        invalid = np.flatnonzero(~np.asarray(prev_valid, dtype=bool)[order])
+        sorted_prev[invalid] = 0.0
+        sorted_prev[invalid, 0] = 1e3 * (invalid + 1.0)
+        skip = np.ascontiguousarray(untracked[order])
+        n = len(self)
+        hint_n, hint_e, hint_l = capacity_hints
+        sizes = (max(1024, hint_n + hint_n // 8, 32 * n), max(1024, 2 * hint_e), max(1024, 2 * hint_l))
+        for _ in range(2):
+            out, enter_r, enter_c = (np.empty(sizes[0], np.int64), np.empty(sizes[1], np.int64),
+                                     np.empty(sizes[1], np.int64))
+            leave_r, leave_c = np.empty(sizes[2], np.int64), np.empty(sizes[2], np.int64)
+            indptr, m, ne, nl = _self_neighbors_tracked(
+                self._sorted_points, sorted_prev, skip, self._sorted_ids, self._sorted_cells, self._starts,
+                self.cells_per_axis, r2, out, enter_r, enter_c, leave_r, leave_c)
+            if m < sizes[0] and ne <= sizes[1] and nl <= sizes[2]:
+                break
+            sizes = (m + 1, ne + 1, nl + 1)
+        nb = Neighbors(indptr, out[:m], self._sorted_ids, self._row_of(self._sorted_ids))
+        return nb, (enter_r[:ne], enter_c[:ne], leave_r[:nl], leave_c[:nl])
 
     def query(self, queries: Vec, chord: float) -> Neighbors:
         """For every query point ``q`` (row id = its index), the indexed ids within ``chord`` (inclusive)."""
@@ -157,8 +200,8 @@ class CellGrid:
         args = (q, self._sorted_points, self._sorted_ids, _LO, self._inv, self.cells_per_axis, self._starts, r2)
         buf = np.empty(max(1024, 4 * q.shape[0]), dtype=np.int64)
         indptr, needed = _cross_neighbors(*args, buf)
-        if needed > buf.shape[0]:
-            buf = np.empty(needed, dtype=np.int64)
+        if needed >= buf.shape[0]:
+            buf = np.empty(needed + 1, dtype=np.int64)
             indptr, needed = _cross_neighbors(*args, buf)
         rows = np.arange(q.shape[0], dtype=np.int64)
         return Neighbors(indptr, buf[:needed], rows, rows.copy())
@@ -218,7 +261,8 @@ def diff_neighbors(old: Neighbors, new: Neighbors) -> tuple[NDArray[np.int64], .
 # --- compiled kernels -----------------------------------------------------------------------------------------
 # Written for the branch predictor: candidates are appended unconditionally and the write cursor advances by
 # the comparison's result (0 or 1), and buffers are never reallocated inside a loop (an undersized buffer makes
-# the kernel report the size it needs; the caller retries once).
+# the kernel report the size it needs; the caller retries once). The slot at the cursor is always scratch, so a
+# buffer is big enough only when the final count is strictly below its length.
 
 
 @njit(cache=True)
@@ -341,3 +385,54 @@ def _diff_rows(old_ptr, old_idx, old_ids, old_row_of, new_ptr, new_idx, new_ids,
                 leave_c[nl] = old_idx[e]
                 nl += 1
     return enter_r[:ne].copy(), enter_c[:ne].copy(), leave_r[:nl].copy(), leave_c[:nl].copy()
+
+
+@njit(cache=True)
+def _self_neighbors_tracked(pts, prev, skip, ids, cells, starts, g, r2, out,  # type: ignore[no-untyped-def]
+                            enter_r, enter_c, leave_r, leave_c):
+    n = pts.shape[0]
+    indptr = np.zeros(n + 1, np.int64)
+    last_o = out.shape[0] - 1
+    cap_e = enter_r.shape[0]
+    cap_l = leave_r.shape[0]
+    gg = g * g
+    m = 0
+    ne = 0
+    nl = 0
+    for s in range(n):
+        c = cells[s]
+        ix, iy, iz = c // gg, (c // g) % g, c % g
+        x, y, z = pts[s, 0], pts[s, 1], pts[s, 2]
+        qx, qy, qz = prev[s, 0], prev[s, 1], prev[s, 2]
+        me = ids[s]
+        skip_s = skip[s]
+        for ax in range(max(ix - 1, 0), min(ix + 2, g)):
+            for ay in range(max(iy - 1, 0), min(iy + 2, g)):
+                base = (ax * g + ay) * g
+                for k in range(starts[base + max(iz - 1, 0)], starts[base + min(iz + 2, g)]):
+                    dx = x - pts[k, 0]
+                    dy = y - pts[k, 1]
+                    dz = z - pts[k, 2]
+                    ex = qx - prev[k, 0]
+                    ey = qy - prev[k, 1]
+                    ez = qz - prev[k, 2]
+                    now_in = dx * dx + dy * dy + dz * dz <= r2
+                    was_in = ex * ex + ey * ey + ez * ez <= r2
+                    out[min(m, last_o)] = ids[k]
+                    m += now_in & (k != s)
+                    # Rare (a pair crossing the radius): a well-predicted branch.
+                    if now_in != was_in:
+                        if k == s or skip_s or skip[k]:
+                            continue
+                        if now_in:
+                            if ne < cap_e:
+                                enter_r[ne] = me
+                                enter_c[ne] = ids[k]
+                            ne += 1
+                        else:
+                            if nl < cap_l:
+                                leave_r[nl] = me
+                                leave_c[nl] = ids[k]
+                            nl += 1
+        indptr[s + 1] = m
+    return indptr, m, ne, nl
