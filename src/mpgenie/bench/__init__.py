@@ -1,0 +1,1 @@
+"""Benchmarks behind ``mpgenie bench``: each returns a plain dict that the CLI prints as a table or JSON."""

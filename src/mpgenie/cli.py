@@ -1,0 +1,198 @@
+"""The one ``mpgenie`` command. User mistakes end in a one-line ``error: ...`` and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+
+# The simulation is single-threaded by design (one tick loop per world); BLAS worker threads only spin on the
+# tiny matrix products it does and steal the second core. Must be set before NumPy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import json  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Annotated, Any, TypeVar  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from mpgenie import __version__  # noqa: E402
+from mpgenie.world.actions import UnknownActionError  # noqa: E402
+from mpgenie.world.config import ConfigError, WorldConfig  # noqa: E402
+
+app = typer.Typer(help="Multiplayer Genie: a multiplayer platform for AI world models.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+bench_app = typer.Typer(help="Benchmarks (numbers, not pass/fail). Every one has --json.", no_args_is_help=True)
+world_app = typer.Typer(help="Inspect the world a config and seed produce.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(world_app, name="world")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[], T]) -> T:
+    """Run a command body, turning user errors into a clear message and exit code 2."""
+    try:
+        return fn()
+    except (ConfigError, UnknownActionError, ValueError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, sort_keys=True))
+
+
+def _print_table(title: str, data: dict[str, Any]) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in data.items():
+        text = f"{value:.3f}" if isinstance(value, float) else json.dumps(value) if isinstance(value, dict) else str(value)
+        table.add_row(key, text)
+    console.print(table)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def demo(
+    players: Annotated[int, typer.Option(help="Number of bots.")] = 200,
+    seconds: Annotated[float, typer.Option(help="Simulated seconds to run.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="World and bot seed.")] = 0,
+    realtime: Annotated[bool, typer.Option(help="Pace ticks at the tick rate (--no-realtime: flat out).")] = True,
+) -> None:
+    """Run a headless session of bots on the planet with a live summary."""
+    from mpgenie.demo import run_demo  # noqa: PLC0415 - keep `mpgenie --help` fast
+
+    _run(lambda: run_demo(players=players, seconds=seconds, seed=seed, realtime=realtime, console=console))
+
+
+@bench_app.command("world")
+def bench_world_cmd(
+    players: Annotated[int, typer.Option(help="Number of scripted bots (planet grows to keep density).")] = 1000,
+    ticks: Annotated[int, typer.Option(help="Timed ticks.")] = 200,
+    warmup: Annotated[int, typer.Option(help="Untimed ticks first (JIT, initial AOI).")] = 10,
+    seed: Annotated[int, typer.Option()] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Per-tick cost of the full simulation + area of interest at constant density."""
+    from mpgenie.bench.world import bench_world  # noqa: PLC0415
+
+    def body() -> dict[str, Any]:
+        if as_json:
+            return bench_world(players, ticks, seed=seed, warmup=warmup)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"{players} players", total=ticks)
+            return bench_world(players, ticks, seed=seed, warmup=warmup,
+                               progress=lambda i: progress.update(task, completed=i))
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table(f"bench world: {players} players x {ticks} ticks", result)
+
+
+@bench_app.command("aoi")
+def bench_aoi_cmd(
+    players: Annotated[int, typer.Option(help="Players on one uniform layout.")] = 10000,
+    repeats: Annotated[int, typer.Option(help="Best of this many runs per method.")] = 5,
+    seed: Annotated[int, typer.Option()] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Compare spatial-index structures for all-pairs area of interest."""
+    from mpgenie.bench.world import bench_aoi  # noqa: PLC0415
+
+    def body() -> dict[str, Any]:
+        if players < 2 or repeats < 1:
+            raise ValueError("players must be >= 2 and repeats >= 1")
+        return bench_aoi(players, repeats=repeats, seed=seed)
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title=f"bench aoi: {players} players, R = {result['radius_m']} m")
+    for col in ("method", "ms", "pairs", "speedup vs cKDTree"):
+        table.add_column(col, justify="right" if col != "method" else "left")
+    for name, m in result["methods"].items():
+        table.add_row(name, f"{m['ms']:.2f}", str(m["pairs"]), f"{m['speedup_vs_ckdtree']:.2f}x")
+    console.print(table)
+    console.print(f"all methods agree: {result['all_methods_agree']}")
+
+
+@world_app.command("info")
+def world_info(
+    seed: Annotated[int, typer.Option()] = 0,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show the validated config and the layout it generates (landmarks, biomes, objects)."""
+    from mpgenie.world.simulation import World  # noqa: PLC0415
+
+    def body() -> dict[str, Any]:
+        cfg = WorldConfig.from_mapping({"seed": seed, **_parse_overrides(overrides or [])})
+        world = World(cfg)
+        lay = world.layout
+        return {
+            "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+            "landmarks": int(lay.landmark_pos.shape[0]),
+            "spawn_points": len(world.spawns),
+            "collectibles": int(lay.collectible_pos.shape[0]),
+            "beacons": int(lay.beacon_pos.shape[0]),
+            "hazards": int(lay.hazard_pos.shape[0]),
+            "biome_share": {
+                name: float(share)
+                for name, share in zip(
+                    ("snowfield", "tundra", "glacier", "pine_forest", "rocklands", "frozen_lake"),
+                    _biome_shares(world), strict=False)
+            },
+        }
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table(f"world (seed {seed})", {k: v for k, v in result.items() if k != "config"})
+        _print_table("config", result["config"])
+
+
+def _biome_shares(world: Any) -> list[float]:
+    import numpy as np  # noqa: PLC0415
+
+    from mpgenie.world.geometry import random_unit_vectors  # noqa: PLC0415
+
+    sample = random_unit_vectors(np.random.default_rng(0), 20000)
+    counts = np.bincount(world.layout.biome_at(sample), minlength=6)
+    return (counts / counts.sum()).tolist()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
