@@ -182,6 +182,20 @@ class World:
         self.active[player] = False
         self._quarantine.append(player)
 
+    def teleport(self, player: int, position: Vec, heading: Vec) -> None:
+        """Put a player somewhere (admin tools, tests, scenario set-up). Vectors are re-projected."""
+        if not (0 <= player < self.num_slots) or not self.active[player]:
+            raise KeyError(f"no active player {player}")
+        p = np.asarray(position, dtype=np.float64).reshape(1, 3)
+        h = np.asarray(heading, dtype=np.float64).reshape(1, 3)
+        if not (np.all(np.isfinite(p)) and np.all(np.isfinite(h))) or np.linalg.norm(p) == 0:
+            raise ValueError("position and heading must be finite, position non-zero")
+        p = p / np.linalg.norm(p)
+        h = h - np.sum(h * p) * p
+        if np.linalg.norm(h) < 1e-9:
+            raise ValueError("heading must not be parallel to the position")
+        self._place(np.array([player]), p, h / np.linalg.norm(h))
+
     def _place(self, ids: NDArray[np.int64], pos: Vec, heading: Vec) -> None:
         self.pos[ids] = pos
         self.fwd[ids] = heading
