@@ -12,6 +12,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 
+MIN_SCALED_RADIUS = 20.0
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid. ``field`` names the offending field."""
 
@@ -85,11 +88,12 @@ class WorldConfig:
     def scaled_for_density(cls, players: int, **overrides: Any) -> WorldConfig:
         """A world whose radius grows with ``players`` so that density stays at R = 100 m per 1,000 players.
 
+        Tiny populations get a planet of at least ``MIN_SCALED_RADIUS`` so that the default render distance fits.
         Object counts scale with the surface area too, so that per-player interaction rates are comparable
         across sizes (used by the benchmark and the demo).
         """
         scale = max(players, 1) / 1000.0
-        radius = 100.0 * math.sqrt(scale)
+        radius = max(MIN_SCALED_RADIUS, 100.0 * math.sqrt(scale))
         base = cls()
         counts = {
             "radius": radius,
@@ -99,8 +103,6 @@ class WorldConfig:
             "num_hazards": max(2, round(base.num_hazards * scale)),
         }
         counts.update(overrides)
-        if radius * math.pi <= base.render_distance and "render_distance" not in overrides:
-            counts["render_distance"] = radius * math.pi * 0.5
         return cls().replace(**counts)
 
 

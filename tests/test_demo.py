@@ -1,0 +1,12 @@
+from rich.console import Console
+
+from mpgenie.demo import run_demo
+
+
+def test_demo_session_produces_multiplayer_events() -> None:
+    stats = run_demo(players=150, seconds=30, seed=1, realtime=False, console=Console(quiet=True))
+    assert stats.players == 150
+    assert stats.tick == 600
+    for kind in ("pickup", "aoi_enter", "respawn"):
+        assert stats.events[kind] > 0, kind
+    assert stats.beacons_lit > 0  # seekers co-operate
