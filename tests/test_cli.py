@@ -26,8 +26,9 @@ runner = CliRunner()
     ],
 )
 def test_user_mistakes_are_one_clear_line(args: list[str], needle: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "mpgenie.cli", *args], capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", *args], capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 2
     assert needle in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

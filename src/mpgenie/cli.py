@@ -22,8 +22,12 @@ from mpgenie import __version__  # noqa: E402
 from mpgenie.world.actions import UnknownActionError  # noqa: E402
 from mpgenie.world.config import ConfigError, WorldConfig  # noqa: E402
 
-app = typer.Typer(help="Multiplayer Genie: a multiplayer platform for AI world models.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Multiplayer Genie: a multiplayer platform for AI world models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 bench_app = typer.Typer(help="Benchmarks (numbers, not pass/fail). Every one has --json.", no_args_is_help=True)
 world_app = typer.Typer(help="Inspect the world a config and seed produce.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -66,7 +70,9 @@ def _print_table(title: str, data: dict[str, Any]) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in data.items():
-        text = f"{value:.3f}" if isinstance(value, float) else json.dumps(value) if isinstance(value, dict) else str(value)
+        text = (
+            f"{value:.3f}" if isinstance(value, float) else json.dumps(value) if isinstance(value, dict) else str(value)
+        )
         table.add_row(key, text)
     console.print(table)
 
@@ -106,8 +112,13 @@ def bench_world_cmd(
             return bench_world(players, ticks, seed=seed, warmup=warmup)
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task(f"{players} players", total=ticks)
-            return bench_world(players, ticks, seed=seed, warmup=warmup,
-                               progress=lambda i: progress.update(task, completed=i))
+            return bench_world(
+                players,
+                ticks,
+                seed=seed,
+                warmup=warmup,
+                progress=lambda i: progress.update(task, completed=i),
+            )
 
     result = _run(body)
     if as_json:
@@ -147,7 +158,9 @@ def bench_aoi_cmd(
 @world_app.command("info")
 def world_info(
     seed: Annotated[int, typer.Option()] = 0,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Config override KEY=VALUE (repeatable).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show the validated config and the layout it generates (landmarks, biomes, objects)."""
@@ -168,7 +181,9 @@ def world_info(
                 name: float(share)
                 for name, share in zip(
                     ("snowfield", "tundra", "glacier", "pine_forest", "rocklands", "frozen_lake"),
-                    _biome_shares(world), strict=False)
+                    _biome_shares(world),
+                    strict=False,
+                )
             },
         }
 

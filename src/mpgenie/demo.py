@@ -39,16 +39,32 @@ class DemoStats:
         t.add_row("players", str(self.players))
         t.add_row("players in view (mean)", f"{self.aoi_neighbors:.1f}")
         if recent:
-            t.add_row("tick time p50 / p99 (ms)", f"{np.percentile(recent, 50):.2f} / {np.percentile(recent, 99):.2f}")
-        for kind in ("pickup", "beacon_activated", "attack_hit", "hazard_hit", "respawn", "aoi_enter", "aoi_leave"):
+            t.add_row(
+                "tick time p50 / p99 (ms)",
+                f"{np.percentile(recent, 50):.2f} / {np.percentile(recent, 99):.2f}",
+            )
+        for kind in (
+            "pickup",
+            "beacon_activated",
+            "attack_hit",
+            "hazard_hit",
+            "respawn",
+            "aoi_enter",
+            "aoi_leave",
+        ):
             t.add_row(f"events: {kind}", str(self.events.get(kind, 0)))
         t.add_row("beacons lit", str(self.beacons_lit))
         t.add_row("top score", str(self.top_score))
         return t
 
 
-def run_demo(players: int = 200, seconds: float = 10.0, seed: int = 0, realtime: bool = True,
-             console: Console | None = None) -> DemoStats:
+def run_demo(
+    players: int = 200,
+    seconds: float = 10.0,
+    seed: int = 0,
+    realtime: bool = True,
+    console: Console | None = None,
+) -> DemoStats:
     """Run ``players`` bots for ``seconds`` of simulated time; returns the final statistics."""
     if players < 1:
         raise ValueError("players must be >= 1")

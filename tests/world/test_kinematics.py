@@ -50,8 +50,18 @@ def test_no_drift_over_a_long_run() -> None:
     world = World(cfg)
     world.add_players(32)
     rng = np.random.default_rng(0)
-    moves = np.array([Action.FORWARD, Action.LEFT, Action.RIGHT, Action.BACKWARD, Action.TURN_LEFT,
-                      Action.TURN_RIGHT, Action.JUMP], dtype=np.int8)
+    moves = np.array(
+        [
+            Action.FORWARD,
+            Action.LEFT,
+            Action.RIGHT,
+            Action.BACKWARD,
+            Action.TURN_LEFT,
+            Action.TURN_RIGHT,
+            Action.JUMP,
+        ],
+        dtype=np.int8,
+    )
     for _ in range(20_000):
         world.advance(rng.choice(moves, size=32))
     p, h = world.pos[:32], world.fwd[:32]

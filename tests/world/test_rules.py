@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from mpgenie.agents.scripted import ScriptedBots
 from mpgenie.world import (
     Action,
     AttackHit,
@@ -23,8 +24,11 @@ def _world_with_object(kind: str, **cfg: object) -> tuple[World, np.ndarray]:
     """A world whose only object of ``kind`` sits at a known place; returns it and its position."""
     counts = {"num_collectibles": 0, "num_beacons": 0, "num_hazards": 0, f"num_{kind}": 1}
     world = World(quiet_config(**counts, **cfg))
-    pos = {"collectibles": world.layout.collectible_pos, "beacons": world.layout.beacon_pos,
-           "hazards": world.layout.hazard_pos}[kind][0]
+    pos = {
+        "collectibles": world.layout.collectible_pos,
+        "beacons": world.layout.beacon_pos,
+        "hazards": world.layout.hazard_pos,
+    }[kind][0]
     return world, pos
 
 
@@ -150,7 +154,9 @@ def test_aoi_enter_and_leave_events() -> None:
     assert first.aoi.num_enter == 0 and world.aoi_of(int(a)).size == 0
     entered = world.step(actions(world, **{f"p{a}": Action.FORWARD}))
     assert sorted(zip(entered.aoi.enter_observer.tolist(), entered.aoi.enter_subject.tolist(), strict=True)) == [
-        (int(a), int(b)), (int(b), int(a))]
+        (int(a), int(b)),
+        (int(b), int(a)),
+    ]
     assert world.aoi_of(int(a)).tolist() == [int(b)]
     left = world.step(actions(world, **{f"p{a}": Action.BACKWARD}))
     assert left.aoi.num_leave == 2
@@ -162,7 +168,7 @@ def test_aoi_enter_and_leave_events() -> None:
 
 def test_removed_slot_is_reused_only_after_its_leaves_are_reported() -> None:
     world = World(quiet_config())
-    a, b = world.add_players(2)
+    _, b = world.add_players(2)
     world.step()
     world.remove_player(int(b))
     c = world.add_player()
@@ -173,8 +179,6 @@ def test_removed_slot_is_reused_only_after_its_leaves_are_reported() -> None:
 
 def test_tracked_aoi_changes_equal_full_diff_with_churn() -> None:
     """The fast path (temporal test in the scan + teleport/removal fix-ups) against a full set difference."""
-    from mpgenie.agents.scripted import ScriptedBots
-
     world = World(quiet_config(num_hazards=20, num_beacons=10, num_collectibles=30, radius=60.0))
     world.add_players(600)
     bots = ScriptedBots(world, 4)
@@ -202,7 +206,7 @@ def test_step_rejects_malformed_action_arrays() -> None:
     world.add_players(2)
     with pytest.raises(ValueError, match="shape"):
         world.step(np.zeros(3, dtype=np.int8))
-    with pytest.raises(ValueError, match="0..9"):
+    with pytest.raises(ValueError, match=r"0\.\.9"):
         world.step(np.array([0, 42]))
     with pytest.raises(ValueError, match="integers"):
         world.step(np.array([0.5, 1.0]))

@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mpgenie.world import geometry as geo
-from mpgenie.world.spatial import CellGrid, Neighbors, brute_force_neighbors, chord_unit, diff_neighbors, knearest
+from mpgenie.world.spatial import (
+    CellGrid,
+    Neighbors,
+    brute_force_neighbors,
+    chord_unit,
+    diff_neighbors,
+    knearest,
+)
 
 
 def _as_dict(nb: Neighbors, n: int) -> dict[int, set[int]]:
@@ -34,7 +41,8 @@ def layouts(draw: st.DrawFn) -> tuple[np.ndarray, float]:
         spread = render / radius * draw(st.floats(0.1, 3.0))
         if kind in ("pole_n", "pole_s"):
             lat = (90.0 if kind == "pole_n" else -90.0) - np.sign(1 if kind == "pole_n" else -1) * np.abs(
-                rng.normal(0.0, math.degrees(spread), k))
+                rng.normal(0.0, math.degrees(spread), k)
+            )
             parts.append(geo.latlon_to_vec(np.clip(lat, -90, 90), rng.uniform(-180, 180, k)))
         elif kind == "dateline":
             lon = 180.0 + rng.normal(0.0, math.degrees(spread), k)
@@ -125,8 +133,7 @@ def test_tracked_changes_equal_set_difference(seed: int) -> None:
     valid = rng.random(n) > 0.1
     old_grid = CellGrid(a[valid], chord, ids=np.flatnonzero(valid), id_space=n)
     old = old_grid.neighbors_within(chord)
-    new, (er, ec, lr, lc) = CellGrid(b, chord + margin).neighbors_and_changes(
-        chord, a, valid, np.zeros(n, dtype=bool))
+    new, (er, ec, lr, lc) = CellGrid(b, chord + margin).neighbors_and_changes(chord, a, valid, np.zeros(n, dtype=bool))
     rows = diff_neighbors(old, new)
     assert set(zip(er.tolist(), ec.tolist(), strict=True)) == set(zip(rows[0].tolist(), rows[1].tolist(), strict=True))
     assert set(zip(lr.tolist(), lc.tolist(), strict=True)) == set(zip(rows[2].tolist(), rows[3].tolist(), strict=True))

@@ -38,8 +38,7 @@ def test_no_respawn_at_the_point_a_player_died_near() -> None:
     crowd = np.zeros(len(mgr), dtype=np.int64)
     for s in range(len(mgr)):
         # died 3 m from spawn point s, which is also the emptiest point
-        death, _ = geo.move_along(mgr.points[s][None], geo.random_tangents(rng, mgr.points[s][None]),
-                                  3.0 / cfg.radius)
+        death, _ = geo.move_along(mgr.points[s][None], geo.random_tangents(rng, mgr.points[s][None]), 3.0 / cfg.radius)
         busy = crowd + 5
         busy[s] = 0
         out = mgr.choose(busy, death, 1, rng)

@@ -56,9 +56,15 @@ def test_replays_and_clock_skew_are_caught(validator: Validator) -> None:
 
 @pytest.mark.parametrize(
     ("action", "reason"),
-    [(10, Reason.UNKNOWN_ACTION), (-1, Reason.UNKNOWN_ACTION), ("forward", Reason.UNKNOWN_ACTION),
-     (None, Reason.UNKNOWN_ACTION), (True, Reason.UNKNOWN_ACTION), (1.5, Reason.UNKNOWN_ACTION),
-     (2**70, Reason.UNKNOWN_ACTION)],
+    [
+        (10, Reason.UNKNOWN_ACTION),
+        (-1, Reason.UNKNOWN_ACTION),
+        ("forward", Reason.UNKNOWN_ACTION),
+        (None, Reason.UNKNOWN_ACTION),
+        (True, Reason.UNKNOWN_ACTION),
+        (1.5, Reason.UNKNOWN_ACTION),
+        (2**70, Reason.UNKNOWN_ACTION),
+    ],
 )
 def test_garbage_actions(validator: Validator, action: object, reason: Reason) -> None:
     verdict = validator.for_player().check_input(1, 0, action, server_tick=0)
@@ -79,8 +85,7 @@ def test_garbage_actions(validator: Validator, action: object, reason: Reason) -
         ([0, 0, 1], [0, 0, 1], "high", Reason.MALFORMED),
     ],
 )
-def test_garbage_state(validator: Validator, before: object, after: object, altitude: object,
-                       reason: Reason) -> None:
+def test_garbage_state(validator: Validator, before: object, after: object, altitude: object, reason: Reason) -> None:
     verdict = validator.check_motion(before, after, ticks=1, altitude=altitude)
     assert not verdict and verdict.reason is reason
 
@@ -110,8 +115,9 @@ def test_legitimate_bots_produce_no_false_positives() -> None:
             assert verdict, verdict
         world.step(actions)
         for i in range(150):
-            verdict = validator.check_motion(before[i], world.pos[i], 1, float(world.height[i]),
-                                             authorized=bool(world.teleported[i]))
+            verdict = validator.check_motion(
+                before[i], world.pos[i], 1, float(world.height[i]), authorized=bool(world.teleported[i])
+            )
             assert verdict, verdict
             checked += 1
     assert checked == 300_000

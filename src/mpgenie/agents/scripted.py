@@ -54,8 +54,9 @@ class ScriptedBots:
         if n <= old:
             return
         extra = n - old
-        self.style = np.concatenate([self.style, self.rng.choice(len(BotStyle), size=extra, p=_STYLE_MIX)
-                                     .astype(np.int8)])
+        self.style = np.concatenate(
+            [self.style, self.rng.choice(len(BotStyle), size=extra, p=_STYLE_MIX).astype(np.int8)]
+        )
         self.current = np.concatenate([self.current, np.zeros(extra, dtype=np.int8)])
         self.hold = np.concatenate([self.hold, np.zeros(extra, dtype=np.int64)])
 
@@ -90,8 +91,9 @@ class ScriptedBots:
         distance = np.arccos(np.clip(np.sum(target * p, axis=1), -1.0, 1.0)) * w.cfg.radius
         off = np.degrees(np.arctan2(np.sum(to * right_of(p, h), axis=1), np.sum(to * h, axis=1)))
         close = distance < w.cfg.beacon_radius * 0.6
-        choice = np.where(off > _STEER_DEG, Action.TURN_RIGHT,
-                          np.where(off < -_STEER_DEG, Action.TURN_LEFT, Action.FORWARD))
+        choice = np.where(
+            off > _STEER_DEG, Action.TURN_RIGHT, np.where(off < -_STEER_DEG, Action.TURN_LEFT, Action.FORWARD)
+        )
         choice = np.where(close, Action.INTERACT, choice)
         # Seekers wander a little too, so they do not all march in lock-step.
         steer = self.rng.random(seekers.size) < 0.8

@@ -27,8 +27,9 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1e3, q)) if values else 0.0
 
 
-def bench_world(players: int, ticks: int, seed: int = 0, warmup: int = 10,
-                progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def bench_world(
+    players: int, ticks: int, seed: int = 0, warmup: int = 10, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
     """Step ``players`` scripted bots for ``ticks`` ticks (after ``warmup`` untimed ones)."""
     if players < 1 or ticks < 1 or warmup < 0:
         raise ValueError("players and ticks must be >= 1, warmup >= 0")

@@ -3,7 +3,14 @@
 No I/O, no wall clock, randomness only from the config's seed. See docs/world.md.
 """
 
-from mpgenie.world.actions import ACTION_NAMES, NUM_ACTIONS, Action, UnknownActionError, parse_action, parse_actions
+from mpgenie.world.actions import (
+    ACTION_NAMES,
+    NUM_ACTIONS,
+    Action,
+    UnknownActionError,
+    parse_action,
+    parse_actions,
+)
 from mpgenie.world.config import ConfigError, WorldConfig
 from mpgenie.world.events import (
     AoiChanges,

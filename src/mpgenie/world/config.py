@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-
 MIN_SCALED_RADIUS = 20.0
 
 
@@ -118,8 +117,14 @@ _POSITIVE_FLOATS = (
     "attack_range",
     "attack_cone_deg",
 )
-_NON_NEGATIVE_FLOATS = ("eye_height", "strafe_speed", "backward_speed", "jump_speed", "knockback_distance",
-                        "spawn_protection_radius")
+_NON_NEGATIVE_FLOATS = (
+    "eye_height",
+    "strafe_speed",
+    "backward_speed",
+    "jump_speed",
+    "knockback_distance",
+    "spawn_protection_radius",
+)
 _POSITIVE_INTS = ("tick_rate", "beacon_window_ticks", "beacon_min_players", "num_biomes", "num_landmarks")
 _NON_NEGATIVE_INTS = (
     "collectible_respawn_ticks",
@@ -171,7 +176,9 @@ def _validate(cfg: WorldConfig) -> None:
             raise ConfigError(name, f"larger than half the planet's circumference ({half_circumference:.1f} m)")
     for name in ("attack_range", "spawn_protection_radius"):
         if getattr(cfg, name) > cfg.render_distance:
-            raise ConfigError(name, f"must be <= render_distance ({cfg.render_distance:g} m), got {getattr(cfg, name)!r}")
+            raise ConfigError(
+                name, f"must be <= render_distance ({cfg.render_distance:g} m), got {getattr(cfg, name)!r}"
+            )
     step = max(cfg.walk_speed, cfg.strafe_speed, cfg.backward_speed) * cfg.dt
     if step >= cfg.radius:
         raise ConfigError("walk_speed", f"moves {step:g} m per tick on a planet of radius {cfg.radius:g} m")

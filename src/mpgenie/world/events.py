@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
 
 
-class RespawnReason(str, Enum):
+class RespawnReason(StrEnum):
     JOIN = "join"
     HAZARD = "hazard"
 
@@ -83,7 +83,6 @@ class AoiLeave:
 
 GameplayEvent = Pickup | BeaconActivated | HazardHit | Respawn | AttackHit
 Event = GameplayEvent | AoiEnter | AoiLeave
-
 
 
 def _empty() -> NDArray[np.int64]:

@@ -285,9 +285,21 @@ class World:
     def _move(self, a: NDArray[np.int8]) -> None:
         cfg = self.cfg
         n = a.shape[0]
-        step_kinematics(a, self.active[:n], self.pos[:n], self.fwd[:n], self.height[:n], self.vz[:n],
-                        self._turn_by_action, self._along_by_action, self._side_by_action, int(Action.JUMP),
-                        cfg.jump_speed, cfg.gravity * cfg.dt, cfg.dt)
+        step_kinematics(
+            a,
+            self.active[:n],
+            self.pos[:n],
+            self.fwd[:n],
+            self.height[:n],
+            self.vz[:n],
+            self._turn_by_action,
+            self._along_by_action,
+            self._side_by_action,
+            int(Action.JUMP),
+            cfg.jump_speed,
+            cfg.gravity * cfg.dt,
+            cfg.dt,
+        )
 
     def _renormalize(self, ids: NDArray[np.int64]) -> None:
         p = self.pos[ids]
@@ -320,13 +332,15 @@ class World:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return self._object_grid.query(self.pos[players], self._chord_interact).pairs()
 
-    def _within(self, players: NDArray[np.int64], rows: NDArray[np.int64], objects: NDArray[np.int64],
-                chord2: float) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    def _within(
+        self, players: NDArray[np.int64], rows: NDArray[np.int64], objects: NDArray[np.int64], chord2: float
+    ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
         d2 = np.sum((self.pos[players[rows]] - self.object_pos[objects]) ** 2, axis=1)
         return d2 <= chord2, d2
 
-    def _pickups(self, t: int, players: NDArray[np.int64], rows: NDArray[np.int64],
-                 objects: NDArray[np.int64]) -> list[GameplayEvent]:
+    def _pickups(
+        self, t: int, players: NDArray[np.int64], rows: NDArray[np.int64], objects: NDArray[np.int64]
+    ) -> list[GameplayEvent]:
         is_coll = objects < self._n_collectibles
         rows, objects = rows[is_coll], objects[is_coll]
         live = self.collectible_active[objects]
@@ -345,8 +359,14 @@ class World:
         self.collectible_respawn_at[items] = t + self.cfg.collectible_respawn_ticks
         return [Pickup(t, int(p), int(c)) for p, c in zip(winners, items, strict=True)]
 
-    def _beacons(self, t: int, a: NDArray[np.int8], players: NDArray[np.int64], rows: NDArray[np.int64],
-                 objects: NDArray[np.int64]) -> list[GameplayEvent]:
+    def _beacons(
+        self,
+        t: int,
+        a: NDArray[np.int8],
+        players: NDArray[np.int64],
+        rows: NDArray[np.int64],
+        objects: NDArray[np.int64],
+    ) -> list[GameplayEvent]:
         cfg = self.cfg
         lo = self._n_collectibles
         sel = (objects >= lo) & (objects < lo + self._n_beacons)
@@ -377,8 +397,9 @@ class World:
                 self._recent_tick = self._recent_tick[keep]
         return events
 
-    def _hazards(self, t: int, players: NDArray[np.int64], rows: NDArray[np.int64],
-                 objects: NDArray[np.int64]) -> list[GameplayEvent]:
+    def _hazards(
+        self, t: int, players: NDArray[np.int64], rows: NDArray[np.int64], objects: NDArray[np.int64]
+    ) -> list[GameplayEvent]:
         lo = self._n_collectibles + self._n_beacons
         sel = objects >= lo
         rows, objects = rows[sel], objects[sel]
@@ -420,7 +441,8 @@ class World:
         if self._advances_since_refresh == 1:
             far = self.teleported[ids]
             new, scanned = grid.neighbors_and_changes(
-                self._chord_aoi, self._prev_pos[ids], old.row_of[ids] >= 0, far, self._aoi_hints)
+                self._chord_aoi, self._prev_pos[ids], old.row_of[ids] >= 0, far, self._aoi_hints
+            )
             gone = old.row_ids[~self.active[old.row_ids]]
             er, ec, lr, lc = _merge_changes(scanned, _untracked_changes(old, new, ids[far], gone))
             self._aoi_hints = (new.num_entries, er.size, lr.size)
@@ -467,17 +489,32 @@ class World:
         h = hashlib.sha256()
         n = self.num_slots
         h.update(np.int64(self.tick).tobytes())
-        for arr in (self.active[:n], self.pos[:n], self.fwd[:n], self.height[:n], self.vz[:n], self.score[:n],
-                    self.deaths[:n], self.attack_ready_at[:n], self.collectible_active,
-                    self.collectible_respawn_at, self.beacon_ready_at, self._recent_beacon, self._recent_player,
-                    self._recent_tick, self._aoi.indices, self._aoi.row_ids):
+        for arr in (
+            self.active[:n],
+            self.pos[:n],
+            self.fwd[:n],
+            self.height[:n],
+            self.vz[:n],
+            self.score[:n],
+            self.deaths[:n],
+            self.attack_ready_at[:n],
+            self.collectible_active,
+            self.collectible_respawn_at,
+            self.beacon_ready_at,
+            self._recent_beacon,
+            self._recent_player,
+            self._recent_tick,
+            self._aoi.indices,
+            self._aoi.row_ids,
+        ):
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update(repr(self.rng.bit_generator.state).encode())
         return h.hexdigest()
 
 
-def _untracked_changes(old: Neighbors, new: Neighbors, far: NDArray[np.int64],
-                       gone: NDArray[np.int64]) -> tuple[NDArray[np.int64], ...]:
+def _untracked_changes(
+    old: Neighbors, new: Neighbors, far: NDArray[np.int64], gone: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], ...]:
     """AOI changes for pairs with a teleported (``far``) or removed (``gone``) player, from the stored lists.
 
     Each unordered pair is reported in both directions exactly once: pairs with a removed player by the removal
@@ -488,8 +525,13 @@ def _untracked_changes(old: Neighbors, new: Neighbors, far: NDArray[np.int64],
     leave_r: list[NDArray[np.int64]] = []
     leave_c: list[NDArray[np.int64]] = []
 
-    def emit(rows: list[NDArray[np.int64]], cols: list[NDArray[np.int64]], who: int, others: NDArray[np.int64],
-             mirror: NDArray[np.int64]) -> None:
+    def emit(
+        rows: list[NDArray[np.int64]],
+        cols: list[NDArray[np.int64]],
+        who: int,
+        others: NDArray[np.int64],
+        mirror: NDArray[np.int64],
+    ) -> None:
         rows.append(np.full(others.size, who, dtype=np.int64))
         cols.append(others)
         rows.append(mirror)

@@ -104,8 +104,9 @@ class CellGrid:
     ``ids`` names the points in results (default 0..N-1); ``id_space`` bounds the ids (default max id + 1).
     """
 
-    def __init__(self, points: Vec, cell: float, ids: NDArray[np.int64] | None = None,
-                 id_space: int | None = None) -> None:
+    def __init__(
+        self, points: Vec, cell: float, ids: NDArray[np.int64] | None = None, id_space: int | None = None
+    ) -> None:
         if cell <= 0.0 or not math.isfinite(cell):
             raise ValueError(f"cell size must be positive, got {cell!r}")
         self.points = np.ascontiguousarray(points, dtype=np.float64)
@@ -143,7 +144,14 @@ class CellGrid:
         """
         r2 = self._check_chord(chord)
         n = len(self)
-        args = (self._sorted_points, self._sorted_ids, self._sorted_cells, self._starts, self.cells_per_axis, r2)
+        args = (
+            self._sorted_points,
+            self._sorted_ids,
+            self._sorted_cells,
+            self._starts,
+            self.cells_per_axis,
+            r2,
+        )
         buf = np.empty(max(1024, capacity_hint + capacity_hint // 8, 32 * n), dtype=np.int64)
         indptr, needed = _self_neighbors(*args, buf)
         if needed >= buf.shape[0]:
@@ -181,12 +189,27 @@ class CellGrid:
         hint_n, hint_e, hint_l = capacity_hints
         sizes = (max(1024, hint_n + hint_n // 8, 32 * n), max(1024, 2 * hint_e), max(1024, 2 * hint_l))
         for _ in range(2):
-            out, enter_r, enter_c = (np.empty(sizes[0], np.int64), np.empty(sizes[1], np.int64),
-                                     np.empty(sizes[1], np.int64))
+            out, enter_r, enter_c = (
+                np.empty(sizes[0], np.int64),
+                np.empty(sizes[1], np.int64),
+                np.empty(sizes[1], np.int64),
+            )
             leave_r, leave_c = np.empty(sizes[2], np.int64), np.empty(sizes[2], np.int64)
             indptr, m, ne, nl = _self_neighbors_tracked(
-                self._sorted_points, sorted_prev, skip, self._sorted_ids, self._sorted_cells, self._starts,
-                self.cells_per_axis, r2, out, enter_r, enter_c, leave_r, leave_c)
+                self._sorted_points,
+                sorted_prev,
+                skip,
+                self._sorted_ids,
+                self._sorted_cells,
+                self._starts,
+                self.cells_per_axis,
+                r2,
+                out,
+                enter_r,
+                enter_c,
+                leave_r,
+                leave_c,
+            )
             if m < sizes[0] and ne <= sizes[1] and nl <= sizes[2]:
                 break
             sizes = (m + 1, ne + 1, nl + 1)
@@ -197,7 +220,16 @@ class CellGrid:
         """For every query point ``q`` (row id = its index), the indexed ids within ``chord`` (inclusive)."""
         r2 = self._check_chord(chord)
         q = np.ascontiguousarray(queries, dtype=np.float64).reshape(-1, 3)
-        args = (q, self._sorted_points, self._sorted_ids, _LO, self._inv, self.cells_per_axis, self._starts, r2)
+        args = (
+            q,
+            self._sorted_points,
+            self._sorted_ids,
+            _LO,
+            self._inv,
+            self.cells_per_axis,
+            self._starts,
+            r2,
+        )
         buf = np.empty(max(1024, 4 * q.shape[0]), dtype=np.int64)
         indptr, needed = _cross_neighbors(*args, buf)
         if needed >= buf.shape[0]:
@@ -251,8 +283,9 @@ def diff_neighbors(old: Neighbors, new: Neighbors) -> tuple[NDArray[np.int64], .
     """
     if old.row_of.shape[0] != new.row_of.shape[0]:
         raise ValueError(f"id spaces differ: {old.row_of.shape[0]} != {new.row_of.shape[0]}")
-    er, ec, lr, lc = _diff_rows(old.indptr, old.indices, old.row_ids, old.row_of,
-                                new.indptr, new.indices, new.row_ids, new.row_of)
+    er, ec, lr, lc = _diff_rows(
+        old.indptr, old.indices, old.row_ids, old.row_of, new.indptr, new.indices, new.row_ids, new.row_of
+    )
     enter = np.lexsort((ec, er))
     leave = np.lexsort((lc, lr))
     return er[enter], ec[enter], lr[leave], lc[leave]
@@ -325,8 +358,7 @@ def _self_neighbors(pts, ids, cells, starts, g, r2, out):  # type: ignore[no-unt
     m = 0
     for s in range(n):
         c = cells[s]
-        m = _scan(pts[s, 0], pts[s, 1], pts[s, 2], s, pts, ids, c // gg, (c // g) % g, c % g, g, starts, r2,
-                  out, m)
+        m = _scan(pts[s, 0], pts[s, 1], pts[s, 2], s, pts, ids, c // gg, (c // g) % g, c % g, g, starts, r2, out, m)
         indptr[s + 1] = m
     return indptr, m
 
@@ -338,8 +370,22 @@ def _cross_neighbors(queries, pts, ids, lo, inv, g, starts, r2, out):  # type: i
     m = 0
     for i in range(n):
         x, y, z = queries[i, 0], queries[i, 1], queries[i, 2]
-        m = _scan(x, y, z, -1, pts, ids, _cell_coord(x, lo, inv, g), _cell_coord(y, lo, inv, g),
-                  _cell_coord(z, lo, inv, g), g, starts, r2, out, m)
+        m = _scan(
+            x,
+            y,
+            z,
+            -1,
+            pts,
+            ids,
+            _cell_coord(x, lo, inv, g),
+            _cell_coord(y, lo, inv, g),
+            _cell_coord(z, lo, inv, g),
+            g,
+            starts,
+            r2,
+            out,
+            m,
+        )
         indptr[i + 1] = m
     return indptr, m
 
@@ -388,8 +434,21 @@ def _diff_rows(old_ptr, old_idx, old_ids, old_row_of, new_ptr, new_idx, new_ids,
 
 
 @njit(cache=True)
-def _self_neighbors_tracked(pts, prev, skip, ids, cells, starts, g, r2, out,  # type: ignore[no-untyped-def]
-                            enter_r, enter_c, leave_r, leave_c):
+def _self_neighbors_tracked(
+    pts,
+    prev,
+    skip,
+    ids,
+    cells,
+    starts,
+    g,
+    r2,
+    out,  # type: ignore[no-untyped-def]
+    enter_r,
+    enter_c,
+    leave_r,
+    leave_c,
+):
     n = pts.shape[0]
     indptr = np.zeros(n + 1, np.int64)
     last_o = out.shape[0] - 1

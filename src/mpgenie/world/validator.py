@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from mpgenie.world.actions import NUM_ACTIONS
 from mpgenie.world.config import WorldConfig
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     OK = "ok"
     UNKNOWN_ACTION = "unknown_action"
     MALFORMED = "malformed"
@@ -79,7 +79,9 @@ class InputRateLimiter:
     def allow(self, tick: int) -> bool:
         lim = self.limits
         if self._tick is not None:
-            self._tokens = min(float(lim.burst_inputs), self._tokens + max(0, tick - self._tick) * lim.max_inputs_per_tick)
+            self._tokens = min(
+                float(lim.burst_inputs), self._tokens + max(0, tick - self._tick) * lim.max_inputs_per_tick
+            )
         self._tick = tick
         if self._tokens >= 1.0:
             self._tokens -= 1.0
@@ -132,14 +134,17 @@ class Validator:
 
     def check_action(self, action: object) -> Verdict:
         if isinstance(action, bool) or not isinstance(action, int | np.integer):
-            return _reject(Reason.UNKNOWN_ACTION, f"action must be an integer 0..{NUM_ACTIONS - 1}, "
-                                                  f"got {type(action).__name__}")
+            return _reject(
+                Reason.UNKNOWN_ACTION,
+                f"action must be an integer 0..{NUM_ACTIONS - 1}, got {type(action).__name__}",
+            )
         if not 0 <= int(action) < NUM_ACTIONS:
             return _reject(Reason.UNKNOWN_ACTION, f"unknown action {int(action)}")
         return ACCEPT
 
-    def check_motion(self, before: object, after: object, ticks: int, altitude: object = 0.0,
-                     authorized: bool = False) -> Verdict:
+    def check_motion(
+        self, before: object, after: object, ticks: int, altitude: object = 0.0, authorized: bool = False
+    ) -> Verdict:
         """Check a reported move from unit position ``before`` to ``after`` over ``ticks`` ticks.
 
         ``authorized``: the server itself moved the player (respawn, knockback); only sanity checks apply.
@@ -158,7 +163,9 @@ class Validator:
         if not math.isfinite(float(altitude)):
             return _reject(Reason.NON_FINITE, "altitude is NaN or infinite")
         if not 0.0 <= float(altitude) <= self._max_altitude + self.limits.max_altitude_slack_m:
-            return _reject(Reason.OUT_OF_RANGE, f"altitude {float(altitude):.3g} m outside 0..{self._max_altitude:.3g} m")
+            return _reject(
+                Reason.OUT_OF_RANGE, f"altitude {float(altitude):.3g} m outside 0..{self._max_altitude:.3g} m"
+            )
         if isinstance(ticks, bool) or not isinstance(ticks, int) or ticks < 1:
             return _reject(Reason.MALFORMED, f"ticks must be a positive integer, got {ticks!r}")
         if authorized:
