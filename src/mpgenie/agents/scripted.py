@@ -37,6 +37,7 @@ _PREFERENCES = np.array(
 _STYLE_MIX = np.array([0.45, 0.15, 0.30, 0.10])
 _HOLD_TICKS = (4, 30)
 _STEER_DEG = 12.0
+RETARGET_EVERY = 20
 
 
 class ScriptedBots:
@@ -48,6 +49,7 @@ class ScriptedBots:
         self.style = np.zeros(0, dtype=np.int8)
         self.current = np.zeros(0, dtype=np.int8)
         self.hold = np.zeros(0, dtype=np.int64)
+        self.target = np.zeros(0, dtype=np.int64)
 
     def _grow(self, n: int) -> None:
         old = self.style.shape[0]
@@ -86,7 +88,14 @@ class ScriptedBots:
         if seekers.size == 0 or beacons.shape[0] == 0:
             return
         p, h = w.pos[seekers], w.fwd[seekers]
-        target = beacons[np.argmax(p @ beacons.T, axis=1)]
+        # Re-pick the nearest beacon for a 1/RETARGET_EVERY share of seekers per tick (round robin): the choice
+        # barely changes tick to tick, and an all-seekers x all-beacons product each tick dominates at 100k bots.
+        if self.target.shape[0] < n:
+            self.target = np.concatenate([self.target, np.full(n - self.target.shape[0], -1, dtype=np.int64)])
+        stale = (seekers % RETARGET_EVERY == w.tick % RETARGET_EVERY) | (self.target[seekers] < 0)
+        if np.any(stale):
+            self.target[seekers[stale]] = np.argmax(p[stale] @ beacons.T, axis=1)
+        target = beacons[self.target[seekers]]
         to = target - p * np.sum(target * p, axis=1, keepdims=True)
         distance = np.arccos(np.clip(np.sum(target * p, axis=1), -1.0, 1.0)) * w.cfg.radius
         off = np.degrees(np.arctan2(np.sum(to * right_of(p, h), axis=1), np.sum(to * h, axis=1)))
