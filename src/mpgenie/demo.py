@@ -77,7 +77,7 @@ def run_demo(
     bots = ScriptedBots(world, seed)
     stats = DemoStats()
     ticks = max(1, round(seconds * cfg.tick_rate))
-    title = f"Multiplayer Genie - headless session (R = {cfg.radius:.0f} m, {cfg.tick_rate} Hz, seed {seed})"
+    title = f"headless session: R={cfg.radius:.0f} m, {cfg.tick_rate} Hz, seed {seed}"
     start = time.perf_counter()
     with Live(stats.table(title), console=console, refresh_per_second=4, transient=False) as live:
         for i in range(ticks):

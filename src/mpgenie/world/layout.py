@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpgenie.world.config import WorldConfig
-from mpgenie.world.geometry import Vec, normalize, random_unit_vectors
+from mpgenie.world.geometry import Vec, move_along, normalize, random_tangents, random_unit_vectors
 
 
 class Biome(IntEnum):
@@ -41,15 +41,20 @@ def _rng(cfg: WorldConfig, stream: int) -> np.random.Generator:
     return np.random.default_rng([cfg.seed, stream])
 
 
-def fibonacci_sphere(n: int, rng: np.random.Generator, jitter: float = 0.3) -> Vec:
-    """``n`` well-spread points (a jittered Fibonacci lattice, randomly rotated)."""
-    i = np.arange(n, dtype=np.float64) + 0.5 + rng.uniform(-jitter, jitter, size=n)
-    z = 1.0 - 2.0 * np.clip(i, 0.0, n) / n
+def fibonacci_sphere(n: int, rng: np.random.Generator, jitter: float = 0.25) -> Vec:
+    """``n`` well-spread points: a Fibonacci lattice, randomly rotated, each point nudged by up to ``jitter``
+    times the mean spacing so the planet does not look machine-made."""
+    if n == 0:
+        return np.zeros((0, 3))
+    i = np.arange(n, dtype=np.float64) + 0.5
+    z = 1.0 - 2.0 * i / n
     phi = np.pi * (1.0 + 5.0**0.5) * i
     r = np.sqrt(np.clip(1.0 - z * z, 0.0, 1.0))
     pts = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+    spacing = np.sqrt(4.0 * np.pi / n)
+    nudge, _ = move_along(pts, random_tangents(rng, pts), rng.uniform(0.0, jitter * spacing, n))
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-    return normalize(pts @ q.T)
+    return normalize(nudge @ q.T)
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,10 +276,7 @@ class World:
         if rows.size == 0:
             return empty, empty
         d2 = np.sum((self.pos[cand] - self.pos[who]) ** 2, axis=1)
-        order = np.lexsort((cand, d2, rows))
-        first = np.ones(order.size, dtype=bool)
-        first[1:] = rows[order][1:] != rows[order][:-1]
-        chosen = order[first]
+        chosen = _nearest_per_group(rows, d2, cand)
         return who[chosen], cand[chosen]
 
     def _move(self, a: NDArray[np.int8]) -> None:
@@ -350,10 +347,8 @@ class World:
         if rows.size == 0:
             return []
         who = players[rows]
-        order = np.lexsort((who, d2, objects))
-        first = np.ones(order.size, dtype=bool)
-        first[1:] = objects[order][1:] != objects[order][:-1]
-        winners, items = who[order][first], objects[order][first]
+        chosen = _nearest_per_group(objects, d2, who)
+        winners, items = who[chosen], objects[chosen]
         np.add.at(self.score, winners, 1)
         self.collectible_active[items] = False
         self.collectible_respawn_at[items] = t + self.cfg.collectible_respawn_ticks
@@ -510,6 +505,14 @@ class World:
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update(repr(self.rng.bit_generator.state).encode())
         return h.hexdigest()
+
+
+def _nearest_per_group(group: NDArray[np.int64], d2: NDArray[np.float64], tiebreak: NDArray[np.int64]) -> NDArray:
+    """Index of the smallest ``d2`` in each ``group`` (ties: smallest ``tiebreak``), groups ascending."""
+    order = np.lexsort((tiebreak, d2, group))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = group[order][1:] != group[order][:-1]
+    return order[first]
 
 
 def _untracked_changes(
