@@ -210,3 +210,34 @@ def test_step_rejects_malformed_action_arrays() -> None:
         world.step(np.array([0, 42]))
     with pytest.raises(ValueError, match="integers"):
         world.step(np.array([0.5, 1.0]))
+
+
+def test_nearest_players_and_visible_objects() -> None:
+    world = World(quiet_config(num_beacons=3))
+    a, b, c = world.add_players(3)
+    place(world, int(a), 0.0, 0.0)
+    place(world, int(b), *offset(0.0, 0.0, 5.0, world.cfg.radius))
+    place(world, int(c), *offset(0.0, 0.0, -12.0, world.cfg.radius))
+    world.step()
+    assert world.nearest_players(world.pos[a], 3).tolist() == [int(a), int(b), int(c)]
+    assert world.nearest_players(world.pos[c], 2).tolist() == [int(c), int(a)]
+    beacon = world.layout.beacon_pos[1]
+    world.teleport(int(a), beacon, geo.heading_from_bearing(beacon, 0.0))
+    visible = world.visible_objects(int(a)).tolist()
+    expected = [
+        i
+        for i, p in enumerate(world.object_pos)
+        if geo.great_circle_distance(world.pos[a], p, world.cfg.radius) <= world.cfg.render_distance
+    ]
+    assert visible == expected and 1 in visible  # object index 1 = beacon 1 (no collectibles in this world)
+
+
+def test_teleport_rejects_garbage() -> None:
+    world = World(quiet_config())
+    (a,) = world.add_players(1)
+    with pytest.raises(ValueError, match="finite"):
+        world.teleport(int(a), np.array([np.nan, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="parallel"):
+        world.teleport(int(a), np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0]))
+    with pytest.raises(KeyError):
+        world.teleport(99, np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))
