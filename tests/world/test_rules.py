@@ -241,3 +241,47 @@ def test_teleport_rejects_garbage() -> None:
         world.teleport(int(a), np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0]))
     with pytest.raises(KeyError):
         world.teleport(99, np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))
+
+
+def test_teleport_between_ticks_reports_aoi_leaves() -> None:
+    """Regression: a teleport() made between ticks must still be settled from the stored AOI lists."""
+    world = World(quiet_config())
+    a, b = world.add_players(2)
+    place(world, int(a), 0.0, 0.0)
+    place(world, int(b), *offset(0.0, 0.0, 5.0, world.cfg.radius))
+    world.step()
+    world.step()
+    assert world.aoi_of(int(a)).tolist() == [int(b)]
+    place(world, int(b), 0.0, 90.0)
+    result = world.step()
+    assert world.teleported[b]
+    assert sorted(zip(result.aoi.leave_observer.tolist(), result.aoi.leave_subject.tolist(), strict=True)) == [
+        (int(a), int(b)),
+        (int(b), int(a)),
+    ]
+
+
+def test_departed_player_does_not_count_for_a_reused_slot() -> None:
+    """Regression: beacon memory must not merge a departed player with the next occupant of its slot."""
+    world, beacon = _world_with_object("beacons", beacon_window_ticks=20)
+    a, b = world.add_players(2)
+    _near(world, a, beacon, 1.0)
+    place(world, int(b), -40.0, 0.0)
+    world.step()
+    world.step(actions(world, **{f"p{a}": Action.INTERACT}))
+    world.remove_player(int(a))
+    world.step()
+    c = world.add_player()
+    assert c == a  # the slot is reused
+    _near(world, c, beacon, 1.0)
+    world.step()
+    ev = world.step(actions(world, **{f"p{c}": Action.INTERACT})).events
+    assert not any(isinstance(e, BeaconActivated) for e in ev)  # one live player alone cannot light it
+    assert world.score[c] == 0
+
+
+def test_player_removed_before_its_first_tick_gets_no_join_event() -> None:
+    world = World(quiet_config())
+    p = world.add_player()
+    world.remove_player(p)
+    assert world.step().events == []

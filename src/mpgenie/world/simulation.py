@@ -132,6 +132,7 @@ class World:
         self.attack_ready_at = grow(g("attack_ready_at"), (capacity,), np.int64)
         self.last_action = grow(g("last_action"), (capacity,), np.int8)
         self.teleported = grow(g("teleported"), (capacity,), bool)
+        self._moved_far = grow(g("_moved_far"), (capacity,), bool)
         self._prev_pos = grow(g("_prev_pos"), (capacity, 3), np.float64)
         self._capacity = capacity
 
@@ -181,6 +182,12 @@ class World:
             raise KeyError(f"no active player {player}")
         self.active[player] = False
         self._quarantine.append(player)
+        # Nothing of a departed player may outlive it: its slot will be reused by someone else.
+        self._pending = [e for e in self._pending if getattr(e, "player", None) != player]
+        keep = self._recent_player != player
+        self._recent_beacon = self._recent_beacon[keep]
+        self._recent_player = self._recent_player[keep]
+        self._recent_tick = self._recent_tick[keep]
 
     def teleport(self, player: int, position: Vec, heading: Vec) -> None:
         """Put a player somewhere (admin tools, tests, scenario set-up). Vectors are re-projected."""
@@ -202,6 +209,7 @@ class World:
         self.height[ids] = 0.0
         self.vz[ids] = 0.0
         self.teleported[ids] = True
+        self._moved_far[ids] = True
 
     def _spawn_crowding(self) -> NDArray[np.int64]:
         """Players (as of the last AOI refresh) near each spawn point."""
@@ -224,7 +232,8 @@ class World:
         t = self.tick + 1
         events, self._pending = self._pending, []
         self._advances_since_refresh += 1
-        self.teleported[:n] = False
+        # Server-caused moves of this tick, plus any made between ticks (teleport(), joins) since the last one.
+        self.teleported[:n] = self._moved_far[:n]
         self.last_action[:n] = a
 
         hits = self._resolve_attacks(a, t)
@@ -322,6 +331,7 @@ class World:
         self.pos[targets] = new_p
         self._renormalize(targets)
         self.teleported[targets] = True
+        self._moved_far[targets] = True
 
     def _objects_near(self, players: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """(player, object) pairs within the largest interaction radius, as indices into ``players``."""
@@ -379,7 +389,7 @@ class World:
         events: list[GameplayEvent] = []
         for b in np.unique(beacon).tolist():
             mine = self._recent_beacon == b
-            # Players who left since interacting still count: they did co-operate inside the window.
+            # Players who left are already forgotten (remove_player): their slot may belong to someone new.
             partners = np.unique(self._recent_player[mine])
             if partners.size >= cfg.beacon_min_players:
                 events.append(BeaconActivated(t, int(b), tuple(int(p) for p in partners)))
@@ -434,7 +444,7 @@ class World:
             old = Neighbors(old.indptr, old.indices, old.row_ids, row_of)
         grid = CellGrid(self.pos[ids], self._aoi_cell, ids=ids, id_space=self._capacity)
         if self._advances_since_refresh == 1:
-            far = self.teleported[ids]
+            far = self._moved_far[ids]
             new, scanned = grid.neighbors_and_changes(
                 self._chord_aoi, self._prev_pos[ids], old.row_of[ids] >= 0, far, self._aoi_hints
             )
@@ -446,6 +456,7 @@ class World:
             er, ec, lr, lc = diff_neighbors(old, new)
         n = self.num_slots
         self._prev_pos[:n] = self.pos[:n]
+        self._moved_far[:n] = False
         self._advances_since_refresh = 0
         self._aoi = new
         self._player_grid = grid
