@@ -19,8 +19,11 @@ from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from mpgenie import __version__  # noqa: E402
+from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
+from mpgenie.demo import run_demo  # noqa: E402
 from mpgenie.world.actions import UnknownActionError  # noqa: E402
 from mpgenie.world.config import ConfigError, WorldConfig  # noqa: E402
+from mpgenie.world.simulation import World  # noqa: E402
 
 app = typer.Typer(
     help="Multiplayer Genie: a multiplayer platform for AI world models.",
@@ -91,8 +94,6 @@ def demo(
     realtime: Annotated[bool, typer.Option(help="Pace ticks at the tick rate (--no-realtime: flat out).")] = True,
 ) -> None:
     """Run a headless session of bots on the planet with a live summary."""
-    from mpgenie.demo import run_demo  # noqa: PLC0415 - keep `mpgenie --help` fast
-
     _run(lambda: run_demo(players=players, seconds=seconds, seed=seed, realtime=realtime, console=console))
 
 
@@ -105,7 +106,6 @@ def bench_world_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Per-tick cost of the full simulation + area of interest at constant density."""
-    from mpgenie.bench.world import bench_world  # noqa: PLC0415
 
     def body() -> dict[str, Any]:
         if as_json:
@@ -135,7 +135,6 @@ def bench_aoi_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Compare spatial-index structures for all-pairs area of interest."""
-    from mpgenie.bench.world import bench_aoi  # noqa: PLC0415
 
     def body() -> dict[str, Any]:
         if players < 2 or repeats < 1:
@@ -164,7 +163,6 @@ def world_info(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show the validated config and the layout it generates (landmarks, biomes, objects)."""
-    from mpgenie.world.simulation import World  # noqa: PLC0415
 
     def body() -> dict[str, Any]:
         cfg = WorldConfig.from_mapping({"seed": seed, **_parse_overrides(overrides or [])})
@@ -177,14 +175,7 @@ def world_info(
             "collectibles": int(lay.collectible_pos.shape[0]),
             "beacons": int(lay.beacon_pos.shape[0]),
             "hazards": int(lay.hazard_pos.shape[0]),
-            "biome_share": {
-                name: float(share)
-                for name, share in zip(
-                    ("snowfield", "tundra", "glacier", "pine_forest", "rocklands", "frozen_lake"),
-                    _biome_shares(world),
-                    strict=False,
-                )
-            },
+            "biome_share": lay.biome_shares(),
         }
 
     result = _run(body)
@@ -193,16 +184,6 @@ def world_info(
     else:
         _print_table(f"world (seed {seed})", {k: v for k, v in result.items() if k != "config"})
         _print_table("config", result["config"])
-
-
-def _biome_shares(world: Any) -> list[float]:
-    import numpy as np  # noqa: PLC0415
-
-    from mpgenie.world.geometry import random_unit_vectors  # noqa: PLC0415
-
-    sample = random_unit_vectors(np.random.default_rng(0), 20000)
-    counts = np.bincount(world.layout.biome_at(sample), minlength=6)
-    return (counts / counts.sum()).tolist()
 
 
 def main() -> None:

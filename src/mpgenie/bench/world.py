@@ -106,9 +106,10 @@ def _brute_pairs(points: np.ndarray, chord: float) -> int:
 
 def bench_aoi(players: int, repeats: int = 5, seed: int = 0, brute_force_max: int = 20_000) -> dict[str, Any]:
     """All-pairs AOI on one uniform layout, by each candidate structure; best of ``repeats`` (ms)."""
-    radius = 100.0 * math.sqrt(players / 1000.0)
+    cfg = WorldConfig.scaled_for_density(players)
+    radius = cfg.radius
     points = random_unit_vectors(np.random.default_rng(seed), players)
-    chord = chord_unit(WorldConfig().render_distance, radius)
+    chord = chord_unit(cfg.render_distance, radius)
     methods: dict[str, Callable[[np.ndarray, float], int]] = {
         "cell_grid_numba": _grid_pairs,
         "scipy_ckdtree_query_pairs": _kdtree_pairs,

@@ -71,6 +71,13 @@ class WorldLayout:
         pts = np.asarray(p, dtype=np.float64).reshape(-1, 3)
         return np.argmax(pts @ self.biome_centers.T, axis=1).astype(np.int8) % len(Biome)
 
+    def biome_shares(self, samples: int = 20_000) -> dict[str, float]:
+        """Fraction of the surface in each biome, estimated from a fixed uniform sample (deterministic)."""
+        counts = np.bincount(
+            self.biome_at(random_unit_vectors(np.random.default_rng(0), samples)), minlength=len(Biome)
+        )
+        return {b.name.lower(): float(counts[b] / samples) for b in Biome}
+
 
 def _away_from(points: Vec, avoid: Vec, min_angle: float, rng: np.random.Generator) -> Vec:
     """Re-draw points closer than ``min_angle`` radians to any of ``avoid`` (bounded tries, then keep)."""

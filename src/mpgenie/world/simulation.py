@@ -41,10 +41,10 @@ from mpgenie.world.events import (
     RespawnReason,
     StepResult,
 )
-from mpgenie.world.geometry import Vec, move_along, transport
+from mpgenie.world.geometry import Vec, move_along, renormalize, transport
 from mpgenie.world.kinematics import step_kinematics
 from mpgenie.world.layout import WorldLayout, generate_layout
-from mpgenie.world.spatial import CellGrid, Neighbors, chord_unit, diff_neighbors
+from mpgenie.world.spatial import CellGrid, Neighbors, chord_unit, diff_neighbors, knearest
 from mpgenie.world.spawn import SpawnManager
 
 _RNG_STREAM_WORLD = 100
@@ -208,6 +208,11 @@ class World:
         self.fwd[ids] = heading
         self.height[ids] = 0.0
         self.vz[ids] = 0.0
+        self._mark_server_moved(ids)
+
+    def _mark_server_moved(self, ids: NDArray[np.int64]) -> None:
+        """The server moved these players further than a walk: the validator must accept it (``teleported``)
+        and the next AOI refresh must settle them from the stored lists (``_moved_far``, kept until then)."""
         self.teleported[ids] = True
         self._moved_far[ids] = True
 
@@ -215,7 +220,7 @@ class World:
         """Players (as of the last AOI refresh) near each spawn point."""
         if self._player_grid is None or len(self._player_grid) == 0:
             return np.zeros(len(self.spawns), dtype=np.int64)
-        near = self._player_grid.query(self.spawns.points, min(self._chord_spawn, self._player_grid.cell))
+        near = self._player_grid.query(self.spawns.points, self._chord_spawn)  # <= render chord (config)
         return np.diff(near.indptr)
 
     # --- the tick ----------------------------------------------------------------------------------------------
@@ -307,15 +312,6 @@ class World:
             cfg.dt,
         )
 
-    def _renormalize(self, ids: NDArray[np.int64]) -> None:
-        p = self.pos[ids]
-        p /= np.linalg.norm(p, axis=1, keepdims=True)
-        h = self.fwd[ids]
-        h -= np.sum(h * p, axis=1, keepdims=True) * p
-        h /= np.linalg.norm(h, axis=1, keepdims=True)
-        self.pos[ids] = p
-        self.fwd[ids] = h
-
     def _knock_back(self, attackers: NDArray[np.int64], targets: NDArray[np.int64]) -> None:
         targets, first = np.unique(targets, return_index=True)
         attackers = attackers[first]
@@ -327,11 +323,8 @@ class World:
         away = np.where(length > 1e-12, away / np.where(length > 1e-12, length, 1.0), fallback)
         away /= np.linalg.norm(away, axis=1, keepdims=True)
         new_p, new_d = move_along(pt, away, self.cfg.knockback_distance / self.cfg.radius)
-        self.fwd[targets] = transport(self.fwd[targets], away, new_d)
-        self.pos[targets] = new_p
-        self._renormalize(targets)
-        self.teleported[targets] = True
-        self._moved_far[targets] = True
+        self.pos[targets], self.fwd[targets] = renormalize(new_p, transport(self.fwd[targets], away, new_d))
+        self._mark_server_moved(targets)
 
     def _objects_near(self, players: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """(player, object) pairs within the largest interaction radius, as indices into ``players``."""
@@ -480,8 +473,6 @@ class World:
 
     def nearest_players(self, point: Vec, k: int) -> NDArray[np.int64]:
         """Ids of the ``k`` players nearest to a unit position (fewer if fewer exist), nearest first."""
-        from mpgenie.world.spatial import knearest  # noqa: PLC0415 - SciPy tree only for this query
-
         ids = self.active_ids()
         if ids.size == 0:
             return ids

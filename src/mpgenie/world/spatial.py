@@ -6,13 +6,13 @@ vectors; a great-circle radius ``d`` on a planet of radius ``R`` is the 3D chord
 is monotonic in surface distance, so a 3D radius query *is* an exact great-circle query: no special case at the
 poles or the date line (there is no date line in 3D).
 
-Why not the alternatives: SciPy's cKDTree ``query_pairs`` returns the pairs unsorted (the per-player AOI diff
-then needs an O(P log P) sort) and costs ~8 ms at 10k players alone; brute force is O(N^2). HEALPix/H3 cells
-would need a neighbour-ring walk per cell for the same result. The grid emits each player's neighbours already
-sorted, so the tick-to-tick AOI diff is a linear merge.
+Why not the alternatives: SciPy's cKDTree ``query_pairs`` returns a flat unordered pair list (per-player lists
+then need an O(P log P) sort) and costs ~3x the grid; brute force is O(N^2). HEALPix/H3 cells would need a
+neighbour-ring walk per cell for the same result. The grid's scan also yields the tick-to-tick AOI changes
+(:meth:`CellGrid.neighbors_and_changes`), so no separate diff is needed on the usual path.
 
-Neighbour sets are returned as CSR (:class:`Neighbors`): row ``i`` lists, ascending, every other point within the
-radius of point ``i``. Rows are symmetric (j in row i iff i in row j).
+Neighbour sets are returned as CSR (:class:`Neighbors`), one row per indexed id in the grid's cell order, each row
+listing every other id within the radius (unordered; :meth:`Neighbors.row` sorts one). Rows are symmetric.
 """
 
 from __future__ import annotations
@@ -48,10 +48,6 @@ class Neighbors:
     row_of: NDArray[np.int64]
 
     @property
-    def num_rows(self) -> int:
-        return int(self.row_ids.shape[0])
-
-    @property
     def num_entries(self) -> int:
         """Number of (row, neighbour) entries; twice the number of unordered pairs for a symmetric set."""
         return int(self.indptr[-1])
@@ -62,12 +58,6 @@ class Neighbors:
             return np.zeros(0, dtype=np.int64)
         r = self.row_of[ident]
         return np.sort(self.indices[self.indptr[r] : self.indptr[r + 1]])
-
-    def counts_by_id(self) -> NDArray[np.int64]:
-        """Neighbour count per id (0 for ids without a row)."""
-        counts = np.zeros(self.row_of.shape[0], dtype=np.int64)
-        counts[self.row_ids] = np.diff(self.indptr)
-        return counts
 
     def pairs(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """All entries as (id, neighbour id) arrays, sorted by id then neighbour (allocates; not for hot paths)."""

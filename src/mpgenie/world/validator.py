@@ -172,9 +172,9 @@ class Validator:
             return ACCEPT
         angle = math.atan2(float(np.linalg.norm(np.cross(p, q))), float(np.dot(p, q)))
         distance = angle * self.cfg.radius
-        if distance > self.limits.teleport_m and distance > self._max_step_m * ticks * self.limits.speed_tolerance:
-            return _reject(Reason.TELEPORT, f"moved {distance:.2f} m in {ticks} tick(s)")
         allowed = self._max_step_m * ticks * self.limits.speed_tolerance + 1e-9
+        if distance > allowed and distance > self.limits.teleport_m:
+            return _reject(Reason.TELEPORT, f"moved {distance:.2f} m in {ticks} tick(s)")
         if distance > allowed:
             return _reject(Reason.SPEED, f"moved {distance:.3f} m in {ticks} tick(s), limit {allowed:.3f} m")
         return ACCEPT
