@@ -14,6 +14,57 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from mpgenie.world.actions import NUM_ACTIONS, Action
+from mpgenie.world.config import WorldConfig
+
+
+class MotionModel:
+    """Per-action movement tables for one config, and the step that applies them.
+
+    The server's :class:`~mpgenie.world.simulation.World` and the client's prediction both move players through
+    this one object, so a client replaying its own inputs computes bit-for-bit what the server computed.
+    """
+
+    def __init__(self, cfg: WorldConfig) -> None:
+        self.cfg = cfg
+        # Per-action lookup tables (radians per tick), indexed by the action array: cheaper than masks.
+        turn_step = math.radians(cfg.turn_rate_deg) * cfg.dt
+        self.turn_by_action = np.zeros(NUM_ACTIONS)
+        self.turn_by_action[[Action.TURN_LEFT, Action.TURN_RIGHT]] = [turn_step, -turn_step]
+        self.along_by_action = np.zeros(NUM_ACTIONS)
+        self.along_by_action[[Action.FORWARD, Action.BACKWARD]] = [cfg.walk_speed, -cfg.backward_speed]
+        self.along_by_action *= cfg.dt / cfg.radius
+        self.side_by_action = np.zeros(NUM_ACTIONS)
+        self.side_by_action[[Action.RIGHT, Action.LEFT]] = [cfg.strafe_speed, -cfg.strafe_speed]
+        self.side_by_action *= cfg.dt / cfg.radius
+
+    def step(
+        self,
+        actions: NDArray[np.int8],
+        active: NDArray[np.bool_],
+        pos: NDArray[np.float64],
+        fwd: NDArray[np.float64],
+        height: NDArray[np.float64],
+        vz: NDArray[np.float64],
+    ) -> None:
+        """Advance the given players one tick, in place (arrays as in :func:`step_kinematics`)."""
+        cfg = self.cfg
+        step_kinematics(
+            actions,
+            active,
+            pos,
+            fwd,
+            height,
+            vz,
+            self.turn_by_action,
+            self.along_by_action,
+            self.side_by_action,
+            int(Action.JUMP),
+            cfg.jump_speed,
+            cfg.gravity * cfg.dt,
+            cfg.dt,
+        )
+
 
 @njit(cache=True)
 def step_kinematics(  # type: ignore[no-untyped-def]

@@ -42,7 +42,7 @@ from mpgenie.world.events import (
     StepResult,
 )
 from mpgenie.world.geometry import Vec, move_along, renormalize, transport
-from mpgenie.world.kinematics import step_kinematics
+from mpgenie.world.kinematics import MotionModel
 from mpgenie.world.layout import WorldLayout, generate_layout
 from mpgenie.world.spatial import CellGrid, Neighbors, chord_unit, diff_neighbors, knearest
 from mpgenie.world.spawn import SpawnManager
@@ -76,16 +76,7 @@ class World:
         self._chord_spawn = chord_unit(cfg.spawn_protection_radius, cfg.radius)
         self._chord_interact = math.sqrt(max(self._chord2_pickup, self._chord2_beacon, self._chord2_hazard))
         self._cos_half_cone = math.cos(math.radians(cfg.attack_cone_deg) / 2.0)
-        # Per-action lookup tables (radians per tick), indexed by the action array: cheaper than masks.
-        turn_step = math.radians(cfg.turn_rate_deg) * cfg.dt
-        self._turn_by_action = np.zeros(NUM_ACTIONS)
-        self._turn_by_action[[Action.TURN_LEFT, Action.TURN_RIGHT]] = [turn_step, -turn_step]
-        self._along_by_action = np.zeros(NUM_ACTIONS)
-        self._along_by_action[[Action.FORWARD, Action.BACKWARD]] = [cfg.walk_speed, -cfg.backward_speed]
-        self._along_by_action *= cfg.dt / cfg.radius
-        self._side_by_action = np.zeros(NUM_ACTIONS)
-        self._side_by_action[[Action.RIGHT, Action.LEFT]] = [cfg.strafe_speed, -cfg.strafe_speed]
-        self._side_by_action *= cfg.dt / cfg.radius
+        self.motion = MotionModel(cfg)
 
         lay = self.layout
         self._n_collectibles = lay.collectible_pos.shape[0]
@@ -294,23 +285,8 @@ class World:
         return who[chosen], cand[chosen]
 
     def _move(self, a: NDArray[np.int8]) -> None:
-        cfg = self.cfg
         n = a.shape[0]
-        step_kinematics(
-            a,
-            self.active[:n],
-            self.pos[:n],
-            self.fwd[:n],
-            self.height[:n],
-            self.vz[:n],
-            self._turn_by_action,
-            self._along_by_action,
-            self._side_by_action,
-            int(Action.JUMP),
-            cfg.jump_speed,
-            cfg.gravity * cfg.dt,
-            cfg.dt,
-        )
+        self.motion.step(a, self.active[:n], self.pos[:n], self.fwd[:n], self.height[:n], self.vz[:n])
 
     def _knock_back(self, attackers: NDArray[np.int64], targets: NDArray[np.int64]) -> None:
         targets, first = np.unique(targets, return_index=True)
@@ -470,6 +446,24 @@ class World:
     def visible_objects(self, player: int) -> NDArray[np.int64]:
         """Indices into :attr:`object_pos` (collectibles, then beacons, then hazards) within render distance."""
         return self._object_grid.query(self.pos[player], self._chord_aoi).row(0)
+
+    def players_within(self, points: Vec, distance: float) -> Neighbors:
+        """For each unit position in ``points`` (row = its index), the players within ``distance`` metres of it,
+        as of the last AOI refresh (positions are the current ones). Routes events and fills spectator views.
+
+        Up to the render distance this reads the AOI grid; wider zones (world events) compare against every
+        player, which is fine for the few such queries a tick makes.
+        """
+        q = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        rows = np.arange(q.shape[0], dtype=np.int64)
+        chord = chord_unit(distance, self.cfg.radius)
+        if self._player_grid is not None and len(self._player_grid) and distance <= self.cfg.render_distance:
+            return self._player_grid.query(q, chord)
+        ids = self.active_ids()
+        inside = (q @ self.pos[ids].T) >= 1.0 - chord * chord / 2.0  # chord^2 = 2 - 2 cos
+        counts = inside.sum(axis=1)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return Neighbors(indptr, ids[np.nonzero(inside)[1]], rows, rows.copy())
 
     def nearest_players(self, point: Vec, k: int) -> NDArray[np.int64]:
         """Ids of the ``k`` players nearest to a unit position (fewer if fewer exist), nearest first."""

@@ -1,0 +1,573 @@
+"""The realtime server's logic, apart from sockets and clocks: sessions, inputs, ticks, snapshots, events.
+
+:class:`ServerCore` is driven by three calls: :meth:`~ServerCore.on_message` for each received frame,
+:meth:`~ServerCore.on_disconnect` when a connection ends, and :meth:`~ServerCore.tick` at the fixed tick rate.
+Connections are :class:`Peer` objects (``send``, ``backlog``, ``close``). The asyncio server
+(:mod:`mpgenie.net.server`) passes picows transports; tests pass in-memory peers with simulated latency, so the
+same code is tested with real sockets and in deterministic virtual time.
+
+Rules the code keeps:
+
+- Inputs are applied one per player per tick, oldest first (a small per-player buffer absorbs jitter; beyond
+  ``max_input_backlog`` the oldest are dropped). A player with no input that tick stands still (``noop``).
+- Every snapshot echoes the last applied input seq and is delta-encoded against the newest snapshot the client
+  acknowledged that the server still has (else it is full).
+- Bad frames never reach the world: they get an error frame (rate-limited), count as violations, and enough
+  violations within a window kick the connection. Nothing a client sends can raise out of ``on_message``.
+- A slow client (send backlog over ``max_send_backlog_bytes``) is disconnected; its player waits for a resume.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import msgspec
+import numpy as np
+from numpy.typing import NDArray
+
+from mpgenie.net import protocol as p
+from mpgenie.net.metrics import ServerMetrics
+from mpgenie.net.snapshots import StateHistory, build_deltas
+from mpgenie.net.tickets import DEV_SECRET, TicketError, verify_ticket
+from mpgenie.world.config import WorldConfig
+from mpgenie.world.events import AttackHit, BeaconActivated, GameplayEvent, HazardHit, Pickup, Respawn
+from mpgenie.world.simulation import World
+from mpgenie.world.validator import PlayerValidator, Validator
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_LATER = 1013
+
+_EMPTY_IDS = np.zeros(0, dtype=np.int64)
+
+
+class Peer(Protocol):
+    """One client connection as the core sees it."""
+
+    def send(self, data: bytes) -> None: ...
+
+    def backlog(self) -> int:
+        """Bytes accepted by :meth:`send` but not yet written to the network."""
+        ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Tunables of the realtime server (the world's own live in :class:`WorldConfig`)."""
+
+    session: str = "default"
+    join_secret: str = DEV_SECRET
+    max_players: int = 5000
+    max_spectators: int = 200
+    resume_grace_s: float = 30.0
+    history_depth: int = 32
+    max_input_backlog: int = 4
+    max_send_backlog_bytes: int = 256 * 1024
+    max_frame_bytes: int = 4096
+    kick_violations: int = 50
+    violation_window_s: float = 10.0
+    errors_per_s: float = 5.0
+    error_burst: int = 20
+    event_buffer: int = 1024
+
+
+@dataclass(eq=False, slots=True)
+class PlayerSession:
+    """A player in the world, with or without a live connection (a dropped one waits ``resume_grace_s``)."""
+
+    player: int
+    subject: str
+    resume: str
+    validator: PlayerValidator
+    inputs: deque[tuple[int, int]] = field(default_factory=deque)
+    ack_seq: int = 0
+    conn: Conn | None = None
+    dropped_at: float | None = None
+    log: deque[tuple[int, p.WireEvent]] = field(default_factory=deque)
+    next_event: int = 1
+
+
+@dataclass(eq=False, slots=True)
+class Conn:
+    """One connection: either a player's (``session``) or a spectator's (``spectate``), or not yet joined."""
+
+    peer: Peer
+    session: PlayerSession | None = None
+    spectate: p.Spectate | None = None
+    view_point: NDArray[np.float64] | None = None
+    sent: dict[int, NDArray[np.int64]] = field(default_factory=dict)
+    acked: int = 0
+    outbox: list[p.WireEvent] = field(default_factory=list)
+    outbox_first: int = 0
+    spectator_next_event: int = 1
+    violations: deque[float] = field(default_factory=deque)
+    error_tokens: float = 0.0
+    error_at: float = 0.0
+    closed: bool = False
+
+    @property
+    def joined(self) -> bool:
+        return self.session is not None or self.spectate is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    tick: int
+    events: int
+    snapshots: int
+    bytes_out: int
+
+
+class ServerCore:
+    """One authoritative world and everyone connected to it."""
+
+    def __init__(
+        self, cfg: WorldConfig | None = None, settings: ServerSettings | None = None, metrics: ServerMetrics | None = None
+    ) -> None:
+        self.cfg = cfg or WorldConfig()
+        self.settings = settings or ServerSettings()
+        self.metrics = metrics or ServerMetrics()
+        self.world = World(self.cfg)
+        self.validator = Validator(self.cfg)
+        self.history = StateHistory(self.settings.history_depth)
+        self.generation = np.zeros(16, dtype=np.int64)
+        self.conns: dict[Peer, Conn] = {}
+        self.sessions: dict[str, PlayerSession] = {}  # by resume token
+        self.by_player: dict[int, PlayerSession] = {}
+        self.by_subject: dict[str, PlayerSession] = {}
+        self._announcements: list[p.EvWorld] = []
+        self._config_wire = asdict(self.cfg)  # type: ignore[call-overload]
+        self.closing = False
+
+    # --- connections -------------------------------------------------------------------------------------------
+
+    def on_connect(self, peer: Peer) -> None:
+        self.conns[peer] = Conn(peer, error_tokens=float(self.settings.error_burst))
+
+    def on_disconnect(self, peer: Peer, now: float) -> None:
+        conn = self.conns.pop(peer, None)
+        if conn is None:
+            return
+        conn.closed = True
+        s = conn.session
+        if s is not None and s.conn is conn:
+            s.conn = None
+            s.dropped_at = now
+            s.inputs.clear()
+        self._update_gauges()
+
+    def on_message(self, peer: Peer, data: bytes | memoryview, now: float) -> None:
+        """Handle one binary frame. Never raises for anything the client sent."""
+        conn = self.conns.get(peer)
+        if conn is None or conn.closed:
+            return
+        m = self.metrics
+        m.messages_in.inc()
+        m.bytes_in.inc(len(data))
+        if len(data) > self.settings.max_frame_bytes:
+            self._reject(conn, "too_big", f"frame of {len(data)} bytes over {self.settings.max_frame_bytes}", now)
+            self._close(conn, CLOSE_TOO_BIG, "too_big")
+            return
+        try:
+            msg = p.decode_client(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self._reject(conn, "malformed", f"undecodable message: {exc}", now)
+            return
+        if isinstance(msg, p.Input):
+            self._on_input(conn, msg, now)
+        elif isinstance(msg, p.Ack):
+            self._on_ack(conn, msg.tick)
+        elif isinstance(msg, p.Ping):
+            self._send(conn, p.Pong(msg.t, self.world.tick), "pong")
+        elif isinstance(msg, p.Hello):
+            self._on_hello(conn, msg, now)
+        elif isinstance(msg, p.Spectate):
+            self._on_spectate(conn, msg, now)
+        else:  # Leave
+            if conn.session is not None:
+                self._remove_session(conn.session)
+            self._close(conn, CLOSE_NORMAL, "left")
+
+    def on_bad_frame(self, peer: Peer, what: str, now: float) -> None:
+        """A frame the protocol does not allow (text, fragmented): answered and counted, never fatal at once."""
+        conn = self.conns.get(peer)
+        if conn is not None and not conn.closed:
+            self._reject(conn, "bad_frame", what, now)
+
+    def _on_hello(self, conn: Conn, hello: p.Hello, now: float) -> None:
+        if conn.joined:
+            self._reject(conn, "already_joined", "this connection has already joined", now)
+            return
+        if hello.version != p.PROTOCOL_VERSION:
+            self._fatal(conn, "version", f"protocol version {hello.version} not supported (server speaks "
+                        f"{p.PROTOCOL_VERSION})")
+            return
+        if self.closing:
+            self._fatal(conn, "shutdown", "server is shutting down")
+            return
+        if hello.resume is not None and hello.spectate is None:
+            session = self.sessions.get(hello.resume)
+            if session is None:
+                self._fatal(conn, "resume_failed", "unknown or expired resume token (the grace window is over)")
+                return
+            self._attach(conn, session, resumed=True, last_event=hello.last_event)
+            return
+        try:
+            ticket = verify_ticket(self.settings.join_secret, hello.token, self.settings.session)
+        except TicketError as exc:
+            self.metrics.rejected.labels("auth").inc()
+            self._fatal(conn, "auth_failed", str(exc))
+            return
+        if hello.spectate is not None:
+            spectators = sum(1 for c in self.conns.values() if c.spectate is not None)
+            if spectators >= self.settings.max_spectators:
+                self._fatal(conn, "server_full", "too many spectators")
+                return
+            if not self._set_view(conn, hello.spectate, now):
+                return
+            self._send(conn, p.Welcome(p.PROTOCOL_VERSION, -1, self.cfg.tick_rate, self.world.tick,
+                                       self._config_wire, "", 0.0, False), "welcome")
+            self._update_gauges()
+            return
+        existing = self.by_subject.get(ticket.subject)
+        if existing is not None:  # the ticket proves who it is: take the player over (a resume by ticket)
+            self._attach(conn, existing, resumed=True, last_event=hello.last_event)
+            return
+        if len(self.by_player) >= self.settings.max_players:
+            self._fatal(conn, "server_full", f"the session is full ({self.settings.max_players} players)")
+            return
+        player = self.world.add_player()
+        if player >= self.generation.shape[0]:
+            self.generation = np.concatenate([self.generation, np.zeros(self.generation.shape[0], np.int64)])
+        self.generation[player] += 1
+        session = PlayerSession(player, ticket.subject, secrets.token_urlsafe(24), self.validator.for_player())
+        self.sessions[session.resume] = session
+        self.by_player[player] = session
+        self.by_subject[ticket.subject] = session
+        self._attach(conn, session, resumed=False, last_event=0)
+
+    def _attach(self, conn: Conn, session: PlayerSession, resumed: bool, last_event: int) -> None:
+        old = session.conn
+        if old is not None and old is not conn:
+            self._send(old, p.Goodbye("replaced"), "bye")
+            self._close(old, CLOSE_POLICY, "replaced")
+            old.session = None
+        session.conn = conn
+        session.dropped_at = None
+        conn.session = session
+        self._send(conn, p.Welcome(p.PROTOCOL_VERSION, session.player, self.cfg.tick_rate, self.world.tick,
+                                   self._config_wire, session.resume, self.settings.resume_grace_s, resumed), "welcome")
+        missed = [ev for no, ev in session.log if no > last_event]
+        if resumed and missed:
+            self._send(conn, p.Events(session.next_event - len(missed), missed), "events")
+        self._update_gauges()
+
+    def _on_spectate(self, conn: Conn, msg: p.Spectate, now: float) -> None:
+        if conn.spectate is None:
+            self._reject(conn, "not_spectator", "only spectator connections can change their view", now)
+            return
+        self._set_view(conn, msg, now)
+
+    def _set_view(self, conn: Conn, spec: p.Spectate, now: float) -> bool:
+        w = self.world
+        if spec.follow is not None:
+            f = spec.follow
+            if not (0 <= f < w.num_slots and w.active[f]):
+                self._reject(conn, "bad_target", f"no player {f} to follow", now)
+                return False
+            conn.view_point = w.pos[f].copy()
+        elif spec.point is not None:
+            v = np.asarray(spec.point, dtype=np.float64)
+            norm = float(np.linalg.norm(v))
+            if not np.all(np.isfinite(v)) or norm == 0.0:
+                self._reject(conn, "bad_target", "point must be a finite non-zero 3-vector", now)
+                return False
+            conn.view_point = v / norm
+        else:
+            self._reject(conn, "bad_target", "spectate needs follow or point", now)
+            return False
+        conn.spectate = spec
+        return True
+
+    def _on_input(self, conn: Conn, msg: p.Input, now: float) -> None:
+        s = conn.session
+        if s is None:
+            self._reject(conn, "not_joined", "send hello (as a player) before input", now)
+            return
+        self._on_ack(conn, msg.ack)
+        verdict = s.validator.check_input(msg.seq, msg.tick, msg.action, self.world.tick)
+        if not verdict:
+            self._reject(conn, str(verdict.reason), verdict.detail, now)
+            return
+        s.inputs.append((msg.seq, msg.action))
+        if len(s.inputs) > self.settings.max_input_backlog:
+            s.inputs.popleft()
+            self.metrics.rejected.labels("late").inc()
+
+    def _on_ack(self, conn: Conn, tick: int) -> None:
+        if tick > conn.acked and tick in conn.sent:
+            conn.acked = tick
+
+    # --- errors, kicks, sending --------------------------------------------------------------------------------
+
+    def _reject(self, conn: Conn, code: str, message: str, now: float) -> None:
+        s = self.settings
+        self.metrics.rejected.labels(code).inc()
+        conn.violations.append(now)
+        while conn.violations and conn.violations[0] < now - s.violation_window_s:
+            conn.violations.popleft()
+        if len(conn.violations) > s.kick_violations:
+            self.kick(conn, f"too many bad messages ({len(conn.violations)} in {s.violation_window_s:g} s)")
+            return
+        conn.error_tokens = min(float(s.error_burst), conn.error_tokens + (now - conn.error_at) * s.errors_per_s)
+        conn.error_at = now
+        if conn.error_tokens >= 1.0:  # errors about floods must not become a flood themselves
+            conn.error_tokens -= 1.0
+            self._send(conn, p.Error(code, message[:300]), "error")
+
+    def _fatal(self, conn: Conn, code: str, message: str) -> None:
+        self.metrics.rejected.labels(code).inc()
+        self._send(conn, p.Error(code, message, fatal=True), "error")
+        self._close(conn, CLOSE_POLICY, code)
+
+    def kick(self, conn: Conn, why: str) -> None:
+        """Remove a misbehaving connection and its player (no resume)."""
+        self._send(conn, p.Error("kicked", why, fatal=True), "error")
+        self._send(conn, p.Goodbye("kicked"), "bye")
+        if conn.session is not None:
+            self._remove_session(conn.session)
+        self._close(conn, CLOSE_POLICY, "kicked")
+
+    def _close(self, conn: Conn, code: int, reason: str) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self.metrics.disconnects.labels(reason).inc()
+        conn.peer.close(code, reason)
+
+    def _send(self, conn: Conn, msg: object, kind: str) -> int:
+        if conn.closed:
+            return 0
+        data = p.encode(msg)
+        conn.peer.send(data)
+        self.metrics.messages_out.labels(kind).inc()
+        self.metrics.bytes_out.inc(len(data))
+        return len(data)
+
+    def _remove_session(self, session: PlayerSession) -> None:
+        self.sessions.pop(session.resume, None)
+        self.by_player.pop(session.player, None)
+        if self.by_subject.get(session.subject) is session:
+            del self.by_subject[session.subject]
+        if self.world.active[session.player]:
+            self.world.remove_player(session.player)
+        if session.conn is not None:
+            session.conn.session = None
+            session.conn = None
+        self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        m = self.metrics
+        live = sum(1 for s in self.by_player.values() if s.conn is not None)
+        m.players.set(live)
+        m.players_dropped.set(len(self.by_player) - live)
+        m.spectators.set(sum(1 for c in self.conns.values() if c.spectate is not None and not c.closed))
+
+    # --- world events ------------------------------------------------------------------------------------------
+
+    def announce(
+        self,
+        name: str,
+        data: dict[str, object] | None = None,
+        center: NDArray[np.float64] | tuple[float, float, float] | None = None,
+        radius_m: float | None = None,
+    ) -> None:
+        """Queue a world event for the next tick: global, or for a zone (players within ``radius_m`` of
+        ``center``). Every recipient gets it once, numbered in order with its other events."""
+        if (center is None) != (radius_m is None):
+            raise ValueError("a zone event needs both center and radius_m")
+        c = None
+        if center is not None:
+            v = np.asarray(center, dtype=np.float64)
+            c = tuple((v / np.linalg.norm(v)).tolist())
+        self._announcements.append(
+            p.EvWorld(0, name, "global" if c is None else "zone", c, radius_m, dict(data or {}))  # type: ignore[arg-type]
+        )
+
+    # --- the tick ----------------------------------------------------------------------------------------------
+
+    def expire(self, now: float) -> None:
+        """Remove players whose connection dropped more than ``resume_grace_s`` ago."""
+        grace = self.settings.resume_grace_s
+        for s in [s for s in self.by_player.values() if s.dropped_at is not None and now - s.dropped_at > grace]:
+            self._remove_session(s)
+
+    def tick(self, now: float) -> TickReport:
+        """Advance the world one tick and send every client its snapshot and events."""
+        self.expire(now)
+        w = self.world
+        actions = np.zeros(w.num_slots, dtype=np.int8)
+        for s in self.by_player.values():
+            if s.inputs:
+                s.ack_seq, actions[s.player] = s.inputs.popleft()
+        result = w.step(actions)
+        if self.generation.shape[0] < w.num_slots:
+            self.generation = np.concatenate([self.generation, np.zeros(w.num_slots, np.int64)])
+        self.history.record(w, self.generation)
+        events = self._route_events(result.events)
+        snapshots, sent = self._send_snapshots()
+        self.metrics.ticks.inc()
+        return TickReport(w.tick, events, snapshots, sent)
+
+    def _route_events(self, gameplay: list[GameplayEvent]) -> int:
+        w = self.world
+        t = w.tick
+        wire: list[p.WireEvent] = []
+        locations: list[NDArray[np.float64]] = []
+        involved: list[tuple[int, ...]] = []
+        for ev in gameplay:
+            if isinstance(ev, Pickup):
+                wire.append(p.EvPickup(ev.tick, ev.player, ev.collectible))
+                locations.append(w.layout.collectible_pos[ev.collectible])
+                involved.append((ev.player,))
+            elif isinstance(ev, BeaconActivated):
+                wire.append(p.EvBeacon(ev.tick, ev.beacon, list(ev.players)))
+                locations.append(w.layout.beacon_pos[ev.beacon])
+                involved.append(ev.players)
+            elif isinstance(ev, HazardHit):
+                wire.append(p.EvHazard(ev.tick, ev.player, ev.hazard))
+                locations.append(w.layout.hazard_pos[ev.hazard])
+                involved.append((ev.player,))
+            elif isinstance(ev, Respawn):
+                wire.append(p.EvRespawn(ev.tick, ev.player, ev.spawn_point, str(ev.reason)))
+                locations.append(w.pos[ev.player])
+                involved.append((ev.player,))
+            elif isinstance(ev, AttackHit):
+                wire.append(p.EvAttack(ev.tick, ev.attacker, ev.target))
+                locations.append(w.pos[ev.target])
+                involved.append((ev.attacker, ev.target))
+        spectators = [c for c in self.conns.values() if c.spectate is not None and not c.closed]
+        spec_points = np.array([c.view_point for c in spectators]).reshape(-1, 3)
+        render_cos = np.cos(self.cfg.render_distance / self.cfg.radius)
+        if wire:
+            near = w.players_within(np.array(locations), self.cfg.render_distance)
+            for i, ev in enumerate(wire):
+                ids = set(near.indices[near.indptr[i] : near.indptr[i + 1]].tolist()) | set(involved[i])
+                self._deliver(ev, ids, [c for c, d in zip(spectators, spec_points @ locations[i], strict=True)
+                                        if d >= render_cos])
+        announcements, self._announcements = self._announcements, []
+        for ev in announcements:
+            ev.tick = t
+            wire.append(ev)
+            if ev.center is None:
+                self._deliver(ev, set(self.by_player), spectators)
+            else:
+                assert ev.radius_m is not None
+                near = w.players_within(np.array(ev.center), ev.radius_m)
+                cos = np.cos(min(ev.radius_m / self.cfg.radius, np.pi))
+                self._deliver(ev, set(near.indices.tolist()),
+                              [c for c, d in zip(spectators, spec_points @ np.array(ev.center), strict=True) if d >= cos])
+        return len(wire)
+
+    def _deliver(self, ev: p.WireEvent, players: set[int], spectators: list[Conn]) -> None:
+        cap = self.settings.event_buffer
+        for pid in sorted(players):
+            s = self.by_player.get(pid)
+            if s is None:
+                continue
+            s.log.append((s.next_event, ev))
+            if len(s.log) > cap:
+                s.log.popleft()
+            if s.conn is not None:
+                if not s.conn.outbox:
+                    s.conn.outbox_first = s.next_event
+                s.conn.outbox.append(ev)
+            s.next_event += 1
+        for c in spectators:
+            if not c.outbox:
+                c.outbox_first = c.spectator_next_event
+            c.outbox.append(ev)
+            c.spectator_next_event += 1
+
+    def _views(self, conns: list[Conn]) -> list[NDArray[np.int64]]:
+        w = self.world
+        aoi = w.aoi
+        views: list[NDArray[np.int64]] = []
+        spec_rows: list[int] = []
+        for i, c in enumerate(conns):
+            if c.session is not None:
+                r = aoi.row_of[c.session.player] if c.session.player < aoi.row_of.shape[0] else -1
+                views.append(aoi.indices[aoi.indptr[r] : aoi.indptr[r + 1]] if r >= 0 else _EMPTY_IDS)
+            else:
+                spec = c.spectate
+                assert spec is not None
+                if spec.follow is not None and spec.follow < w.num_slots and w.active[spec.follow]:
+                    c.view_point = w.pos[spec.follow].copy()
+                views.append(_EMPTY_IDS)
+                spec_rows.append(i)
+        if spec_rows:
+            points = np.array([conns[i].view_point for i in spec_rows])
+            near = w.players_within(points, self.cfg.render_distance)
+            for k, i in enumerate(spec_rows):
+                views[i] = near.indices[near.indptr[k] : near.indptr[k + 1]]
+        return views
+
+    def _send_snapshots(self) -> tuple[int, int]:
+        t = self.world.tick
+        limit = self.settings.max_send_backlog_bytes
+        conns = []
+        for c in list(self.conns.values()):
+            if c.closed or not c.joined:
+                continue
+            if c.peer.backlog() > limit:
+                self.metrics.rejected.labels("slow").inc()
+                self._send(c, p.Goodbye("slow"), "bye")
+                self._close(c, CLOSE_TRY_LATER, "slow")
+                continue
+            conns.append(c)
+        views = self._views(conns)
+        base_ticks = np.array(
+            [c.acked if c.acked in c.sent and self.history.has(c.acked) else 0 for c in conns], dtype=np.int64
+        )
+        baselines = [c.sent[b] if b else _EMPTY_IDS for c, b in zip(conns, base_ticks.tolist(), strict=True)]
+        batch = build_deltas(self.history, t, views, base_ticks, baselines)
+        w = self.world
+        sent = 0
+        m = self.metrics
+        for r, c in enumerate(conns):
+            s = c.session
+            you = None
+            ack = 0
+            if s is not None:
+                i = s.player
+                you = p.You(tuple(w.pos[i].tolist()), tuple(w.fwd[i].tolist()), float(w.height[i]), float(w.vz[i]),
+                            int(w.score[i]), int(w.deaths[i]), bool(w.teleported[i]))
+                ack = s.ack_seq
+            data = p.encode(batch.snapshot(r, t, int(base_ticks[r]), ack, you))
+            c.peer.send(data)
+            sent += len(data)
+            c.sent[t] = views[r]
+            while len(c.sent) > self.settings.history_depth:
+                del c.sent[next(iter(c.sent))]
+            if c.outbox:
+                sent += self._send(c, p.Events(c.outbox_first, c.outbox), "events")
+                c.outbox = []
+        m.messages_out.labels("snap").inc(len(conns))
+        m.bytes_out.inc(sent)
+        return len(conns), sent
+
+    # --- shutdown ----------------------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Tell every client the server is going away and close their connections."""
+        self.closing = True
+        for c in list(self.conns.values()):
+            self._send(c, p.Goodbye("shutdown"), "bye")
+            self._close(c, CLOSE_GOING_AWAY, "shutdown")

@@ -1,0 +1,39 @@
+"""Prometheus metrics of the realtime server, in a registry of its own (several servers can live in one process,
+as they do in the tests). Exposed as text at ``GET /metrics`` on the server's port."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_TICK_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5)
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.players = Gauge("mpgenie_players_connected", "Players with a live connection", registry=r)
+        self.players_dropped = Gauge(
+            "mpgenie_players_awaiting_resume", "Players whose connection dropped, kept for resume", registry=r
+        )
+        self.spectators = Gauge("mpgenie_spectators_connected", "Spectator connections", registry=r)
+        self.tick_seconds = Histogram(
+            "mpgenie_tick_duration_seconds", "Server work per tick (simulation + snapshots)", buckets=_TICK_BUCKETS,
+            registry=r,
+        )
+        self.ticks = Counter("mpgenie_ticks", "Ticks simulated", registry=r)
+        self.late_ticks = Counter("mpgenie_ticks_late", "Ticks that started more than one tick late", registry=r)
+        self.bytes_out = Counter("mpgenie_bytes_out", "Payload bytes sent to clients", registry=r)
+        self.messages_out = Counter("mpgenie_messages_out", "Messages sent to clients", ["type"], registry=r)
+        self.bytes_in = Counter("mpgenie_bytes_in", "Payload bytes received from clients", registry=r)
+        self.messages_in = Counter("mpgenie_messages_in", "Messages received from clients", registry=r)
+        self.rejected = Counter("mpgenie_rejected_inputs", "Messages refused, by reason", ["reason"], registry=r)
+        self.disconnects = Counter(
+            "mpgenie_disconnects", "Connections closed by the server, by reason", ["reason"], registry=r
+        )
+        self.entity_updates = Counter(
+            "mpgenie_entity_records_out", "Entity records sent in snapshots (enter+moved+turned+state)", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

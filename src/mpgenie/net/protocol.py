@@ -1,0 +1,264 @@
+"""The realtime wire protocol, version 1: typed msgspec Structs that are both the contract and the validator.
+
+docs/protocol.md documents every message; this module is its one source of truth. Every WebSocket binary frame
+holds one MessagePack value: a message encoded as an array whose first element is its tag (``array_like``
+Structs), e.g. ``["ping", 12.5]``. Entity data in snapshots travels as packed little-endian records (``bin``
+fields, NumPy dtypes below) because a snapshot carries tens of entities and decoding them one MessagePack value at
+a time would cost more than the rest of the message.
+
+Quantization: unit vectors (positions on the unit sphere, headings) as int16 ``round(v * 32767)`` (3 mm on the
+100 m planet), height in centimetres (uint16), scores clipped to int32. The own player's state (``you``) is exact
+(float64) so that the client can replay its inputs on exactly the server's state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import numpy as np
+from numpy.typing import NDArray
+
+PROTOCOL_VERSION = 1
+UNIT_SCALE = 32767.0
+HEIGHT_SCALE = 100.0  # centimetres
+
+# --- packed entity records (little-endian) -------------------------------------------------------------------
+
+#: A full entity: sent when it enters a view (or its slot now holds another player).
+ENTER = np.dtype(
+    [
+        ("id", "<u4"),
+        ("pos", "<i2", (3,)),
+        ("fwd", "<i2", (3,)),
+        ("height", "<u2"),
+        ("action", "u1"),
+        ("flags", "u1"),
+        ("score", "<i4"),
+    ]
+)
+#: Position changed.
+MOVED = np.dtype([("id", "<u4"), ("pos", "<i2", (3,)), ("height", "<u2")])
+#: Heading changed.
+TURNED = np.dtype([("id", "<u4"), ("fwd", "<i2", (3,))])
+#: Last action, flags or score changed.
+STATE = np.dtype([("id", "<u4"), ("action", "u1"), ("flags", "u1"), ("score", "<i4")])
+#: Left the view.
+LEAVE = np.dtype("<u4")
+
+FLAG_TELEPORTED = 1  # the server moved this entity this tick (respawn, knockback): snap, do not interpolate
+
+
+# --- client -> server ----------------------------------------------------------------------------------------
+
+
+class Spectate(msgspec.Struct, tag="spectate", array_like=True, forbid_unknown_fields=True):
+    """Watch without an entity: follow a player id, or look at a fixed unit-vector point."""
+
+    follow: int | None = None
+    point: tuple[float, float, float] | None = None
+
+
+class Hello(msgspec.Struct, tag="hello", array_like=True, forbid_unknown_fields=True):
+    """First message of a connection. ``token``: a signed join ticket. ``resume``: the resume token of a player
+    whose connection dropped (its ticket is then not needed). ``last_event``: the number of the last event this
+    client processed, so a resumed connection receives the rest once."""
+
+    version: int
+    token: str = ""
+    resume: str | None = None
+    last_event: int = 0
+    spectate: Spectate | None = None
+
+
+class Input(msgspec.Struct, tag="in", array_like=True, forbid_unknown_fields=True):
+    """One tick of input. ``seq`` increases by one per input; ``tick``: the client's estimate of the server tick;
+    ``ack``: the tick of the last snapshot the client has fully applied (0: none; the server then sends a full
+    snapshot)."""
+
+    seq: int
+    tick: int
+    action: int
+    ack: int
+
+
+class Ack(msgspec.Struct, tag="ack", array_like=True, forbid_unknown_fields=True):
+    """Acknowledge a snapshot without sending input (spectators, idle clients)."""
+
+    tick: int
+
+
+class Ping(msgspec.Struct, tag="ping", array_like=True, forbid_unknown_fields=True):
+    t: float
+
+
+class Leave(msgspec.Struct, tag="leave", array_like=True, forbid_unknown_fields=True):
+    """Leave for good: the player is removed at once and cannot be resumed."""
+
+
+ClientMessage = Hello | Input | Ack | Ping | Spectate | Leave
+
+
+# --- events --------------------------------------------------------------------------------------------------
+
+
+class EvPickup(msgspec.Struct, tag="pickup", array_like=True):
+    tick: int
+    player: int
+    collectible: int
+
+
+class EvBeacon(msgspec.Struct, tag="beacon", array_like=True):
+    tick: int
+    beacon: int
+    players: list[int]
+
+
+class EvHazard(msgspec.Struct, tag="hazard", array_like=True):
+    tick: int
+    player: int
+    hazard: int
+
+
+class EvRespawn(msgspec.Struct, tag="respawn", array_like=True):
+    tick: int
+    player: int
+    spawn_point: int
+    reason: str
+
+
+class EvAttack(msgspec.Struct, tag="attack", array_like=True):
+    tick: int
+    attacker: int
+    target: int
+
+
+class EvWorld(msgspec.Struct, tag="world", array_like=True):
+    """A world event announced by the server: ``global`` (everyone) or ``zone`` (players within ``radius_m`` of
+    ``center``, a unit vector)."""
+
+    tick: int
+    name: str
+    scope: str
+    center: tuple[float, float, float] | None = None
+    radius_m: float | None = None
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+WireEvent = EvPickup | EvBeacon | EvHazard | EvRespawn | EvAttack | EvWorld
+
+
+# --- server -> client ----------------------------------------------------------------------------------------
+
+
+class Welcome(msgspec.Struct, tag="welcome", array_like=True):
+    """Answer to :class:`Hello`. ``player`` is -1 for spectators. ``config`` is the full world config (the client
+    rebuilds the same layout and motion model from it). ``resume`` is a secret: send it in a later Hello to get
+    this player back within ``grace_s`` seconds of a drop."""
+
+    version: int
+    player: int
+    tick_rate: int
+    tick: int
+    config: dict[str, Any]
+    resume: str
+    grace_s: float
+    resumed: bool
+
+
+class You(msgspec.Struct, array_like=True):
+    """The own player's exact state after the tick (for reconciliation)."""
+
+    pos: tuple[float, float, float]
+    fwd: tuple[float, float, float]
+    height: float
+    vz: float
+    score: int
+    deaths: int
+    teleported: bool
+
+
+class Snapshot(msgspec.Struct, tag="snap", array_like=True):
+    """The view of one client after server tick ``tick``, delta-encoded against snapshot ``base`` (0: full).
+
+    Apply in this order to a copy of the entities of snapshot ``base``: remove ``leave``, insert/replace ``enter``,
+    then patch ``moved``, ``turned`` and ``state``. ``ack_seq`` is the last input seq the server has applied."""
+
+    tick: int
+    base: int
+    ack_seq: int
+    you: You | None
+    enter: bytes
+    moved: bytes
+    turned: bytes
+    state: bytes
+    leave: bytes
+
+
+class Events(msgspec.Struct, tag="events", array_like=True):
+    """Events numbered ``first``, ``first + 1``, ... for this client, in order, each delivered once."""
+
+    first: int
+    events: list[WireEvent]
+
+
+class Pong(msgspec.Struct, tag="pong", array_like=True):
+    t: float
+    tick: int
+
+
+class Error(msgspec.Struct, tag="error", array_like=True):
+    """``code`` is machine-readable (see docs/protocol.md); ``fatal``: the server closes the connection next."""
+
+    code: str
+    message: str
+    fatal: bool = False
+
+
+class Goodbye(msgspec.Struct, tag="bye", array_like=True):
+    """The server is closing this connection on purpose (``shutdown``, ``kicked``, ``slow``, ``replaced``)."""
+
+    reason: str
+
+
+ServerMessage = Welcome | Snapshot | Events | Pong | Error | Goodbye
+
+_client_decoder = msgspec.msgpack.Decoder(ClientMessage)
+_server_decoder = msgspec.msgpack.Decoder(ServerMessage)
+_encoder = msgspec.msgpack.Encoder()
+
+encode = _encoder.encode
+
+
+def decode_client(data: bytes | memoryview) -> ClientMessage:
+    """Decode one client frame; raises :class:`msgspec.DecodeError` / ``ValidationError`` on anything malformed."""
+    return _client_decoder.decode(data)  # type: ignore[no-any-return]
+
+
+def decode_server(data: bytes | memoryview) -> ServerMessage:
+    return _server_decoder.decode(data)  # type: ignore[no-any-return]
+
+
+# --- quantization --------------------------------------------------------------------------------------------
+
+
+def quantize_unit(v: NDArray[np.float64]) -> NDArray[np.int16]:
+    return np.rint(np.clip(v, -1.0, 1.0) * UNIT_SCALE).astype(np.int16)
+
+
+def dequantize_unit(q: NDArray[np.integer]) -> NDArray[np.float64]:
+    """Back to unit vectors (re-normalized: the rounding error is along all axes)."""
+    v = np.asarray(q, dtype=np.float64) / UNIT_SCALE
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(norm > 0, norm, 1.0)
+
+
+def quantize_height(h: NDArray[np.float64]) -> NDArray[np.uint16]:
+    return np.clip(np.rint(h * HEIGHT_SCALE), 0, 65535).astype(np.uint16)
+
+
+def records(data: bytes, dtype: np.dtype) -> NDArray[Any]:
+    """View a packed record field as a NumPy structured array; refuses a length that is not whole records."""
+    if len(data) % dtype.itemsize:
+        raise ValueError(f"{len(data)} bytes is not a whole number of {dtype.itemsize}-byte records")
+    return np.frombuffer(data, dtype=dtype)

@@ -1,0 +1,72 @@
+"""Join tickets: short-lived signed JWTs (HS256) that admit one player to one session of the realtime server.
+
+The platform API issues them (``POST /v1/sessions/{id}/join``); until it runs, a server-side secret plays its role
+(``mpgenie serve --join-secret``, default a development secret, with a warning). The realtime server accepts only
+a ticket whose signature, expiry, audience and session check out.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+DEV_SECRET = "mpgenie-dev-secret-change-me-0123456789"  # 39 bytes: long enough for HS256 without warnings
+AUDIENCE = "mpgenie-realtime"
+DEFAULT_TTL_S = 60.0
+
+
+class TicketError(ValueError):
+    """The ticket is missing, forged, expired or for another session."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    subject: str  # account / player name
+    session: str
+    expires_at: float
+    role: str = "player"
+
+
+def issue_ticket(
+    secret: str,
+    subject: str,
+    session: str = "default",
+    ttl_s: float = DEFAULT_TTL_S,
+    role: str = "player",
+    now: float | None = None,
+) -> str:
+    issued = time.time() if now is None else now
+    claims = {
+        "sub": subject,
+        "sid": session,
+        "role": role,
+        "aud": AUDIENCE,
+        "iat": int(issued),
+        "exp": int(issued + ttl_s),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify_ticket(secret: str, token: str, session: str = "default") -> Ticket:
+    """The ticket's claims, or :class:`TicketError` with a reason a user can act on."""
+    if not token:
+        raise TicketError("a join ticket is required")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            options={"require": ["exp", "sub", "sid", "aud"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TicketError("join ticket expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise TicketError(f"invalid join ticket: {exc}") from None
+    if claims["sid"] != session:
+        raise TicketError(f"join ticket is for session {claims['sid']!r}, not {session!r}")
+    return Ticket(str(claims["sub"]), str(claims["sid"]), float(claims["exp"]), str(claims.get("role", "player")))
