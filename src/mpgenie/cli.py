@@ -19,8 +19,12 @@ from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from mpgenie import __version__  # noqa: E402
+from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
 from mpgenie.demo import run_demo  # noqa: E402
+from mpgenie.net.core import ServerSettings  # noqa: E402
+from mpgenie.net.server import RealtimeServer, run_server  # noqa: E402
+from mpgenie.net.tickets import DEV_SECRET  # noqa: E402
 from mpgenie.world.actions import UnknownActionError  # noqa: E402
 from mpgenie.world.config import ConfigError, WorldConfig  # noqa: E402
 from mpgenie.world.simulation import World  # noqa: E402
@@ -45,7 +49,7 @@ def _run(fn: Callable[[], T]) -> T:
     """Run a command body, turning user errors into a clear message and exit code 2."""
     try:
         return fn()
-    except (ConfigError, UnknownActionError, ValueError) as exc:
+    except (ConfigError, UnknownActionError, ValueError, LoadtestError, OSError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
@@ -95,6 +99,104 @@ def demo(
 ) -> None:
     """Run a headless session of bots on the planet with a live summary."""
     _run(lambda: run_demo(players=players, seconds=seconds, seed=seed, realtime=realtime, console=console))
+
+
+def _world_config(seed: int, scale_for: int | None, tick_rate: int | None, overrides: list[str] | None) -> WorldConfig:
+    extra = _parse_overrides(overrides or [])
+    if tick_rate is not None:
+        extra["tick_rate"] = tick_rate
+    if scale_for is not None:
+        if scale_for < 1:
+            raise ValueError("--scale-for must be >= 1")
+        return WorldConfig.scaled_for_density(scale_for, seed=seed, **extra)
+    return WorldConfig.from_mapping({"seed": seed, **extra})
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (WebSocket at /ws; /metrics, /healthz, /stats).")] = 7777,
+    seed: Annotated[int, typer.Option(help="World seed.")] = 0,
+    tick_rate: Annotated[int | None, typer.Option(help="Ticks per second (default: the world config's, 20).")] = None,
+    scale_for: Annotated[
+        int | None, typer.Option(help="Size the planet for this many players (constant density).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="World config override KEY=VALUE (repeatable).")
+    ] = None,
+    max_players: Annotated[int, typer.Option(help="Players admitted at once.")] = 5000,
+    resume_grace: Annotated[float, typer.Option(help="Seconds a dropped player waits for a resume.")] = 30.0,
+    join_secret: Annotated[
+        str | None,
+        typer.Option(envvar="MPGENIE_JOIN_SECRET", help="HMAC secret of join tickets (default: a dev secret)."),
+    ] = None,
+    session: Annotated[str, typer.Option(help="Session id that join tickets must name.")] = "default",
+    quiet: Annotated[bool, typer.Option(help="No start-up banner.")] = False,
+) -> None:
+    """Run the realtime multiplayer server until Ctrl-C (graceful shutdown)."""
+
+    def body() -> None:
+        cfg = _world_config(seed, scale_for, tick_rate, overrides)
+        if max_players < 1 or resume_grace < 0:
+            raise ValueError("--max-players must be >= 1 and --resume-grace >= 0")
+        settings = ServerSettings(
+            session=session,
+            join_secret=join_secret or DEV_SECRET,
+            max_players=max_players,
+            resume_grace_s=resume_grace,
+        )
+
+        def ready(server: RealtimeServer) -> None:
+            if quiet:
+                return
+            if join_secret is None:
+                err.print("[yellow]warning:[/] using the development join secret; set MPGENIE_JOIN_SECRET")
+            console.print(
+                f"serving [bold]{server.url}[/] (R = {cfg.radius:.0f} m, {cfg.tick_rate} Hz, seed {cfg.seed}); "
+                f"metrics http://{server.host}:{server.port}/metrics; Ctrl-C stops"
+            )
+
+        run_server(cfg, settings, host, port, on_ready=ready)
+        if not quiet:
+            console.print("server stopped cleanly")
+
+    _run(body)
+
+
+@app.command()
+def loadtest(
+    clients: Annotated[int, typer.Option(help="Bot clients to connect.")] = 100,
+    duration: Annotated[float, typer.Option(help="Measured seconds (after the warm-up).")] = 10.0,
+    url: Annotated[str | None, typer.Option(help="Server to test (default: start one in a child process).")] = None,
+    warmup: Annotated[float, typer.Option(help="Seconds of load before measuring.")] = 5.0,
+    tick_rate: Annotated[int, typer.Option(help="Tick rate of the started server.")] = 20,
+    full_clients: Annotated[
+        bool, typer.Option(help="Bots apply every delta and predict (costs load-generator CPU).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Connect N bot clients to a realtime server and report latency, rates, bandwidth and tick time."""
+
+    def body() -> dict[str, Any]:
+        if as_json:
+            return run_loadtest(clients, duration, url, warmup, tick_rate, light=not full_clients)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("starting", total=1.0)
+            return run_loadtest(
+                clients,
+                duration,
+                url,
+                warmup,
+                tick_rate,
+                light=not full_clients,
+                progress=lambda what, frac: progress.update(task, description=what, completed=frac),
+            )
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table(f"loadtest: {clients} clients x {duration:g} s", result)
 
 
 @bench_app.command("world")

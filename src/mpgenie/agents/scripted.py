@@ -40,11 +40,10 @@ _STEER_DEG = 12.0
 RETARGET_EVERY = 20
 
 
-class ScriptedBots:
-    """Actions for every slot of a world, from a seeded mixture of bot styles."""
+class HeldActions:
+    """Per-bot styles and held actions, for any number of bots (grows on demand). No world needed."""
 
-    def __init__(self, world: World, seed: int = 0) -> None:
-        self.world = world
+    def __init__(self, seed: int = 0) -> None:
         self.rng = np.random.default_rng([seed, 7])
         self.style = np.zeros(0, dtype=np.int8)
         self.current = np.zeros(0, dtype=np.int8)
@@ -61,10 +60,10 @@ class ScriptedBots:
         )
         self.current = np.concatenate([self.current, np.zeros(extra, dtype=np.int8)])
         self.hold = np.concatenate([self.hold, np.zeros(extra, dtype=np.int64)])
+        self.target = np.concatenate([self.target, np.full(extra, -1, dtype=np.int64)])
 
-    def act(self) -> NDArray[np.int8]:
-        """One action per slot for the world's next tick."""
-        n = self.world.num_slots
+    def next(self, n: int) -> NDArray[np.int8]:
+        """The next action of bots ``0..n-1`` (each keeps its action for a few ticks, as people hold keys)."""
         self._grow(n)
         self.hold[:n] -= 1
         due = np.flatnonzero(self.hold[:n] <= 0)
@@ -77,29 +76,34 @@ class ScriptedBots:
         # Single-tick actions: attacks and jumps are presses, not holds.
         presses = (actions == Action.ATTACK) | (actions == Action.JUMP)
         self.current[:n][presses] = Action.FORWARD
-        self._steer_seekers(actions)
         return actions
 
-    def _steer_seekers(self, actions: NDArray[np.int8]) -> None:
-        w = self.world
-        beacons = w.layout.beacon_pos
-        n = actions.shape[0]
-        seekers = np.flatnonzero((self.style[:n] == BotStyle.SEEKER) & w.active[:n])
+    def steer_seekers(
+        self,
+        actions: NDArray[np.int8],
+        bots: NDArray[np.int64],
+        pos: NDArray[np.float64],
+        fwd: NDArray[np.float64],
+        beacons: NDArray[np.float64],
+        radius: float,
+        beacon_radius: float,
+        tick: int,
+    ) -> None:
+        """Seekers among ``bots`` (with unit ``pos``/``fwd`` rows) walk to their beacon and interact near it."""
+        seeker = self.style[bots] == BotStyle.SEEKER
+        seekers, p, h = bots[seeker], pos[seeker], fwd[seeker]
         if seekers.size == 0 or beacons.shape[0] == 0:
             return
-        p, h = w.pos[seekers], w.fwd[seekers]
         # Re-pick the nearest beacon for a 1/RETARGET_EVERY share of seekers per tick (round robin): the choice
         # barely changes tick to tick, and an all-seekers x all-beacons product each tick dominates at 100k bots.
-        if self.target.shape[0] < n:
-            self.target = np.concatenate([self.target, np.full(n - self.target.shape[0], -1, dtype=np.int64)])
-        stale = (seekers % RETARGET_EVERY == w.tick % RETARGET_EVERY) | (self.target[seekers] < 0)
+        stale = (seekers % RETARGET_EVERY == tick % RETARGET_EVERY) | (self.target[seekers] < 0)
         if np.any(stale):
             self.target[seekers[stale]] = np.argmax(p[stale] @ beacons.T, axis=1)
         target = beacons[self.target[seekers]]
         to = target - p * np.sum(target * p, axis=1, keepdims=True)
-        distance = np.arccos(np.clip(np.sum(target * p, axis=1), -1.0, 1.0)) * w.cfg.radius
+        distance = np.arccos(np.clip(np.sum(target * p, axis=1), -1.0, 1.0)) * radius
         off = np.degrees(np.arctan2(np.sum(to * right_of(p, h), axis=1), np.sum(to * h, axis=1)))
-        close = distance < w.cfg.beacon_radius * 0.6
+        close = distance < beacon_radius * 0.6
         choice = np.where(
             off > _STEER_DEG, Action.TURN_RIGHT, np.where(off < -_STEER_DEG, Action.TURN_LEFT, Action.FORWARD)
         )
@@ -107,3 +111,27 @@ class ScriptedBots:
         # Seekers wander a little too, so they do not all march in lock-step.
         steer = self.rng.random(seekers.size) < 0.8
         actions[seekers[steer]] = choice[steer]
+
+
+class ScriptedBots:
+    """Actions for every slot of a world, from a seeded mixture of bot styles."""
+
+    def __init__(self, world: World, seed: int = 0) -> None:
+        self.world = world
+        self.brain = HeldActions(seed)
+
+    @property
+    def style(self) -> NDArray[np.int8]:
+        return self.brain.style
+
+    def act(self) -> NDArray[np.int8]:
+        """One action per slot for the world's next tick."""
+        w = self.world
+        n = w.num_slots
+        actions = self.brain.next(n)
+        bots = np.flatnonzero(w.active[:n])
+        w_cfg = w.cfg
+        self.brain.steer_seekers(
+            actions, bots, w.pos[bots], w.fwd[bots], w.layout.beacon_pos, w_cfg.radius, w_cfg.beacon_radius, w.tick
+        )
+        return actions

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -81,8 +80,8 @@ class Predictor:
             self.synced = True
             self.last_correction_m = 0.0
             return 0.0
-        cos = float(np.clip(before @ self.pos[0], -1.0, 1.0))
-        self.last_correction_m = math.acos(cos) * self.cfg.radius
+        # Chord length: exact near zero, where acos of a dot product is not.
+        self.last_correction_m = float(np.linalg.norm(self.pos[0] - before)) * self.cfg.radius
         return self.last_correction_m
 
 
@@ -129,7 +128,7 @@ class Interpolator:
         older = [f for f in self.frames if f[0] <= t]
         newer = [f for f in self.frames if f[0] > t]
         if not older or not newer:  # outside the buffer: hold the nearest frame
-            tick, table = (older[-1] if older else newer[0])
+            tick, table = older[-1] if older else newer[0]
             return _view(float(tick), table)
         (t0, a), (t1, b) = older[-1], newer[0]
         u = (t - t0) / (t1 - t0)
@@ -266,8 +265,7 @@ class ClientState:
                 self.interpolator.push(snap.tick, table, now)
         self.tick = max(self.tick, snap.tick)
         self.snapshot = snap
-        if snap.ack_seq > self.ack_seq:
-            self.ack_seq = snap.ack_seq
+        self.ack_seq = max(self.ack_seq, snap.ack_seq)
         while self.sent_at and self.sent_at[0][0] <= snap.ack_seq:
             _, at = self.sent_at.popleft()
             self.latencies.append(now - at)
@@ -361,7 +359,7 @@ class GameClient:
         self.disconnected = asyncio.Event()
         self.transport, _ = await ws_connect(lambda: _Listener(self), self.url, websocket_handshake_timeout=timeout)
         self.transport.send(WSMsgType.BINARY, self.state.hello(resume=resume))
-        done, _ = await asyncio.wait(
+        await asyncio.wait(
             [self._welcome, asyncio.ensure_future(self.disconnected.wait())],
             timeout=timeout,
             return_when=asyncio.FIRST_COMPLETED,

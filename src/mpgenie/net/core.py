@@ -129,7 +129,10 @@ class ServerCore:
     """One authoritative world and everyone connected to it."""
 
     def __init__(
-        self, cfg: WorldConfig | None = None, settings: ServerSettings | None = None, metrics: ServerMetrics | None = None
+        self,
+        cfg: WorldConfig | None = None,
+        settings: ServerSettings | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.cfg = cfg or WorldConfig()
         self.settings = settings or ServerSettings()
@@ -206,8 +209,9 @@ class ServerCore:
             self._reject(conn, "already_joined", "this connection has already joined", now)
             return
         if hello.version != p.PROTOCOL_VERSION:
-            self._fatal(conn, "version", f"protocol version {hello.version} not supported (server speaks "
-                        f"{p.PROTOCOL_VERSION})")
+            self._fatal(
+                conn, "version", f"protocol version {hello.version} not supported (server speaks {p.PROTOCOL_VERSION})"
+            )
             return
         if self.closing:
             self._fatal(conn, "shutdown", "server is shutting down")
@@ -232,8 +236,13 @@ class ServerCore:
                 return
             if not self._set_view(conn, hello.spectate, now):
                 return
-            self._send(conn, p.Welcome(p.PROTOCOL_VERSION, -1, self.cfg.tick_rate, self.world.tick,
-                                       self._config_wire, "", 0.0, False), "welcome")
+            self._send(
+                conn,
+                p.Welcome(
+                    p.PROTOCOL_VERSION, -1, self.cfg.tick_rate, self.world.tick, self._config_wire, "", 0.0, False
+                ),
+                "welcome",
+            )
             self._update_gauges()
             return
         existing = self.by_subject.get(ticket.subject)
@@ -262,8 +271,20 @@ class ServerCore:
         session.conn = conn
         session.dropped_at = None
         conn.session = session
-        self._send(conn, p.Welcome(p.PROTOCOL_VERSION, session.player, self.cfg.tick_rate, self.world.tick,
-                                   self._config_wire, session.resume, self.settings.resume_grace_s, resumed), "welcome")
+        self._send(
+            conn,
+            p.Welcome(
+                p.PROTOCOL_VERSION,
+                session.player,
+                self.cfg.tick_rate,
+                self.world.tick,
+                self._config_wire,
+                session.resume,
+                self.settings.resume_grace_s,
+                resumed,
+            ),
+            "welcome",
+        )
         missed = [ev for no, ev in session.log if no > last_event]
         if resumed and missed:
             self._send(conn, p.Events(session.next_event - len(missed), missed), "events")
@@ -460,8 +481,9 @@ class ServerCore:
             near = w.players_within(np.array(locations), self.cfg.render_distance)
             for i, ev in enumerate(wire):
                 ids = set(near.indices[near.indptr[i] : near.indptr[i + 1]].tolist()) | set(involved[i])
-                self._deliver(ev, ids, [c for c, d in zip(spectators, spec_points @ locations[i], strict=True)
-                                        if d >= render_cos])
+                self._deliver(
+                    ev, ids, [c for c, d in zip(spectators, spec_points @ locations[i], strict=True) if d >= render_cos]
+                )
         announcements, self._announcements = self._announcements, []
         for ev in announcements:
             ev.tick = t
@@ -472,8 +494,11 @@ class ServerCore:
                 assert ev.radius_m is not None
                 near = w.players_within(np.array(ev.center), ev.radius_m)
                 cos = np.cos(min(ev.radius_m / self.cfg.radius, np.pi))
-                self._deliver(ev, set(near.indices.tolist()),
-                              [c for c, d in zip(spectators, spec_points @ np.array(ev.center), strict=True) if d >= cos])
+                self._deliver(
+                    ev,
+                    set(near.indices.tolist()),
+                    [c for c, d in zip(spectators, spec_points @ np.array(ev.center), strict=True) if d >= cos],
+                )
         return len(wire)
 
     def _deliver(self, ev: p.WireEvent, players: set[int], spectators: list[Conn]) -> None:
@@ -547,8 +572,15 @@ class ServerCore:
             ack = 0
             if s is not None:
                 i = s.player
-                you = p.You(tuple(w.pos[i].tolist()), tuple(w.fwd[i].tolist()), float(w.height[i]), float(w.vz[i]),
-                            int(w.score[i]), int(w.deaths[i]), bool(w.teleported[i]))
+                you = p.You(
+                    tuple(w.pos[i].tolist()),
+                    tuple(w.fwd[i].tolist()),
+                    float(w.height[i]),
+                    float(w.vz[i]),
+                    int(w.score[i]),
+                    int(w.deaths[i]),
+                    bool(w.teleported[i]),
+                )
                 ack = s.ack_seq
             data = p.encode(batch.snapshot(r, t, int(base_ticks[r]), ack, you))
             c.peer.send(data)

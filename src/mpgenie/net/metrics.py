@@ -18,7 +18,9 @@ class ServerMetrics:
         )
         self.spectators = Gauge("mpgenie_spectators_connected", "Spectator connections", registry=r)
         self.tick_seconds = Histogram(
-            "mpgenie_tick_duration_seconds", "Server work per tick (simulation + snapshots)", buckets=_TICK_BUCKETS,
+            "mpgenie_tick_duration_seconds",
+            "Server work per tick (simulation + snapshots)",
+            buckets=_TICK_BUCKETS,
             registry=r,
         )
         self.ticks = Counter("mpgenie_ticks", "Ticks simulated", registry=r)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -176,7 +177,9 @@ class RealtimeServer:
             "bytes_out": m.bytes_out._value.get(),
             "entity_records_out": m.entity_updates._value.get(),
             "rejected": {
-                s.labels["reason"]: s.value for metric in m.rejected.collect() for s in metric.samples
+                s.labels["reason"]: s.value
+                for metric in m.rejected.collect()
+                for s in metric.samples
                 if s.name.endswith("_total")
             },
         }
@@ -223,3 +226,32 @@ class RealtimeServer:
 
     def request_stop(self) -> None:
         self._stopping.set()
+
+
+def run_server(
+    cfg: WorldConfig,
+    settings: ServerSettings,
+    host: str,
+    port: int,
+    on_ready: Callable[[RealtimeServer], None] | None = None,
+    on_tick: Callable[[ServerCore], None] | None = None,
+) -> RealtimeServer:
+    """Serve until SIGINT/SIGTERM, then shut down gracefully. Blocks; returns the stopped server."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    server = RealtimeServer(cfg, settings, host, port, on_tick=on_tick)
+
+    async def main() -> None:
+        await server.start()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.request_stop)
+        if on_ready is not None:
+            on_ready(server)
+        await server.wait_stopped()
+        await server.stop()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return server

@@ -145,9 +145,12 @@ def build_deltas(
     enter = np.empty(int(new.sum()), dtype=ENTER)
     q = q_cur[new]
     enter["id"], enter["pos"], enter["fwd"] = cur_ids[new], q[:, _POS], q[:, _FWD]
-    enter["height"], enter["action"], enter["flags"], enter["score"] = q[:, _HEIGHT], q[:, _ACTION], q[:, _FLAGS], q[
-        :, _SCORE
-    ]
+    enter["height"], enter["action"], enter["flags"], enter["score"] = (
+        q[:, _HEIGHT],
+        q[:, _ACTION],
+        q[:, _FLAGS],
+        q[:, _SCORE],
+    )
     mv = np.empty(int(moved.sum()), dtype=MOVED)
     q = q_com[moved]
     mv["id"], mv["pos"], mv["height"] = cur_ids[common[moved]], q[:, _POS], q[:, _HEIGHT]
@@ -155,9 +158,12 @@ def build_deltas(
     tn["id"], tn["fwd"] = cur_ids[common[turned]], q_com[turned][:, _FWD]
     st = np.empty(int(changed.sum()), dtype=STATE)
     q = q_com[changed]
-    st["id"], st["action"], st["flags"], st["score"] = cur_ids[common[changed]], q[:, _ACTION], q[:, _FLAGS], q[
-        :, _SCORE
-    ]
+    st["id"], st["action"], st["flags"], st["score"] = (
+        cur_ids[common[changed]],
+        q[:, _ACTION],
+        q[:, _FLAGS],
+        q[:, _SCORE],
+    )
     lv = base_ids[~still].astype(LEAVE)
 
     parts = (

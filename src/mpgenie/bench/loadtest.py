@@ -1,0 +1,176 @@
+"""``mpgenie loadtest``: a realtime server in one process, N SDK bot clients in another, numbers out.
+
+Unless a URL is given, the server is started as a child process (``mpgenie serve``) on a free loopback port with
+a planet sized for N players (the density of the world benchmark), and this process is the load generator. After
+a warm-up, the measurement window records, per client: snapshots received, bytes, entity records, and the latency
+from sending an input to receiving the first snapshot that acknowledges it; and from the server's ``/stats``:
+tick-time quantiles over the window and CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mpgenie.net.bots import BotSwarm
+from mpgenie.net.server import new_event_loop
+from mpgenie.net.tickets import DEV_SECRET
+
+
+class LoadtestError(RuntimeError):
+    """The server could not be started or reached."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _http_base(url: str) -> str:
+    base = url.replace("ws://", "http://").replace("wss://", "https://")
+    return base.rsplit("/", 1)[0] if base.count("/") > 2 else base
+
+
+def _get_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def start_server(
+    clients: int, tick_rate: int, secret: str, extra: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "mpgenie.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--scale-for",
+        str(clients),
+        "--tick-rate",
+        str(tick_rate),
+        "--max-players",
+        str(max(clients * 2, 100)),
+        "--quiet",
+        *(extra or []),
+    ]
+    env = {**os.environ, "MPGENIE_JOIN_SECRET": secret}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"ws://127.0.0.1:{port}/ws"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LoadtestError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        with contextlib.suppress(OSError):
+            _get_json(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
+            return proc, url
+        time.sleep(0.2)
+    proc.kill()
+    raise LoadtestError("server did not become healthy within 60 s")
+
+
+async def _measure(
+    url: str,
+    clients: int,
+    duration: float,
+    warmup: float,
+    light: bool,
+    secret: str,
+    progress: Callable[[str, float], None] | None,
+) -> dict[str, Any]:
+    base = _http_base(url)
+    loop = asyncio.get_running_loop()
+    swarm = BotSwarm(url, clients, secret=secret, light=light, name=f"load{os.getpid()}")
+    if progress:
+        progress("connecting", 0.0)
+    await swarm.connect_all()
+    runner = asyncio.ensure_future(swarm.run())
+    if progress:
+        progress("warm-up", 0.0)
+    await asyncio.sleep(warmup)
+    swarm.reset_measurements()
+    before = await loop.run_in_executor(None, _get_json, f"{base}/stats")
+    cpu0, t0 = time.process_time(), time.monotonic()
+    end = t0 + duration
+    while (now := time.monotonic()) < end:
+        if progress:
+            progress("measuring", (now - t0) / duration)
+        await asyncio.sleep(min(0.5, end - now))
+    elapsed = time.monotonic() - t0
+    gen_cpu = time.process_time() - cpu0
+    stats = swarm.stats()
+    after = await loop.run_in_executor(None, _get_json, f"{base}/stats?since={before['tick']}")
+    swarm.stop()
+    await runner
+    await swarm.close()
+    lat = stats.latencies_s * 1000.0
+    q = (lambda x: float(np.percentile(lat, x))) if lat.size else (lambda x: float("nan"))
+    connected = max(stats.connected, 1)
+    server_elapsed = max(after["uptime_s"] - before["uptime_s"], 1e-9)
+    return {
+        "clients": clients,
+        "connected": stats.connected,
+        "dropped": stats.dropped,
+        "failed_to_connect": stats.failed_to_connect,
+        "duration_s": round(elapsed, 2),
+        "tick_rate": swarm.tick_rate,
+        "light_clients": light,
+        "snapshot_hz": stats.snapshots / connected / elapsed,
+        "latency_ms_p50": q(50),
+        "latency_ms_p95": q(95),
+        "latency_ms_p99": q(99),
+        "latency_samples": int(lat.size),
+        "bytes_per_client_s": stats.bytes_in / connected / elapsed,
+        "bytes_per_entity_update": stats.bytes_in / max(stats.entity_records, 1),
+        "entity_updates_per_client_s": stats.entity_records / connected / elapsed,
+        "tick_ms_p50": after["tick_ms_p50"],
+        "tick_ms_p99": after["tick_ms_p99"],
+        "tick_ms_max": after["tick_ms_max"],
+        "late_ticks": after["late_ticks"] - before["late_ticks"],
+        "server_cpu_pct": 100.0 * (after["cpu_s"] - before["cpu_s"]) / server_elapsed,
+        "loadgen_cpu_pct": 100.0 * gen_cpu / elapsed,
+        "server_rejected": after["rejected"],
+    }
+
+
+def run_loadtest(
+    clients: int,
+    duration: float,
+    url: str | None = None,
+    warmup: float = 5.0,
+    tick_rate: int = 20,
+    light: bool = True,
+    secret: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict[str, Any]:
+    if clients < 1 or duration <= 0 or warmup < 0:
+        raise ValueError("clients must be >= 1, duration > 0 and warmup >= 0")
+    secret = secret or os.environ.get("MPGENIE_JOIN_SECRET", DEV_SECRET)
+    proc = None
+    if url is None:
+        proc, url = start_server(clients, tick_rate, secret)
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(_measure(url, clients, duration, warmup, light, secret, progress))
+    finally:
+        loop.close()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()

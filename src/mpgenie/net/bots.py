@@ -1,0 +1,157 @@
+"""Bots built on the client SDK: many :class:`~mpgenie.net.client.GameClient` connections driven from one loop.
+
+Used by ``make demo`` (a handful of full clients that predict and steer to beacons) and by ``mpgenie loadtest``
+(a thousand or more clients). Inputs go out on each bot's own phase of the tick (bots are spread over
+``phases`` slots per tick), as real clients on independent clocks would send them, rather than all at once.
+
+``light`` bots skip entity reconstruction and prediction (they still decode every message, acknowledge every
+snapshot and measure latency): the load generator shares a 2-core machine with the server, and full delta
+application for a thousand clients would measure the load generator rather than the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpgenie.agents.scripted import HeldActions
+from mpgenie.net.client import GameClient
+from mpgenie.net.tickets import DEV_SECRET, issue_ticket
+from mpgenie.world.layout import generate_layout
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmStats:
+    clients: int
+    connected: int
+    dropped: int
+    failed_to_connect: int
+    snapshots: int
+    bytes_in: int
+    entity_records: int
+    latencies_s: np.ndarray
+    corrections_m: float
+    event_count: int
+
+
+class BotSwarm:
+    """``n`` bot clients of one server."""
+
+    def __init__(
+        self,
+        url: str,
+        n: int,
+        secret: str = DEV_SECRET,
+        session: str = "default",
+        light: bool = False,
+        seed: int = 0,
+        phases: int = 10,
+        name: str = "bot",
+    ) -> None:
+        self.url = url
+        self.n = n
+        self.light = light
+        self.phases = max(1, phases)
+        self.brain = HeldActions(seed)
+        self.clients = [
+            GameClient(
+                url,
+                issue_ticket(secret, f"{name}-{seed}-{i}", session, ttl_s=3600),
+                predict=not light,
+                track_entities=not light,
+            )
+            for i in range(n)
+        ]
+        self.failed = 0
+        self.tick_rate = 20
+        self._stop = asyncio.Event()
+
+    async def connect_all(self, concurrency: int = 32, timeout: float = 20.0) -> int:
+        """Connect every bot (``concurrency`` handshakes at a time); returns how many joined."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(c: GameClient) -> bool:
+            async with gate:
+                try:
+                    await c.connect(timeout=timeout)
+                    return True
+                except (TimeoutError, OSError, ConnectionError):
+                    return False
+
+        ok = await asyncio.gather(*(one(c) for c in self.clients))
+        self.failed = ok.count(False)
+        joined = [c for c in self.clients if c.state.welcome is not None]
+        if joined:
+            self.tick_rate = joined[0].state.welcome.tick_rate  # type: ignore[union-attr]
+        return ok.count(True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, duration_s: float | None = None) -> None:
+        """Send one input per bot per tick until ``duration_s`` passes or :meth:`stop` is called."""
+        dt = 1.0 / self.tick_rate / self.phases
+        groups = [self.clients[k :: self.phases] for k in range(self.phases)]
+        index = [np.arange(k, self.n, self.phases) for k in range(self.phases)]
+        start = time.monotonic()
+        next_at = start
+        phase = 0
+        tick = 0
+        while not self._stop.is_set() and (duration_s is None or time.monotonic() - start < duration_s):
+            if phase == 0:
+                actions = self.brain.next(self.n)
+                if not self.light:
+                    self._steer(actions, tick)
+                tick += 1
+            for i, c in zip(index[phase].tolist(), groups[phase], strict=True):
+                if c.connected and c.state.welcome is not None:
+                    c.send_input(int(actions[i]))
+            phase = (phase + 1) % self.phases
+            next_at += dt
+            delay = next_at - time.monotonic()
+            if delay < -1.0:  # far behind (machine overloaded): do not burst to catch up
+                next_at = time.monotonic()
+            await asyncio.sleep(max(0.0, delay))
+
+    def _steer(self, actions: np.ndarray, tick: int) -> None:
+        ready = [i for i, c in enumerate(self.clients) if c.state.predictor is not None and c.state.predictor.synced]
+        if not ready:
+            return
+        cfg = self.clients[ready[0]].state.cfg
+        assert cfg is not None
+        if not hasattr(self, "_beacons"):
+            self._beacons = generate_layout(cfg).beacon_pos
+        pos = np.array([self.clients[i].state.predictor.pos[0] for i in ready])  # type: ignore[union-attr]
+        fwd = np.array([self.clients[i].state.predictor.fwd[0] for i in ready])  # type: ignore[union-attr]
+        self.brain.steer_seekers(actions, np.array(ready), pos, fwd, self._beacons, cfg.radius, cfg.beacon_radius, tick)
+
+    def stats(self) -> SwarmStats:
+        lat = [x for c in self.clients for x in c.state.latencies]
+        corrections = [c.state.predictor.last_correction_m for c in self.clients if c.state.predictor is not None]
+        connected = sum(1 for c in self.clients if c.connected)
+        joined = sum(1 for c in self.clients if c.state.welcome is not None)
+        return SwarmStats(
+            clients=self.n,
+            connected=connected,
+            dropped=joined - connected,
+            failed_to_connect=self.failed,
+            snapshots=sum(c.state.snapshots for c in self.clients),
+            bytes_in=sum(c.state.bytes_in for c in self.clients),
+            entity_records=sum(c.state.entity_records for c in self.clients),
+            latencies_s=np.array(lat),
+            corrections_m=float(max(corrections, default=0.0)),
+            event_count=sum(len(c.state.events) for c in self.clients),
+        )
+
+    def reset_measurements(self) -> None:
+        for c in self.clients:
+            c.state.latencies.clear()
+            c.state.snapshots = 0
+            c.state.bytes_in = 0
+            c.state.entity_records = 0
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)

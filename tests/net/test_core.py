@@ -1,0 +1,244 @@
+"""Server rules in virtual time: joining, events, resume, anti-cheat, kicks, backpressure, shutdown."""
+
+import msgspec
+import numpy as np
+
+from mpgenie.net import protocol as p
+from mpgenie.net.core import CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER, ServerSettings
+from mpgenie.net.tickets import issue_ticket
+from mpgenie.world import Action, WorldConfig
+
+from .sim import Link, SimNet
+
+
+def cfg(**kw: object) -> WorldConfig:
+    base = {"seed": 4, "radius": 20.0, "num_landmarks": 8}
+    base.update(kw)
+    return WorldConfig.from_mapping(base)
+
+
+def noop(client, seq):
+    return int(Action.NOOP)
+
+
+def errors(client) -> list[str]:
+    return [m.code for m in client.received if isinstance(m, p.Error)]
+
+
+def test_join_welcome_and_first_snapshot_is_full() -> None:
+    net = SimNet(cfg(), seed=1)
+    a = net.connect("a", policy=noop)
+    net.run(0.3)
+    welcome = a.received[0]
+    assert isinstance(welcome, p.Welcome) and welcome.player == 0 and welcome.tick_rate == 20
+    assert WorldConfig.from_mapping(welcome.config) == net.cfg
+    snaps = [m for m in a.received if isinstance(m, p.Snapshot)]
+    assert snaps[0].base == 0 and snaps[0].you is not None
+    assert snaps[-1].base != 0  # acked baselines -> deltas
+
+
+def test_events_arrive_once_in_order_and_survive_a_resume() -> None:
+    net = SimNet(cfg(num_hazards=0), seed=2)
+    a = net.connect("a", policy=noop)
+    b = net.connect("b", policy=noop)
+    net.run(0.5)
+    for k in range(5):
+        net.server.announce("storm", {"k": k})
+    net.server.announce("local", {"k": 99}, center=net.server.world.pos[a.state.player], radius_m=1e-3)
+    net.run(0.5)
+    net.drop(a)
+    for k in range(5, 8):  # while a is away
+        net.server.announce("storm", {"k": k})
+    net.run(0.5)
+    net.resume(a)
+    net.run(0.5)
+    a_world = [e for e in a.state.events if isinstance(e, p.EvWorld)]
+    b_world = [e for e in b.state.events if isinstance(e, p.EvWorld)]
+    assert [e.data["k"] for e in a_world if e.name == "storm"] == list(range(8))
+    assert [e.data["k"] for e in b_world] == list(range(8))  # zone event was for a only
+    assert [e.name for e in a_world].count("local") == 1
+    assert a.state.event_gaps == 0 and b.state.event_gaps == 0
+    assert a.state.welcome.resumed and a.state.player == 0  # same player back
+
+
+def test_resume_after_grace_fails_and_player_is_gone() -> None:
+    net = SimNet(cfg(), ServerSettings(resume_grace_s=1.0), seed=3)
+    a = net.connect("a", policy=noop)
+    net.run(0.3)
+    net.drop(a)
+    net.run(1.5)
+    assert not net.server.world.active[a.state.player]
+    net.resume(a)
+    net.run(0.2)
+    assert errors(a)[-1] == "resume_failed"
+    assert a.peer.closed
+
+
+def test_bad_tickets_and_versions_are_refused() -> None:
+    net = SimNet(cfg(), seed=4)
+    c = net.connect("x")
+    c.state.token = "garbage"
+    net.resume(c)  # there is no session yet; resume=True with no welcome sends a plain hello
+    net.run(0.1)
+    assert "auth_failed" in errors(c)
+    forged = issue_ticket("a-different-secret-that-is-long-enough!!", "eve")
+    d = net.connect("y")
+    d.state.token = forged
+    net._open(d, resume=False)
+    net.run(0.1)
+    assert errors(d).count("auth_failed") == 1
+    e = net.connect("z", hello=p.encode(p.Hello(99, "t")))
+    net.run(0.1)
+    assert "version" in errors(e)
+
+
+def test_invalid_inputs_get_errors_and_never_move_anyone() -> None:
+    net = SimNet(cfg(), seed=5)
+    good = net.connect("good", policy=lambda c, s: int(Action.FORWARD))
+    bad = net.connect("bad", policy=noop)
+    net.run(0.3)
+    w = net.server.world
+    before = w.pos[bad.state.player].copy()
+    for frame in [
+        b"\x00\x01garbage",
+        msgspec.msgpack.encode(["in", 1, 1, 42, 0]),  # unknown action
+        msgspec.msgpack.encode(["in", -5, 1, 1, 0]),  # negative seq
+        p.encode(p.Input(10**6, 10**9, 1, 0)),  # clock far ahead
+    ]:
+        net.send_from_client(bad, frame)
+    net.run(0.3)
+    codes = errors(bad)
+    assert {"malformed", "unknown_action", "out_of_range", "clock"} <= set(codes)
+    assert np.allclose(w.pos[bad.state.player], before)  # rejected inputs did nothing
+    assert not errors(good)
+    rejected = net.server.metrics.rejected
+    assert rejected.labels("unknown_action")._value.get() >= 1
+
+
+def test_replayed_inputs_are_refused() -> None:
+    net = SimNet(cfg(), seed=6)
+    a = net.connect("a")
+    net.run(0.2)
+    frame = p.encode(p.Input(5, 4, 1, 0))
+    net.send_from_client(a, frame)
+    net.send_from_client(a, frame)
+    net.run(0.2)
+    assert errors(a) == ["replay"]
+
+
+def test_flood_is_rate_limited_then_kicked_others_unaffected() -> None:
+    net = SimNet(cfg(), ServerSettings(kick_violations=50), seed=7)
+    good = net.connect("good", policy=lambda c, s: int(Action.FORWARD))
+    flooder = net.connect("flood")
+    net.run(0.3)
+    for _ in range(1, 400):
+        net.send_from_client(flooder, flooder.state.input(int(Action.FORWARD), net.now))
+    net.run(0.5)
+    codes = errors(flooder)
+    assert "rate_limit" in codes and codes[-1] == "kicked"
+    assert len(codes) <= 25  # error frames are rate-limited too
+    assert flooder.peer.closed and flooder.peer.close_code == CLOSE_POLICY
+    assert not net.server.world.active[flooder.state.player]  # a kicked player is removed, no resume
+    good_ticks = [m.tick for m in good.received if isinstance(m, p.Snapshot)]
+    assert good_ticks == list(range(good_ticks[0], good_ticks[0] + len(good_ticks)))
+    assert not errors(good)
+
+
+def test_oversized_frames_close_the_connection() -> None:
+    net = SimNet(cfg(), seed=8)
+    a = net.connect("a")
+    net.run(0.2)
+    net.send_from_client(a, b"\x90" * 10_000)
+    net.run(0.2)
+    assert a.peer.closed and a.peer.close_code == CLOSE_TOO_BIG
+
+
+def test_slow_client_is_dropped_without_stalling_the_tick() -> None:
+    net = SimNet(cfg(), seed=9)
+    slow = net.connect("slow", policy=noop)
+    fast = net.connect("fast", policy=noop)
+    net.run(0.3)
+    slow.peer.backlog = lambda: 10**9  # its socket stopped draining
+    net.run(0.3)
+    assert slow.peer.closed and slow.peer.close_code == CLOSE_TRY_LATER
+    assert net.server.world.active[slow.state.player]  # kept for a resume
+    ticks = [m.tick for m in fast.received if isinstance(m, p.Snapshot)]
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks))) and ticks[-1] >= net.server.world.tick - 1
+
+
+def test_server_full_and_spectator_limits() -> None:
+    net = SimNet(cfg(), ServerSettings(max_players=2, max_spectators=1), seed=10)
+    net.connect("a")
+    net.connect("b")
+    c = net.connect("c")
+    s1 = net.connect("s1", spectate=p.Spectate(point=(0.0, 0.0, 1.0)))
+    s2 = net.connect("s2", spectate=p.Spectate(point=(0.0, 0.0, 1.0)))
+    net.run(0.3)
+    assert errors(c) == ["server_full"] and errors(s2) == ["server_full"]
+    assert not errors(s1)
+
+
+def test_same_ticket_subject_takes_its_player_over() -> None:
+    net = SimNet(cfg(), seed=11)
+    a = net.connect("alice")
+    net.run(0.2)
+    a2 = net.connect("alice")
+    net.run(0.2)
+    assert a2.state.player == a.state.player and a2.state.welcome.resumed
+    assert a.peer.closed and any(isinstance(m, p.Goodbye) and m.reason == "replaced" for m in a.received)
+
+
+def test_leave_removes_player_at_once() -> None:
+    net = SimNet(cfg(), seed=12)
+    a = net.connect("a")
+    net.run(0.2)
+    net.send_from_client(a, p.encode(p.Leave()))
+    net.run(0.2)
+    assert not net.server.world.active[a.state.player] and a.peer.closed
+
+
+def test_shutdown_says_goodbye_to_everyone() -> None:
+    net = SimNet(cfg(), seed=13)
+    clients = [net.connect(f"c{i}") for i in range(3)]
+    net.run(0.2)
+    net.server.shutdown()
+    net.run(0.1)
+    for c in clients:
+        assert any(isinstance(m, p.Goodbye) and m.reason == "shutdown" for m in c.received)
+        assert c.peer.closed
+
+
+def test_messages_before_hello_are_refused() -> None:
+    net = SimNet(cfg(), seed=14)
+    a = net.connect("a")
+    peer = a.peer
+    fresh = type(peer)(net, a)
+    net.server.on_connect(fresh)
+    net.server.on_message(fresh, p.encode(p.Input(1, 1, 1, 0)), net.now)
+    assert net.server.metrics.rejected.labels("not_joined")._value.get() == 1
+
+
+def test_gameplay_events_reach_players_nearby() -> None:
+    net = SimNet(cfg(seed=5), seed=15)
+    clients = [net.connect(f"c{i}", policy=lambda c, s: int(Action.ATTACK)) for i in range(4)]
+    w = net.server.world
+    net.run(0.1)
+    for c in clients[1:]:  # everyone in front of player 0
+        w.teleport(
+            c.state.player,
+            w.pos[clients[0].state.player] + 0.02 * w.fwd[clients[0].state.player],
+            w.fwd[clients[0].state.player],
+        )
+    net.run(2.0)
+    hits = [e for e in clients[0].state.events if isinstance(e, p.EvAttack)]
+    assert hits
+    for c in clients:  # each sees each attack at most once
+        keys = [(e.tick, e.attacker, e.target) for e in c.state.events if isinstance(e, p.EvAttack)]
+        assert len(keys) == len(set(keys))
+
+
+def test_link_jitter_keeps_tcp_order() -> None:
+    link = Link(0.05, 0.2)
+    rng = np.random.default_rng(0)
+    times = [link.delivery_time(t * 0.01, rng) for t in range(100)]
+    assert times == sorted(times)
