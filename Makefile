@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+DEMO_SECONDS ?= 120
+
+# The realtime server with bots on localhost; Ctrl-C stops it earlier (DEMO_SECONDS=0: until Ctrl-C).
 demo: $(STAMP)
-	$(BIN)/mpgenie demo
+	$(BIN)/mpgenie demo --seconds $(DEMO_SECONDS)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests

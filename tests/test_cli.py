@@ -1,13 +1,18 @@
 """The `mpgenie` command: user mistakes give one clear line and exit 2; commands that report numbers do JSON."""
 
 import json
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 from typer.testing import CliRunner
 
 from mpgenie.cli import app
+from mpgenie.net.tickets import DEV_SECRET, verify_ticket
 
 runner = CliRunner()
 
@@ -21,8 +26,13 @@ runner = CliRunner()
         (["world", "info", "--set", "radius"], "KEY=VALUE"),
         (["bench", "world", "--players", "0", "--ticks", "5"], "players"),
         (["bench", "aoi", "--players", "1"], "players"),
-        (["demo", "--players", "0"], "players"),
-        (["demo", "--seconds", "-2"], "seconds"),
+        (["simulate", "--players", "0"], "players"),
+        (["simulate", "--seconds", "-2"], "seconds"),
+        (["demo", "--bots", "0"], "bots"),
+        (["serve", "--set", "radius=-3"], "radius"),
+        (["serve", "--scale-for", "0"], "scale-for"),
+        (["loadtest", "--clients", "0"], "clients"),
+        (["ticket", "--ttl", "0"], "ttl"),
     ],
 )
 def test_user_mistakes_are_one_clear_line(args: list[str], needle: str) -> None:
@@ -61,8 +71,97 @@ def test_world_info_json() -> None:
     assert sum(data["biome_share"].values()) == pytest.approx(1.0)
 
 
-def test_demo_runs_and_shows_the_summary() -> None:
-    result = runner.invoke(app, ["demo", "--players", "60", "--seconds", "3", "--no-realtime"])
+def test_simulate_runs_and_shows_the_summary() -> None:
+    result = runner.invoke(app, ["simulate", "--players", "60", "--seconds", "3", "--no-realtime"])
     assert result.exit_code == 0, result.output
     assert "players" in result.stdout and "tick time" in result.stdout
     assert "60" in result.stdout
+
+
+def test_demo_serves_bots_and_stops_cleanly() -> None:
+    port = _free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", "demo", "--bots", "6", "--seconds", "4", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"ws://127.0.0.1:{port}/ws" in result.stdout
+    assert "players connected" in result.stdout and "shut down cleanly" in result.stdout
+
+
+def test_serve_stops_gracefully_on_sigterm() -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mpgenie.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    assert json.loads(r.read()) == {"status": "ok"}
+                break
+            except OSError:
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped cleanly" in out and "development join secret" in err
+
+
+def test_ticket_is_accepted_by_the_verifier() -> None:
+    result = runner.invoke(app, ["ticket", "--name", "zoe", "--session", "s9"])
+    assert result.exit_code == 0
+    assert verify_ticket(DEV_SECRET, result.stdout.strip(), "s9").subject == "zoe"
+
+
+def test_loadtest_smoke_reports_every_key() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpgenie.cli",
+            "loadtest",
+            "--clients",
+            "20",
+            "--duration",
+            "2",
+            "--warmup",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in (
+        "clients",
+        "connected",
+        "dropped",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "snapshot_hz",
+        "bytes_per_client_s",
+        "tick_ms_p99",
+    ):
+        assert key in data, key
+    assert data["connected"] == 20 and data["dropped"] == 0
+    assert 15 < data["snapshot_hz"] < 25
+    assert 0 < data["latency_ms_p50"] < data["latency_ms_p99"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

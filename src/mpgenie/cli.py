@@ -21,10 +21,11 @@ from rich.table import Table  # noqa: E402
 from mpgenie import __version__  # noqa: E402
 from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
-from mpgenie.demo import run_demo  # noqa: E402
+from mpgenie.headless import run_headless  # noqa: E402
 from mpgenie.net.core import ServerSettings  # noqa: E402
+from mpgenie.net.demo import run_network_demo  # noqa: E402
 from mpgenie.net.server import RealtimeServer, run_server  # noqa: E402
-from mpgenie.net.tickets import DEV_SECRET  # noqa: E402
+from mpgenie.net.tickets import DEV_SECRET, issue_ticket  # noqa: E402
 from mpgenie.world.actions import UnknownActionError  # noqa: E402
 from mpgenie.world.config import ConfigError, WorldConfig  # noqa: E402
 from mpgenie.world.simulation import World  # noqa: E402
@@ -92,13 +93,44 @@ def version() -> None:
 
 @app.command()
 def demo(
+    bots: Annotated[int, typer.Option(help="SDK bot clients to connect.")] = 12,
+    seconds: Annotated[float, typer.Option(help="Stop after this many seconds (0: run until Ctrl-C).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="World and bot seed.")] = 0,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 7777,
+) -> None:
+    """Start the realtime server with bots walking, co-operating at beacons and collecting; live summary."""
+    _run(lambda: run_network_demo(bots=bots, seconds=seconds, seed=seed, host=host, port=port, console=console))
+
+
+@app.command()
+def simulate(
     players: Annotated[int, typer.Option(help="Number of bots.")] = 200,
     seconds: Annotated[float, typer.Option(help="Simulated seconds to run.")] = 10.0,
     seed: Annotated[int, typer.Option(help="World and bot seed.")] = 0,
     realtime: Annotated[bool, typer.Option(help="Pace ticks at the tick rate (--no-realtime: flat out).")] = True,
 ) -> None:
-    """Run a headless session of bots on the planet with a live summary."""
-    _run(lambda: run_demo(players=players, seconds=seconds, seed=seed, realtime=realtime, console=console))
+    """Run a headless session of bots on the planet (no network) with a live summary."""
+    _run(lambda: run_headless(players=players, seconds=seconds, seed=seed, realtime=realtime, console=console))
+
+
+@app.command()
+def ticket(
+    name: Annotated[str, typer.Option(help="Player (subject) the ticket admits.")] = "player",
+    session: Annotated[str, typer.Option(help="Session id the server runs.")] = "default",
+    ttl: Annotated[float, typer.Option(help="Seconds the ticket stays valid.")] = 300.0,
+    join_secret: Annotated[
+        str | None, typer.Option(envvar="MPGENIE_JOIN_SECRET", help="Secret the server verifies with.")
+    ] = None,
+) -> None:
+    """Print a signed join ticket for a realtime server (until the platform API hands them out)."""
+
+    def body() -> None:
+        if ttl <= 0:
+            raise ValueError("--ttl must be > 0")
+        typer.echo(issue_ticket(join_secret or DEV_SECRET, name, session, ttl_s=ttl))
+
+    _run(body)
 
 
 def _world_config(seed: int, scale_for: int | None, tick_rate: int | None, overrides: list[str] | None) -> WorldConfig:

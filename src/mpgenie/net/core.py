@@ -20,7 +20,7 @@ Rules the code keeps:
 from __future__ import annotations
 
 import secrets
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -146,6 +146,7 @@ class ServerCore:
         self.by_player: dict[int, PlayerSession] = {}
         self.by_subject: dict[str, PlayerSession] = {}
         self._announcements: list[p.EvWorld] = []
+        self.event_counts: Counter[str] = Counter()  # by wire tag, for summaries
         self._config_wire = asdict(self.cfg)  # type: ignore[call-overload]
         self.closing = False
 
@@ -499,6 +500,8 @@ class ServerCore:
                     set(near.indices.tolist()),
                     [c for c, d in zip(spectators, spec_points @ np.array(ev.center), strict=True) if d >= cos],
                 )
+        for ev in wire:
+            self.event_counts[type(ev).__struct_config__.tag] += 1  # type: ignore[attr-defined]
         return len(wire)
 
     def _deliver(self, ev: p.WireEvent, players: set[int], spectators: list[Conn]) -> None:

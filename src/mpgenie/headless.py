@@ -1,4 +1,4 @@
-"""``mpgenie demo``: a headless session of scripted bots on the planet, with a live summary.
+"""``mpgenie simulate``: a headless session of scripted bots on the planet, with a live summary.
 
 Until the realtime server exists this is the product's main job: it runs the authoritative simulation at its
 fixed tick rate (or as fast as possible with ``realtime=False``) and reports players, events and tick cost.
@@ -58,7 +58,7 @@ class DemoStats:
         return t
 
 
-def run_demo(
+def run_headless(
     players: int = 200,
     seconds: float = 10.0,
     seed: int = 0,

@@ -1,10 +1,10 @@
 from rich.console import Console
 
-from mpgenie.demo import run_demo
+from mpgenie.headless import run_headless
 
 
-def test_demo_session_produces_multiplayer_events() -> None:
-    stats = run_demo(players=150, seconds=30, seed=1, realtime=False, console=Console(quiet=True))
+def test_headless_session_produces_multiplayer_events() -> None:
+    stats = run_headless(players=150, seconds=30, seed=1, realtime=False, console=Console(quiet=True))
     assert stats.players == 150
     assert stats.tick == 600
     for kind in ("pickup", "aoi_enter", "respawn"):
