@@ -67,6 +67,7 @@ class SimClient:
     down: Link
     peer: SimPeer | None = None
     phase_s: float = 0.0
+    input_dt: float = 0.05
     policy: Callable[[SimClient, int], int | None] | None = None
     corrections: list[float] = field(default_factory=list)
     received: list[p.ServerMessage] = field(default_factory=list)
@@ -114,10 +115,12 @@ class SimNet:
         phase_s: float | None = None,
         interp_delay_s: float = 0.1,
         hello: bytes | None = None,
+        clock_rate: float = 1.0,
     ) -> SimClient:
         token = issue_ticket(DEV_SECRET, name, "default")
         client = SimClient(ClientState(token, spectate, interp_delay_s), up or Link(), down or Link())
         client.policy = policy
+        client.input_dt = self.dt / clock_rate  # a client clock running fast or slow against the server's
         client.phase_s = float(self.rng.random() * self.dt) if phase_s is None else phase_s
         self.clients.append(client)
         self._open(client, resume=False, hello=hello)
@@ -148,11 +151,12 @@ class SimNet:
             if peer is not None and not peer.closed and st.welcome is not None and st.snapshot is not None:
                 if st.player >= 0 and client.policy is not None:
                     action = client.policy(client, st.seq)
-                    if action is not None:
-                        self.send_from_client(client, st.input(action, self.now))
+                    data = st.paced_input(action, self.now) if action is not None else None
+                    if data is not None:
+                        self.send_from_client(client, data)
                 else:
                     self.send_from_client(client, st.ack())
-            self._schedule_input(client, when + self.dt)
+            self._schedule_input(client, when + client.input_dt)
 
         self.at(when, fire)
 

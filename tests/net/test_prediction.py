@@ -48,6 +48,20 @@ def test_no_rubber_banding_under_jitter() -> None:
         assert max(c.corrections) < 1e-9
 
 
+def test_fast_client_clock_is_paced_without_corrections() -> None:
+    """A client clock 3 % fast sends more inputs than ticks; the server reports its buffer (``queued``) and the
+    SDK skips an input now and then, so latency stays flat and nothing is dropped or corrected."""
+    net = SimNet(quiet_cfg(), seed=8)
+    c = net.connect("fast", up=Link(0.03, 0.02), down=Link(0.03, 0.02), policy=walker, clock_rate=1.03)
+    net.run(30.0)
+    assert c.state.skipped_inputs > 10
+    assert net.server.metrics.rejected.labels("late")._value.get() == 0
+    assert net.server.metrics.rejected.labels("rate_limit")._value.get() == 0
+    assert max(c.corrections) < 1e-9
+    late = np.array(c.state.latencies[-200:])
+    assert late.max() < 0.03 + 0.02 + 0.05 * 2 + 0.03 + 0.02  # one-way up + at most two ticks + one-way down
+
+
 def test_jumps_under_jitter_stay_within_a_small_bound() -> None:
     """An input that misses its tick turns into a stand-still tick on the server; in the air that shifts the jump
     arc by one tick, which the client corrects by centimetres, not metres."""

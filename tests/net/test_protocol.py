@@ -33,7 +33,7 @@ def test_server_messages_round_trip() -> None:
     you = p.You((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), 0.5, -1.0, 3, 1, False)
     msgs = [
         p.Welcome(1, 4, 20, 100, {"seed": 0}, "r", 30.0, False),
-        p.Snapshot(10, 8, 5, you, b"", b"", b"", b"", b""),
+        p.Snapshot(10, 8, 5, 1, you, b"", b"", b"", b"", b""),
         p.Events(3, [p.EvPickup(1, 2, 3), p.EvBeacon(1, 0, [1, 2]), p.EvWorld(4, "storm", "global", data={"k": 1})]),
         p.Pong(1.0, 3),
         p.Error("malformed", "bad", True),

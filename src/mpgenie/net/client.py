@@ -33,6 +33,7 @@ from mpgenie.world.config import WorldConfig
 from mpgenie.world.kinematics import MotionModel
 
 TABLE_HISTORY = 32
+PACE_EVERY = 10  # snapshots between two skipped inputs at most
 
 
 class Predictor:
@@ -191,6 +192,9 @@ class ClientState:
         self.bytes_in = 0
         self.entity_records = 0
         self.full_snapshots = 0
+        self.server_queued = 0
+        self.skipped_inputs = 0
+        self._last_skip = -PACE_EVERY
 
     # --- outgoing ----------------------------------------------------------------------------------------------
 
@@ -208,6 +212,16 @@ class ClientState:
         if self.interpolator is not None:
             client_tick = max(client_tick, int(self.interpolator.server_tick(now)) + 1)
         return p.encode(p.Input(self.seq, client_tick, action, self.tick))
+
+    def paced_input(self, action: int, now: float) -> bytes | None:
+        """Like :meth:`input`, but skips this tick's input when the server reports a backlog (``queued`` > 1),
+        at most once every ``PACE_EVERY`` snapshots. Skipping costs one tick of own movement, never a correction
+        (nothing was predicted for it); not skipping would add a tick of latency for good."""
+        if self.server_queued > 1 and self.snapshots - self._last_skip >= PACE_EVERY:
+            self._last_skip = self.snapshots
+            self.skipped_inputs += 1
+            return None
+        return self.input(action, now)
 
     def ack(self) -> bytes:
         return p.encode(p.Ack(self.tick))
@@ -265,6 +279,7 @@ class ClientState:
                 self.interpolator.push(snap.tick, table, now)
         self.tick = max(self.tick, snap.tick)
         self.snapshot = snap
+        self.server_queued = snap.queued
         self.ack_seq = max(self.ack_seq, snap.ack_seq)
         while self.sent_at and self.sent_at[0][0] <= snap.ack_seq:
             _, at = self.sent_at.popleft()
@@ -402,9 +417,14 @@ class GameClient:
             assert self.transport is not None
             self.transport.send(WSMsgType.BINARY, data)
 
-    def send_input(self, action: int) -> int:
-        """Send one input (predicted locally at once); returns its seq."""
-        self._send(self.state.input(int(action), time.monotonic()))
+    def send_input(self, action: int, paced: bool = True) -> int:
+        """Send one input (predicted locally at once); returns its seq, or 0 when pacing skipped it (see
+        :meth:`ClientState.paced_input`; ``paced=False`` always sends)."""
+        now = time.monotonic()
+        data = self.state.paced_input(int(action), now) if paced else self.state.input(int(action), now)
+        if data is None:
+            return 0
+        self._send(data)
         return self.state.seq
 
     def send_ack(self) -> None:

@@ -173,8 +173,8 @@ class ServerCore:
         if conn is None or conn.closed:
             return
         m = self.metrics
-        m.messages_in.inc()
-        m.bytes_in.inc(len(data))
+        m.frames_in += 1
+        m.frame_bytes_in += len(data)
         if len(data) > self.settings.max_frame_bytes:
             self._reject(conn, "too_big", f"frame of {len(data)} bytes over {self.settings.max_frame_bytes}", now)
             self._close(conn, CLOSE_TOO_BIG, "too_big")
@@ -569,23 +569,19 @@ class ServerCore:
         w = self.world
         sent = 0
         m = self.metrics
+        # Own-player state of every connection in one NumPy -> list conversion each, not one per client.
+        players = np.array([c.session.player if c.session is not None else 0 for c in conns], dtype=np.int64)
+        pos, fwd = w.pos[players].tolist(), w.fwd[players].tolist()
+        height, vz = w.height[players].tolist(), w.vz[players].tolist()
+        score, deaths, tele = w.score[players].tolist(), w.deaths[players].tolist(), w.teleported[players].tolist()
+        bases = base_ticks.tolist()
         for r, c in enumerate(conns):
             s = c.session
-            you = None
-            ack = 0
-            if s is not None:
-                i = s.player
-                you = p.You(
-                    tuple(w.pos[i].tolist()),
-                    tuple(w.fwd[i].tolist()),
-                    float(w.height[i]),
-                    float(w.vz[i]),
-                    int(w.score[i]),
-                    int(w.deaths[i]),
-                    bool(w.teleported[i]),
-                )
-                ack = s.ack_seq
-            data = p.encode(batch.snapshot(r, t, int(base_ticks[r]), ack, you))
+            if s is None:
+                data = p.encode(batch.snapshot(r, t, bases[r], 0, None))
+            else:
+                you = p.You(tuple(pos[r]), tuple(fwd[r]), height[r], vz[r], score[r], deaths[r], tele[r])
+                data = p.encode(batch.snapshot(r, t, bases[r], s.ack_seq, you, len(s.inputs)))
             c.peer.send(data)
             sent += len(data)
             c.sent[t] = views[r]

@@ -3,7 +3,11 @@ as they do in the tests). Exposed as text at ``GET /metrics`` on the server's po
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 _TICK_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5)
 
@@ -27,8 +31,11 @@ class ServerMetrics:
         self.late_ticks = Counter("mpgenie_ticks_late", "Ticks that started more than one tick late", registry=r)
         self.bytes_out = Counter("mpgenie_bytes_out", "Payload bytes sent to clients", registry=r)
         self.messages_out = Counter("mpgenie_messages_out", "Messages sent to clients", ["type"], registry=r)
-        self.bytes_in = Counter("mpgenie_bytes_in", "Payload bytes received from clients", registry=r)
-        self.messages_in = Counter("mpgenie_messages_in", "Messages received from clients", registry=r)
+        # Per-frame counters are plain ints (a Prometheus Counter takes a lock per inc; at 20k inputs/s that shows
+        # in the profile), exported at scrape time by the collector below.
+        self.frames_in = 0
+        self.frame_bytes_in = 0
+        r.register(_InboundCollector(self))
         self.rejected = Counter("mpgenie_rejected_inputs", "Messages refused, by reason", ["reason"], registry=r)
         self.disconnects = Counter(
             "mpgenie_disconnects", "Connections closed by the server, by reason", ["reason"], registry=r
@@ -39,3 +46,14 @@ class ServerMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _InboundCollector(Collector):
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily("mpgenie_messages_in", "Messages received from clients", self.metrics.frames_in)
+        yield CounterMetricFamily(
+            "mpgenie_bytes_in", "Payload bytes received from clients", self.metrics.frame_bytes_in
+        )

@@ -182,11 +182,15 @@ class Snapshot(msgspec.Struct, tag="snap", array_like=True):
     """The view of one client after server tick ``tick``, delta-encoded against snapshot ``base`` (0: full).
 
     Apply in this order to a copy of the entities of snapshot ``base``: remove ``leave``, insert/replace ``enter``,
-    then patch ``moved``, ``turned`` and ``state``. ``ack_seq`` is the last input seq the server has applied."""
+    then patch ``moved``, ``turned`` and ``state``. ``ack_seq`` is the last input seq the server has applied;
+    ``queued``: how many of this player's inputs wait in the server's buffer after this tick. A client keeps it at
+    0-1 by skipping an input now and then when it stays above 1 (clock drift and jitter otherwise add a tick of
+    latency each time an input misses its tick)."""
 
     tick: int
     base: int
     ack_seq: int
+    queued: int
     you: You | None
     enter: bytes
     moved: bytes

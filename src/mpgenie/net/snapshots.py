@@ -91,9 +91,21 @@ class DeltaBatch:
     def parts(self, row: int) -> tuple[memoryview, ...]:
         return tuple(buf[off[row] : off[row + 1]] for buf, off in zip(self.buffers, self.offsets, strict=True))
 
-    def snapshot(self, row: int, tick: int, base: int, ack_seq: int, you: object) -> Snapshot:
-        enter, moved, turned, state, leave = self.parts(row)
-        return Snapshot(tick, base, ack_seq, you, enter, moved, turned, state, leave)  # type: ignore[arg-type]
+    def snapshot(self, row: int, tick: int, base: int, ack_seq: int, you: object, queued: int = 0) -> Snapshot:
+        (e, m, t, s, lv), (eo, mo, to, so, lo) = self.buffers, self.offsets
+        r, q = row, row + 1
+        return Snapshot(
+            tick,
+            base,
+            ack_seq,
+            queued,
+            you,
+            e[eo[r] : eo[q]],
+            m[mo[r] : mo[q]],
+            t[to[r] : to[q]],
+            s[so[r] : so[q]],
+            lv[lo[r] : lo[q]],  # type: ignore[arg-type]
+        )
 
 
 def _flatten(views: list[NDArray[np.int64]], key_space: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
