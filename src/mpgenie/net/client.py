@@ -33,7 +33,7 @@ from mpgenie.world.config import WorldConfig
 from mpgenie.world.kinematics import MotionModel
 
 TABLE_HISTORY = 32
-PACE_EVERY = 10  # snapshots between two skipped inputs at most
+PACE_AFTER = 10  # consecutive snapshots reporting a server-side input backlog before an input is skipped
 
 
 class Predictor:
@@ -193,8 +193,8 @@ class ClientState:
         self.entity_records = 0
         self.full_snapshots = 0
         self.server_queued = 0
+        self.backlogged_snapshots = 0
         self.skipped_inputs = 0
-        self._last_skip = -PACE_EVERY
 
     # --- outgoing ----------------------------------------------------------------------------------------------
 
@@ -214,11 +214,12 @@ class ClientState:
         return p.encode(p.Input(self.seq, client_tick, action, self.tick))
 
     def paced_input(self, action: int, now: float) -> bytes | None:
-        """Like :meth:`input`, but skips this tick's input when the server reports a backlog (``queued`` > 1),
-        at most once every ``PACE_EVERY`` snapshots. Skipping costs one tick of own movement, never a correction
-        (nothing was predicted for it); not skipping would add a tick of latency for good."""
-        if self.server_queued > 1 and self.snapshots - self._last_skip >= PACE_EVERY:
-            self._last_skip = self.snapshots
+        """Like :meth:`input`, but skips this tick's input when the server has reported an input still waiting
+        after each of the last ``PACE_AFTER`` ticks: a standing backlog that would otherwise add a tick of latency
+        for good (inputs arrive at the rate ticks consume them, so a backlog never drains by itself). Skipping
+        costs one tick of own movement, never a correction (nothing was predicted for it)."""
+        if self.backlogged_snapshots >= PACE_AFTER:
+            self.backlogged_snapshots = 0
             self.skipped_inputs += 1
             return None
         return self.input(action, now)
@@ -280,6 +281,7 @@ class ClientState:
         self.tick = max(self.tick, snap.tick)
         self.snapshot = snap
         self.server_queued = snap.queued
+        self.backlogged_snapshots = self.backlogged_snapshots + 1 if snap.queued > 0 else 0
         self.ack_seq = max(self.ack_seq, snap.ack_seq)
         while self.sent_at and self.sent_at[0][0] <= snap.ack_seq:
             _, at = self.sent_at.popleft()

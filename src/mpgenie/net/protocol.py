@@ -183,9 +183,9 @@ class Snapshot(msgspec.Struct, tag="snap", array_like=True):
 
     Apply in this order to a copy of the entities of snapshot ``base``: remove ``leave``, insert/replace ``enter``,
     then patch ``moved``, ``turned`` and ``state``. ``ack_seq`` is the last input seq the server has applied;
-    ``queued``: how many of this player's inputs wait in the server's buffer after this tick. A client keeps it at
-    0-1 by skipping an input now and then when it stays above 1 (clock drift and jitter otherwise add a tick of
-    latency each time an input misses its tick)."""
+    ``queued``: how many of this player's inputs wait in the server's buffer after this tick. It should be 0; a
+    client skips an input when it stays above 0 for a while (clock drift and jitter otherwise add a tick of
+    latency each time an input misses its tick, for good)."""
 
     tick: int
     base: int
