@@ -12,6 +12,7 @@ application for a thousand clients would measure the load generator rather than 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from dataclasses import dataclass
 
@@ -82,6 +83,8 @@ class BotSwarm:
                     return False
 
         ok = await asyncio.gather(*(one(c) for c in self.clients))
+        gc.collect()
+        gc.freeze()
         self.failed = ok.count(False)
         joined = [c for c in self.clients if c.state.welcome is not None]
         if joined:
@@ -106,6 +109,8 @@ class BotSwarm:
                 if not self.light:
                     self._steer(actions, tick)
                 tick += 1
+                if tick % 200 == 0:
+                    gc.freeze()  # as the server does: keep full collections short (see mpgenie.net.server)
             for i, c in zip(index[phase].tolist(), groups[phase], strict=True):
                 if c.connected and c.state.welcome is not None:
                     c.send_input(int(actions[i]))
