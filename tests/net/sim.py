@@ -131,7 +131,7 @@ class SimNet:
         peer = SimPeer(self, client)
         client.peer = peer
         client.up.last_at = client.down.last_at = self.now
-        self.server.on_connect(peer)
+        self.server.on_connect(peer, self.now)
         self.send_from_client(client, hello if hello is not None else client.state.hello(resume=resume))
 
     def drop(self, client: SimClient) -> None:

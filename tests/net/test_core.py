@@ -32,6 +32,8 @@ def test_join_welcome_and_first_snapshot_is_full() -> None:
     welcome = a.received[0]
     assert isinstance(welcome, p.Welcome) and welcome.player == 0 and welcome.tick_rate == 20
     assert WorldConfig.from_mapping(welcome.config) == net.cfg
+    lay = net.server.world.layout
+    assert np.allclose(welcome.layout["beacons"], lay.beacon_pos) and len(welcome.layout["spawn_points"]) > 0
     snaps = [m for m in a.received if isinstance(m, p.Snapshot)]
     assert snaps[0].base == 0 and snaps[0].you is not None
     assert snaps[-1].base != 0  # acked baselines -> deltas
@@ -213,7 +215,7 @@ def test_messages_before_hello_are_refused() -> None:
     a = net.connect("a")
     peer = a.peer
     fresh = type(peer)(net, a)
-    net.server.on_connect(fresh)
+    net.server.on_connect(fresh, net.now)
     net.server.on_message(fresh, p.encode(p.Input(1, 1, 1, 0)), net.now)
     assert net.server.metrics.rejected.labels("not_joined")._value.get() == 1
 
@@ -242,3 +244,49 @@ def test_link_jitter_keeps_tcp_order() -> None:
     rng = np.random.default_rng(0)
     times = [link.delivery_time(t * 0.01, rng) for t in range(100)]
     assert times == sorted(times)
+
+
+def test_ack_zero_asks_for_a_full_snapshot() -> None:
+    net = SimNet(cfg(), seed=16)
+    a = net.connect("a", policy=noop)
+    net.run(0.5)
+    assert a.state.snapshot.base != 0
+    a.state.tables.clear()  # the client lost its tables
+    a.state.tick = 0
+    net.run(0.3)
+    snaps = [m for m in a.received if isinstance(m, p.Snapshot)]
+    assert any(s.base == 0 for s in snaps[-6:])
+    assert snaps[-1].base != 0  # and back to deltas once it acknowledged the full one
+
+
+def test_takeover_by_a_new_client_numbers_inputs_afresh() -> None:
+    net = SimNet(cfg(), seed=17)
+    a = net.connect("alice", policy=noop)
+    net.run(1.0)
+    assert a.state.seq > 10
+    b = net.connect("alice", policy=noop)  # a new client instance with its own seq from 1
+    net.run(1.0)
+    assert b.state.player == a.state.player and not errors(b)
+    assert b.state.ack_seq > 5
+
+
+def test_silent_connections_time_out() -> None:
+    net = SimNet(cfg(), ServerSettings(hello_timeout_s=1.0), seed=18)
+    a = net.connect("mute", hello=b"")  # says nothing valid
+    net.run(2.0)
+    assert "hello_timeout" in errors(a) and a.peer.closed
+
+
+def test_spectator_of_a_departed_player_stays_put() -> None:
+    net = SimNet(cfg(), seed=19)
+    a = net.connect("a", policy=lambda c, s: int(Action.FORWARD))
+    net.run(0.3)
+    net.connect("s", spectate=p.Spectate(follow=a.state.player))
+    net.run(0.3)
+    net.send_from_client(a, p.encode(p.Leave()))
+    net.run(0.3)
+    b = net.connect("b", policy=lambda c, s: int(Action.FORWARD))  # reuses the slot
+    net.run(0.5)
+    assert b.state.player == a.state.player
+    conn = next(c for c in net.server.conns.values() if c.spectate is not None)
+    assert conn.spectate.follow is None and conn.spectate.point is not None

@@ -193,6 +193,7 @@ class ClientState:
         self.entity_records = 0
         self.full_snapshots = 0
         self.server_queued = 0
+        self.resyncs = 0
         self.backlogged_snapshots = 0
         self.skipped_inputs = 0
 
@@ -265,20 +266,28 @@ class ClientState:
         )
         if snap.base == 0:
             self.full_snapshots += 1
+        applied = True
         if self.track_entities:
-            if snap.base == 0:
-                base = EMPTY_TABLE
+            base = EMPTY_TABLE if snap.base == 0 else self.tables.get(snap.base)
+            table = None
+            if base is not None:
+                try:
+                    table = apply_delta(base, snap)
+                except ProtocolError:
+                    table = None
+            if table is None:  # lost our baseline (or a corrupt delta): ack 0 until a full snapshot comes
+                applied = False
+                self.resyncs += 1
+                self.tables.clear()
+                self.tick = 0
             else:
-                base = self.tables.get(snap.base)  # type: ignore[assignment]
-                if base is None:
-                    raise ProtocolError(f"snapshot {snap.tick} is based on {snap.base}, which this client lacks")
-            table = apply_delta(base, snap)
-            self.tables[snap.tick] = table
-            for old in [t for t in self.tables if t <= snap.tick - TABLE_HISTORY]:
-                del self.tables[old]
-            if self.interpolator is not None:
-                self.interpolator.push(snap.tick, table, now)
-        self.tick = max(self.tick, snap.tick)
+                self.tables[snap.tick] = table
+                for old in [t for t in self.tables if t <= snap.tick - TABLE_HISTORY]:
+                    del self.tables[old]
+                if self.interpolator is not None:
+                    self.interpolator.push(snap.tick, table, now)
+        if applied:
+            self.tick = max(self.tick, snap.tick)
         self.snapshot = snap
         self.server_queued = snap.queued
         self.backlogged_snapshots = self.backlogged_snapshots + 1 if snap.queued > 0 else 0
@@ -390,10 +399,8 @@ class GameClient:
         now = time.monotonic()
         try:
             msg = self.state.handle(data, now)
-        except (ProtocolError, ValueError):
+        except ValueError:  # undecodable frame (msgspec errors are ValueErrors): count it, keep the connection
             self.protocol_errors += 1
-            self.state.tables.clear()
-            self.state.tick = 0  # ack 0: ask for a full snapshot
             return
         if isinstance(msg, p.Welcome):
             if self._welcome is not None and not self._welcome.done():

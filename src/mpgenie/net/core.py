@@ -76,6 +76,7 @@ class ServerSettings:
     errors_per_s: float = 5.0
     error_burst: int = 20
     event_buffer: int = 1024
+    hello_timeout_s: float = 10.0
 
 
 @dataclass(eq=False, slots=True)
@@ -111,6 +112,8 @@ class Conn:
     error_tokens: float = 0.0
     error_at: float = 0.0
     closed: bool = False
+    connected_at: float = 0.0
+    follow_generation: int = 0
 
     @property
     def joined(self) -> bool:
@@ -148,12 +151,21 @@ class ServerCore:
         self._announcements: list[p.EvWorld] = []
         self.event_counts: Counter[str] = Counter()  # by wire tag, for summaries
         self._config_wire = asdict(self.cfg)  # type: ignore[call-overload]
+        lay = self.world.layout
+        self._layout_wire = {
+            "landmarks": lay.landmark_pos.tolist(),
+            "landmark_kinds": lay.landmark_kind.tolist(),
+            "collectibles": lay.collectible_pos.tolist(),
+            "beacons": lay.beacon_pos.tolist(),
+            "hazards": lay.hazard_pos.tolist(),
+            "spawn_points": self.world.spawns.points.tolist(),
+        }
         self.closing = False
 
     # --- connections -------------------------------------------------------------------------------------------
 
-    def on_connect(self, peer: Peer) -> None:
-        self.conns[peer] = Conn(peer, error_tokens=float(self.settings.error_burst))
+    def on_connect(self, peer: Peer, now: float) -> None:
+        self.conns[peer] = Conn(peer, error_tokens=float(self.settings.error_burst), connected_at=now)
 
     def on_disconnect(self, peer: Peer, now: float) -> None:
         conn = self.conns.pop(peer, None)
@@ -175,9 +187,10 @@ class ServerCore:
         m = self.metrics
         m.frames_in += 1
         m.frame_bytes_in += len(data)
-        if len(data) > self.settings.max_frame_bytes:
-            self._reject(conn, "too_big", f"frame of {len(data)} bytes over {self.settings.max_frame_bytes}", now)
-            self._close(conn, CLOSE_TOO_BIG, "too_big")
+        if len(data) > self.settings.max_frame_bytes:  # picows enforces this before us; kept for other transports
+            self._fatal(
+                conn, "too_big", f"frame of {len(data)} bytes over {self.settings.max_frame_bytes}", CLOSE_TOO_BIG
+            )
             return
         try:
             msg = p.decode_client(data)
@@ -227,11 +240,10 @@ class ServerCore:
         try:
             ticket = verify_ticket(self.settings.join_secret, hello.token, self.settings.session)
         except TicketError as exc:
-            self.metrics.rejected.labels("auth").inc()
             self._fatal(conn, "auth_failed", str(exc))
             return
         if hello.spectate is not None:
-            spectators = sum(1 for c in self.conns.values() if c.spectate is not None)
+            spectators = sum(1 for c in self.conns.values() if c.spectate is not None and not c.closed)
             if spectators >= self.settings.max_spectators:
                 self._fatal(conn, "server_full", "too many spectators")
                 return
@@ -240,7 +252,15 @@ class ServerCore:
             self._send(
                 conn,
                 p.Welcome(
-                    p.PROTOCOL_VERSION, -1, self.cfg.tick_rate, self.world.tick, self._config_wire, "", 0.0, False
+                    p.PROTOCOL_VERSION,
+                    -1,
+                    self.cfg.tick_rate,
+                    self.world.tick,
+                    self._config_wire,
+                    "",
+                    0.0,
+                    False,
+                    self._layout_wire,
                 ),
                 "welcome",
             )
@@ -248,6 +268,9 @@ class ServerCore:
             return
         existing = self.by_subject.get(ticket.subject)
         if existing is not None:  # the ticket proves who it is: take the player over (a resume by ticket)
+            # A new client instance numbers its inputs afresh; a resume (same client, resume token) continues.
+            existing.validator = self.validator.for_player()
+            existing.inputs.clear()
             self._attach(conn, existing, resumed=True, last_event=hello.last_event)
             return
         if len(self.by_player) >= self.settings.max_players:
@@ -283,6 +306,7 @@ class ServerCore:
                 session.resume,
                 self.settings.resume_grace_s,
                 resumed,
+                self._layout_wire,
             ),
             "welcome",
         )
@@ -305,6 +329,7 @@ class ServerCore:
                 self._reject(conn, "bad_target", f"no player {f} to follow", now)
                 return False
             conn.view_point = w.pos[f].copy()
+            conn.follow_generation = int(self.generation[f])
         elif spec.point is not None:
             v = np.asarray(spec.point, dtype=np.float64)
             norm = float(np.linalg.norm(v))
@@ -334,7 +359,11 @@ class ServerCore:
             self.metrics.rejected.labels("late").inc()
 
     def _on_ack(self, conn: Conn, tick: int) -> None:
-        if tick > conn.acked and tick in conn.sent:
+        """Newer acknowledged snapshots become the delta baseline; an ack of 0 asks for full snapshots (a client
+        that lost its tables) until the client acknowledges one of them."""
+        if tick == 0:
+            conn.acked = 0
+        elif tick > conn.acked and tick in conn.sent:
             conn.acked = tick
 
     # --- errors, kicks, sending --------------------------------------------------------------------------------
@@ -354,10 +383,10 @@ class ServerCore:
             conn.error_tokens -= 1.0
             self._send(conn, p.Error(code, message[:300]), "error")
 
-    def _fatal(self, conn: Conn, code: str, message: str) -> None:
+    def _fatal(self, conn: Conn, code: str, message: str, close_code: int = CLOSE_POLICY) -> None:
         self.metrics.rejected.labels(code).inc()
         self._send(conn, p.Error(code, message, fatal=True), "error")
-        self._close(conn, CLOSE_POLICY, code)
+        self._close(conn, close_code, code)
 
     def kick(self, conn: Conn, why: str) -> None:
         """Remove a misbehaving connection and its player (no resume)."""
@@ -426,10 +455,14 @@ class ServerCore:
     # --- the tick ----------------------------------------------------------------------------------------------
 
     def expire(self, now: float) -> None:
-        """Remove players whose connection dropped more than ``resume_grace_s`` ago."""
+        """Remove players whose connection dropped more than ``resume_grace_s`` ago; close connections that have
+        not said hello within ``hello_timeout_s``."""
         grace = self.settings.resume_grace_s
         for s in [s for s in self.by_player.values() if s.dropped_at is not None and now - s.dropped_at > grace]:
             self._remove_session(s)
+        limit = self.settings.hello_timeout_s
+        for c in [c for c in self.conns.values() if not c.joined and not c.closed and now - c.connected_at > limit]:
+            self._fatal(c, "hello_timeout", f"no hello within {limit:g} s")
 
     def tick(self, now: float) -> TickReport:
         """Advance the world one tick and send every client its snapshot and events."""
@@ -536,8 +569,12 @@ class ServerCore:
             else:
                 spec = c.spectate
                 assert spec is not None
-                if spec.follow is not None and spec.follow < w.num_slots and w.active[spec.follow]:
-                    c.view_point = w.pos[spec.follow].copy()
+                f = spec.follow
+                if f is not None:
+                    if f < w.num_slots and w.active[f] and self.generation[f] == c.follow_generation:
+                        c.view_point = w.pos[f].copy()
+                    else:  # the followed player left: stay where it was last seen
+                        c.spectate = p.Spectate(point=tuple(c.view_point.tolist()))  # type: ignore[union-attr,arg-type]
                 views.append(_EMPTY_IDS)
                 spec_rows.append(i)
         if spec_rows:
@@ -575,6 +612,7 @@ class ServerCore:
         height, vz = w.height[players].tolist(), w.vz[players].tolist()
         score, deaths, tele = w.score[players].tolist(), w.deaths[players].tolist(), w.teleported[players].tolist()
         bases = base_ticks.tolist()
+        events_bytes = 0
         for r, c in enumerate(conns):
             s = c.session
             if s is None:
@@ -588,11 +626,12 @@ class ServerCore:
             while len(c.sent) > self.settings.history_depth:
                 del c.sent[next(iter(c.sent))]
             if c.outbox:
-                sent += self._send(c, p.Events(c.outbox_first, c.outbox), "events")
+                events_bytes += self._send(c, p.Events(c.outbox_first, c.outbox), "events")  # counted by _send
                 c.outbox = []
         m.messages_out.labels("snap").inc(len(conns))
         m.bytes_out.inc(sent)
-        return len(conns), sent
+        m.entity_updates.inc(batch.num_entity_records)
+        return len(conns), sent + events_bytes
 
     # --- shutdown ----------------------------------------------------------------------------------------------
 

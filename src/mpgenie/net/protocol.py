@@ -72,7 +72,8 @@ class Hello(msgspec.Struct, tag="hello", array_like=True, forbid_unknown_fields=
 
 
 class Input(msgspec.Struct, tag="in", array_like=True, forbid_unknown_fields=True):
-    """One tick of input. ``seq`` increases by one per input; ``tick``: the client's estimate of the server tick;
+    """One tick of input. ``seq`` strictly increases (the reference client adds one per input); ``tick``: the
+    client's estimate of the server tick;
     ``ack``: the tick of the last snapshot the client has fully applied (0: none; the server then sends a full
     snapshot)."""
 
@@ -152,9 +153,11 @@ WireEvent = EvPickup | EvBeacon | EvHazard | EvRespawn | EvAttack | EvWorld
 
 
 class Welcome(msgspec.Struct, tag="welcome", array_like=True):
-    """Answer to :class:`Hello`. ``player`` is -1 for spectators. ``config`` is the full world config (the client
-    rebuilds the same layout and motion model from it). ``resume`` is a secret: send it in a later Hello to get
-    this player back within ``grace_s`` seconds of a drop."""
+    """Answer to :class:`Hello`. ``player`` is -1 for spectators. ``config`` is the full world config (the Python
+    client rebuilds its motion model from it). ``layout``: unit-vector positions of the static world, by kind
+    (``landmarks``, ``landmark_kinds``, ``collectibles``, ``beacons``, ``hazards``, ``spawn_points``); events name
+    objects by their index in these lists. ``resume`` is a secret: send it in a later Hello to get this player back
+    within ``grace_s`` seconds of a drop."""
 
     version: int
     player: int
@@ -164,6 +167,7 @@ class Welcome(msgspec.Struct, tag="welcome", array_like=True):
     resume: str
     grace_s: float
     resumed: bool
+    layout: dict[str, list[Any]] = msgspec.field(default_factory=dict)
 
 
 class You(msgspec.Struct, array_like=True):

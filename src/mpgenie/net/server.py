@@ -68,7 +68,7 @@ class _Connection(WSListener):  # type: ignore[misc]
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
-        self.core.on_connect(self)
+        self.core.on_connect(self, time.monotonic())
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
@@ -161,6 +161,8 @@ class RealtimeServer:
                 with contextlib.suppress(ValueError):
                     since = int(path[1][6:])
             return self._http(json.dumps(self.stats(since)).encode(), "application/json")
+        if route != b"/ws":
+            return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(404, b"not found"), None)
         if self._stopping.is_set():
             return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(503, b"shutting down"), None)
         return _Connection(self.core)

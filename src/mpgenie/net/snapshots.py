@@ -88,6 +88,11 @@ class DeltaBatch:
     buffers: tuple[memoryview, ...]  # enter, moved, turned, state, leave
     offsets: tuple[list[int], ...]  # per buffer: byte offsets of client rows, length clients + 1
 
+    @property
+    def num_entity_records(self) -> int:
+        """Enter + moved + turned + state records of all clients (the bandwidth-relevant count)."""
+        return sum(len(b) // d.itemsize for b, d in zip(self.buffers[:4], (ENTER, MOVED, TURNED, STATE), strict=True))
+
     def parts(self, row: int) -> tuple[memoryview, ...]:
         return tuple(buf[off[row] : off[row + 1]] for buf, off in zip(self.buffers, self.offsets, strict=True))
 
