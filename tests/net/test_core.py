@@ -290,3 +290,14 @@ def test_spectator_of_a_departed_player_stays_put() -> None:
     assert b.state.player == a.state.player
     conn = next(c for c in net.server.conns.values() if c.spectate is not None)
     assert conn.spectate.follow is None and conn.spectate.point is not None
+
+
+def test_takeover_restarts_ack_seq() -> None:
+    net = SimNet(cfg(), seed=20)
+    a = net.connect("carol", policy=noop)
+    net.run(1.0)
+    b = net.connect("carol")  # sends no input
+    net.run(0.3)
+    snaps = [m for m in b.received if isinstance(m, p.Snapshot)]
+    assert snaps and all(s.ack_seq == 0 for s in snaps)
+    assert a.state.ack_seq > 0

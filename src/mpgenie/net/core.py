@@ -271,6 +271,7 @@ class ServerCore:
             # A new client instance numbers its inputs afresh; a resume (same client, resume token) continues.
             existing.validator = self.validator.for_player()
             existing.inputs.clear()
+            existing.ack_seq = 0
             self._attach(conn, existing, resumed=True, last_event=hello.last_event)
             return
         if len(self.by_player) >= self.settings.max_players:
