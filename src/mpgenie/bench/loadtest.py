@@ -137,6 +137,9 @@ async def _measure(
         "bytes_per_client_s": stats.bytes_in / connected / elapsed,
         "bytes_per_entity_update": stats.bytes_in / max(stats.entity_records, 1),
         "entity_updates_per_client_s": stats.entity_records / connected / elapsed,
+        # Entity bytes actually sent (deltas) over what full snapshots would have sent, same ticks, same views.
+        "delta_vs_full_entity_bytes": (after["entity_bytes_sent"] - before["entity_bytes_sent"])
+        / max(after["entity_bytes_full"] - before["entity_bytes_full"], 1),
         "tick_ms_p50": after["tick_ms_p50"],
         "tick_ms_p99": after["tick_ms_p99"],
         "tick_ms_max": after["tick_ms_max"],

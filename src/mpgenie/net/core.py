@@ -632,6 +632,8 @@ class ServerCore:
         m.messages_out.labels("snap").inc(len(conns))
         m.bytes_out.inc(sent)
         m.entity_updates.inc(batch.num_entity_records)
+        m.entity_bytes_sent += batch.record_bytes
+        m.entity_bytes_full += batch.full_bytes
         return len(conns), sent + events_bytes
 
     # --- shutdown ----------------------------------------------------------------------------------------------

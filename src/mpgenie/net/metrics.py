@@ -35,6 +35,9 @@ class ServerMetrics:
         # in the profile), exported at scrape time by the collector below.
         self.frames_in = 0
         self.frame_bytes_in = 0
+        # Entity record bytes sent as deltas, and what full snapshots would have sent instead (the baseline).
+        self.entity_bytes_sent = 0
+        self.entity_bytes_full = 0
         r.register(_InboundCollector(self))
         self.rejected = Counter("mpgenie_rejected_inputs", "Messages refused, by reason", ["reason"], registry=r)
         self.disconnects = Counter(
@@ -43,6 +46,10 @@ class ServerMetrics:
         self.entity_updates = Counter(
             "mpgenie_entity_records_out", "Entity records sent in snapshots (enter+moved+turned+state)", registry=r
         )
+
+    def value(self, name: str, **labels: str) -> float:
+        """Current value of a sample (e.g. ``mpgenie_bytes_out_total``), 0 when it does not exist yet."""
+        return self.registry.get_sample_value(name, labels or None) or 0.0
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -184,13 +184,15 @@ class RealtimeServer:
             "tick_ms_p50": q(50),
             "tick_ms_p99": q(99),
             "tick_ms_max": float(durations.max()) if durations.size else 0.0,
-            "late_ticks": m.late_ticks._value.get(),
+            "late_ticks": m.value("mpgenie_ticks_late_total"),
             "cpu_s": time.process_time(),
             "uptime_s": time.monotonic() - self.started_at,
             "players": len(self.core.by_player),
             "connected": sum(1 for c in self.core.conns.values() if c.joined and not c.closed),
-            "bytes_out": m.bytes_out._value.get(),
-            "entity_records_out": m.entity_updates._value.get(),
+            "bytes_out": m.value("mpgenie_bytes_out_total"),
+            "entity_records_out": m.value("mpgenie_entity_records_out_total"),
+            "entity_bytes_sent": m.entity_bytes_sent,
+            "entity_bytes_full": m.entity_bytes_full,
             "rejected": {
                 s.labels["reason"]: s.value
                 for metric in m.rejected.collect()

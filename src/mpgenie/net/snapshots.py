@@ -87,6 +87,11 @@ class DeltaBatch:
 
     buffers: tuple[memoryview, ...]  # enter, moved, turned, state, leave
     offsets: tuple[list[int], ...]  # per buffer: byte offsets of client rows, length clients + 1
+    full_bytes: int = 0  # what the entity records would take as full snapshots (every entity as ENTER)
+
+    @property
+    def record_bytes(self) -> int:
+        return sum(len(b) for b in self.buffers)
 
     @property
     def num_entity_records(self) -> int:
@@ -193,6 +198,7 @@ def build_deltas(
     return DeltaBatch(
         tuple(memoryview(arr.tobytes()) for arr, _ in parts),
         tuple(_offsets(rows, num, arr.dtype.itemsize) for arr, rows in parts),
+        int(cur_ids.shape[0]) * ENTER.itemsize,
     )
 
 
