@@ -20,6 +20,7 @@ from rich.table import Table  # noqa: E402
 
 from mpgenie import __version__  # noqa: E402
 from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
+from mpgenie.bench.server import bench_server  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
 from mpgenie.headless import run_headless  # noqa: E402
 from mpgenie.net.core import ServerSettings  # noqa: E402
@@ -259,6 +260,30 @@ def bench_world_cmd(
         _print_json(result)
     else:
         _print_table(f"bench world: {players} players x {ticks} ticks", result)
+
+
+@bench_app.command("server")
+def bench_server_cmd(
+    clients: Annotated[int, typer.Option(help="In-memory clients (one input each per tick).")] = 1000,
+    ticks: Annotated[int, typer.Option(help="Timed ticks.")] = 200,
+    warmup: Annotated[int, typer.Option(help="Untimed ticks first.")] = 20,
+    seed: Annotated[int, typer.Option()] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The realtime server's Python work per tick (inputs, simulation, deltas, encode) without sockets."""
+
+    def body() -> dict[str, Any]:
+        if as_json:
+            return bench_server(clients, ticks, warmup, seed)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"{clients} clients", total=ticks)
+            return bench_server(clients, ticks, warmup, seed, progress=lambda i: progress.update(task, completed=i))
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table(f"bench server: {clients} clients x {ticks} ticks", result)
 
 
 @bench_app.command("aoi")

@@ -20,6 +20,7 @@ Rules the code keeps:
 from __future__ import annotations
 
 import secrets
+import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
@@ -122,10 +123,16 @@ class Conn:
 
 @dataclass(frozen=True, slots=True)
 class TickReport:
+    """What one tick did, and where its time went (seconds): the simulation, the batched delta build, and the
+    per-client encode-and-send loop (which includes the transport's ``send``)."""
+
     tick: int
     events: int
     snapshots: int
     bytes_out: int
+    step_s: float = 0.0
+    deltas_s: float = 0.0
+    send_s: float = 0.0
 
 
 class ServerCore:
@@ -473,14 +480,16 @@ class ServerCore:
         for s in self.by_player.values():
             if s.inputs:
                 s.ack_seq, actions[s.player] = s.inputs.popleft()
+        t0 = time.perf_counter()
         result = w.step(actions)
+        step_s = time.perf_counter() - t0
         if self.generation.shape[0] < w.num_slots:
             self.generation = np.concatenate([self.generation, np.zeros(w.num_slots, np.int64)])
         self.history.record(w, self.generation)
         events = self._route_events(result.events)
-        snapshots, sent = self._send_snapshots()
+        snapshots, sent, deltas_s, send_s = self._send_snapshots()
         self.metrics.ticks.inc()
-        return TickReport(w.tick, events, snapshots, sent)
+        return TickReport(w.tick, events, snapshots, sent, step_s, deltas_s, send_s)
 
     def _route_events(self, gameplay: list[GameplayEvent]) -> int:
         w = self.world
@@ -585,7 +594,7 @@ class ServerCore:
                 views[i] = near.indices[near.indptr[k] : near.indptr[k + 1]]
         return views
 
-    def _send_snapshots(self) -> tuple[int, int]:
+    def _send_snapshots(self) -> tuple[int, int, float, float]:
         t = self.world.tick
         limit = self.settings.max_send_backlog_bytes
         conns = []
@@ -603,7 +612,9 @@ class ServerCore:
             [c.acked if c.acked in c.sent and self.history.has(c.acked) else 0 for c in conns], dtype=np.int64
         )
         baselines = [c.sent[b] if b else _EMPTY_IDS for c, b in zip(conns, base_ticks.tolist(), strict=True)]
+        t0 = time.perf_counter()
         batch = build_deltas(self.history, t, views, base_ticks, baselines)
+        t1 = time.perf_counter()
         w = self.world
         sent = 0
         m = self.metrics
@@ -623,7 +634,7 @@ class ServerCore:
                 data = p.encode(batch.snapshot(r, t, bases[r], s.ack_seq, you, len(s.inputs)))
             c.peer.send(data)
             sent += len(data)
-            c.sent[t] = views[r]
+            c.sent[t] = batch.view(r)
             while len(c.sent) > self.settings.history_depth:
                 del c.sent[next(iter(c.sent))]
             if c.outbox:
@@ -634,7 +645,7 @@ class ServerCore:
         m.entity_updates.inc(batch.num_entity_records)
         m.entity_bytes_sent += batch.record_bytes
         m.entity_bytes_full += batch.full_bytes
-        return len(conns), sent + events_bytes
+        return len(conns), sent + events_bytes, t1 - t0, time.perf_counter() - t1
 
     # --- shutdown ----------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ Client side: :func:`apply_delta` rebuilds a snapshot's entity table from its bas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -88,6 +88,12 @@ class DeltaBatch:
     buffers: tuple[memoryview, ...]  # enter, moved, turned, state, leave
     offsets: tuple[list[int], ...]  # per buffer: byte offsets of client rows, length clients + 1
     full_bytes: int = 0  # what the entity records would take as full snapshots (every entity as ENTER)
+    view_ids: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    view_offsets: list[int] = field(default_factory=list)
+
+    def view(self, row: int) -> NDArray[np.int64]:
+        """Client ``row``'s current view, sorted: store it as the baseline ids of this snapshot."""
+        return self.view_ids[self.view_offsets[row] : self.view_offsets[row + 1]]
 
     @property
     def record_bytes(self) -> int:
@@ -118,19 +124,49 @@ class DeltaBatch:
         )
 
 
-def _flatten(views: list[NDArray[np.int64]], key_space: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """(row, id) pairs of all views, sorted by row then id."""
+def _flatten(
+    views: list[NDArray[np.int64]], key_space: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """(key, row, id) of all views, sorted by row then id (key = row * key_space + id). Views that are already
+    sorted (the baselines, stored as this function returned them) skip the sort."""
     lengths = np.fromiter((v.shape[0] for v in views), dtype=np.int64, count=len(views))
     rows = np.repeat(np.arange(len(views), dtype=np.int64), lengths)
     ids = np.concatenate(views) if views else np.zeros(0, dtype=np.int64)
     keys = rows * key_space + ids
-    order = np.argsort(keys, kind="stable")
-    return rows[order], ids[order]
+    if keys.size > 1 and not np.all(keys[1:] > keys[:-1]):
+        order = np.argsort(keys)
+        keys, rows, ids = keys[order], rows[order], ids[order]
+    return keys, rows, ids
+
+
+def _member(keys: NDArray[np.int64], sorted_pool: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Which of ``keys`` occur in ``sorted_pool`` (binary search: cheaper than np.isin's sort of both)."""
+    if sorted_pool.size == 0:
+        return np.zeros(keys.shape[0], dtype=bool)
+    idx = np.minimum(np.searchsorted(sorted_pool, keys), sorted_pool.size - 1)
+    return sorted_pool[idx] == keys
 
 
 def _offsets(rows: NDArray[np.int64], num_rows: int, itemsize: int) -> list[int]:
     counts = np.bincount(rows, minlength=num_rows)
     return np.concatenate([[0], np.cumsum(counts) * itemsize]).tolist()  # type: ignore[no-any-return]
+
+
+def _slot_records(q: NDArray[np.int32]) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """ENTER, MOVED, TURNED and STATE records of every slot for one tick's quantized state (built once a tick;
+    clients' records are then gathered from these by id)."""
+    n = q.shape[0]
+    ids = np.arange(n, dtype=np.uint32)
+    enter = np.empty(n, dtype=ENTER)
+    enter["id"], enter["pos"], enter["fwd"], enter["height"] = ids, q[:, _POS], q[:, _FWD], q[:, _HEIGHT]
+    enter["action"], enter["flags"], enter["score"] = q[:, _ACTION], q[:, _FLAGS], q[:, _SCORE]
+    moved = np.empty(n, dtype=MOVED)
+    moved["id"], moved["pos"], moved["height"] = ids, q[:, _POS], q[:, _HEIGHT]
+    turned = np.empty(n, dtype=TURNED)
+    turned["id"], turned["fwd"] = ids, q[:, _FWD]
+    state = np.empty(n, dtype=STATE)
+    state["id"], state["action"], state["flags"], state["score"] = ids, q[:, _ACTION], q[:, _FLAGS], q[:, _SCORE]
+    return enter, moved, turned, state
 
 
 def build_deltas(
@@ -141,64 +177,46 @@ def build_deltas(
     baselines: list[NDArray[np.int64]],
 ) -> DeltaBatch:
     """Deltas for every client: ``current[r]`` ids seen now, ``baselines[r]`` ids of its baseline snapshot taken
-    at ``base_ticks[r]`` (an empty array and tick 0 for a full snapshot). Baseline ticks must be in ``history``."""
+    at ``base_ticks[r]`` (an empty array and tick 0 for a full snapshot). Baseline ticks must be in ``history``.
+
+    What changed between a baseline tick and now does not depend on who is looking, and clients share a handful
+    of baseline ticks (the last few), so changes are computed per (baseline tick, slot) and only looked up per
+    (client, entity) pair; records are gathered from per-slot records of this tick.
+    """
     num = len(current)
     q_now = history.q[tick % history.depth]
     key_space = int(history.q.shape[1]) + 1
-    cur_rows, cur_ids = _flatten(current, key_space)
-    base_rows, base_ids = _flatten(baselines, key_space)
-    cur_keys = cur_rows * key_space + cur_ids
-    base_keys = base_rows * key_space + base_ids
-    kept = np.isin(cur_keys, base_keys, assume_unique=True)
-    still = np.isin(base_keys, cur_keys, assume_unique=True)
+    cur_keys, cur_rows, cur_ids = _flatten(current, key_space)
+    base_keys, base_rows, base_ids = _flatten(baselines, key_space)
+    kept = _member(cur_keys, base_keys)
+    still = _member(base_keys, cur_keys)
 
-    q_cur = q_now[cur_ids]
     common = np.flatnonzero(kept)
-    q_old = history.q[base_ticks[cur_rows[common]] % history.depth, cur_ids[common]]
-    same_player = q_cur[common, _GEN] == q_old[:, _GEN]
+    common_ids = cur_ids[common]
+    ticks, which = np.unique(base_ticks[cur_rows[common]], return_inverse=True)
+    differs = history.q[ticks % history.depth] != q_now[None]  # (baseline ticks, slots, fields)
+    same_player = ~differs[which, common_ids, _GEN]
     new = ~kept
     new[common[~same_player]] = True
-    common, q_old = common[same_player], q_old[same_player]
-    q_com = q_cur[common]
-    moved = np.any(q_com[:, _MOVED_COLS] != q_old[:, _MOVED_COLS], axis=1)
-    turned = np.any(q_com[:, _FWD] != q_old[:, _FWD], axis=1)
-    changed = np.any(q_com[:, _STATE_COLS] != q_old[:, _STATE_COLS], axis=1)
+    common, common_ids, which = common[same_player], common_ids[same_player], which[same_player]
+    moved = differs[:, :, _MOVED_COLS].any(axis=2)[which, common_ids]
+    turned = differs[:, :, _FWD].any(axis=2)[which, common_ids]
+    changed = differs[:, :, _STATE_COLS].any(axis=2)[which, common_ids]
 
-    enter = np.empty(int(new.sum()), dtype=ENTER)
-    q = q_cur[new]
-    enter["id"], enter["pos"], enter["fwd"] = cur_ids[new], q[:, _POS], q[:, _FWD]
-    enter["height"], enter["action"], enter["flags"], enter["score"] = (
-        q[:, _HEIGHT],
-        q[:, _ACTION],
-        q[:, _FLAGS],
-        q[:, _SCORE],
-    )
-    mv = np.empty(int(moved.sum()), dtype=MOVED)
-    q = q_com[moved]
-    mv["id"], mv["pos"], mv["height"] = cur_ids[common[moved]], q[:, _POS], q[:, _HEIGHT]
-    tn = np.empty(int(turned.sum()), dtype=TURNED)
-    tn["id"], tn["fwd"] = cur_ids[common[turned]], q_com[turned][:, _FWD]
-    st = np.empty(int(changed.sum()), dtype=STATE)
-    q = q_com[changed]
-    st["id"], st["action"], st["flags"], st["score"] = (
-        cur_ids[common[changed]],
-        q[:, _ACTION],
-        q[:, _FLAGS],
-        q[:, _SCORE],
-    )
-    lv = base_ids[~still].astype(LEAVE)
-
+    all_enter, all_moved, all_turned, all_state = _slot_records(q_now)
     parts = (
-        (enter, cur_rows[new]),
-        (mv, cur_rows[common[moved]]),
-        (tn, cur_rows[common[turned]]),
-        (st, cur_rows[common[changed]]),
-        (lv, base_rows[~still]),
+        (all_enter[cur_ids[new]], cur_rows[new]),
+        (all_moved[common_ids[moved]], cur_rows[common[moved]]),
+        (all_turned[common_ids[turned]], cur_rows[common[turned]]),
+        (all_state[common_ids[changed]], cur_rows[common[changed]]),
+        (base_ids[~still].astype(LEAVE), base_rows[~still]),
     )
     return DeltaBatch(
         tuple(memoryview(arr.tobytes()) for arr, _ in parts),
         tuple(_offsets(rows, num, arr.dtype.itemsize) for arr, rows in parts),
         int(cur_ids.shape[0]) * ENTER.itemsize,
+        cur_ids,
+        _offsets(cur_rows, num, 1),
     )
 
 

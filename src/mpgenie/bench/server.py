@@ -1,0 +1,81 @@
+"""``mpgenie bench server``: the realtime server's own per-tick work, without sockets.
+
+``ServerCore`` with N in-memory peers (``send`` keeps nothing): each tick every client sends one input (encoded
+and decoded for real) and the core steps the world and builds and encodes every snapshot. This isolates the
+Python cost of the server from the network system calls that ``mpgenie loadtest`` adds, so the two together say
+where a real tick's time goes.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mpgenie.agents.scripted import HeldActions
+from mpgenie.net import protocol as p
+from mpgenie.net.core import ServerCore, ServerSettings
+from mpgenie.net.tickets import DEV_SECRET, issue_ticket
+from mpgenie.world.config import WorldConfig
+
+
+class _NullPeer:
+    def send(self, data: bytes) -> None:
+        pass
+
+    def backlog(self) -> int:
+        return 0
+
+    def close(self, code: int, reason: str) -> None:
+        pass
+
+
+def _ms(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1e3, q)) if values else 0.0
+
+
+def bench_server(
+    clients: int, ticks: int, warmup: int = 20, seed: int = 0, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    if clients < 1 or ticks < 1 or warmup < 0:
+        raise ValueError("clients and ticks must be >= 1, warmup >= 0")
+    core = ServerCore(WorldConfig.scaled_for_density(clients, seed=seed), ServerSettings(max_players=clients))
+    peers = [_NullPeer() for _ in range(clients)]
+    now = 0.0
+    for i, peer in enumerate(peers):
+        core.on_connect(peer, now)
+        core.on_message(peer, p.encode(p.Hello(p.PROTOCOL_VERSION, issue_ticket(DEV_SECRET, f"b{i}"))), now)
+    brain = HeldActions(seed)
+    gc.collect()
+    gc.freeze()  # as the server does
+    timings: dict[str, list[float]] = {"inputs": [], "step": [], "deltas": [], "send": [], "tick": []}
+    for k in range(warmup + ticks):
+        now += core.cfg.dt
+        seq = k + 1
+        t = core.world.tick
+        actions = brain.next(clients).tolist()
+        frames = [p.encode(p.Input(seq, t + 1, a, t)) for a in actions]
+        t0 = time.perf_counter()
+        for peer, frame in zip(peers, frames, strict=True):
+            core.on_message(peer, frame, now)
+        t1 = time.perf_counter()
+        report = core.tick(now)
+        t2 = time.perf_counter()
+        if k >= warmup:
+            timings["inputs"].append(t1 - t0)
+            timings["tick"].append(t2 - t1)
+            timings["step"].append(report.step_s)
+            timings["deltas"].append(report.deltas_s)
+            timings["send"].append(report.send_s)
+            if progress is not None:
+                progress(k - warmup + 1)
+    out: dict[str, Any] = {"clients": clients, "ticks": ticks}
+    for name, values in timings.items():
+        out[f"{name}_ms_p50"] = _ms(values, 50)
+        out[f"{name}_ms_p99"] = _ms(values, 99)
+    out["total_ms_p50"] = out["inputs_ms_p50"] + out["tick_ms_p50"]
+    out["tick_budget_share"] = out["total_ms_p50"] / (1000.0 * core.cfg.dt)
+    return out
