@@ -28,6 +28,8 @@ class Ticket:
     session: str
     expires_at: float
     role: str = "player"
+    name: str = ""
+    correlation_id: str | None = None
 
 
 def issue_ticket(
@@ -37,9 +39,12 @@ def issue_ticket(
     ttl_s: float = DEFAULT_TTL_S,
     role: str = "player",
     now: float | None = None,
+    extra: dict[str, object] | None = None,
 ) -> str:
+    """A signed ticket; ``extra`` adds claims (the API adds ``name`` and the correlation id ``cid``)."""
     issued = time.time() if now is None else now
     claims = {
+        **{k: v for k, v in (extra or {}).items() if v is not None},
         "sub": subject,
         "sid": session,
         "role": role,
@@ -69,4 +74,11 @@ def verify_ticket(secret: str, token: str, session: str = "default") -> Ticket:
         raise TicketError(f"invalid join ticket: {exc}") from None
     if claims["sid"] != session:
         raise TicketError(f"join ticket is for session {claims['sid']!r}, not {session!r}")
-    return Ticket(str(claims["sub"]), str(claims["sid"]), float(claims["exp"]), str(claims.get("role", "player")))
+    return Ticket(
+        str(claims["sub"]),
+        str(claims["sid"]),
+        float(claims["exp"]),
+        str(claims.get("role", "player")),
+        str(claims.get("name", claims["sub"])),
+        claims.get("cid"),
+    )

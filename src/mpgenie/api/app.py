@@ -1,0 +1,109 @@
+"""The FastAPI application: ``create_app(settings)`` wires the context (database, Redis, limiter), the routers,
+problem+json errors, request ids and metrics, and runs migrations and the matchmaker in its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+from fastapi import Depends, FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from mpgenie import __version__
+from mpgenie.api import problems
+from mpgenie.api.db import make_engine, migrate, session_factory
+from mpgenie.api.deps import AppContext, rate_limit
+from mpgenie.api.models import User
+from mpgenie.api.observability import ApiMetrics, RequestContext, configure_logging
+from mpgenie.api.permissions import Role
+from mpgenie.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from mpgenie.api.routers import analytics, auth, health, matchmaking, sessions, users
+from mpgenie.api.routers.matchmaking import match_now
+from mpgenie.api.security import Passwords
+from mpgenie.api.settings import Settings
+
+MATCH_EVERY_S = 1.0
+log = structlog.get_logger("mpgenie.api")
+
+
+def create_app(
+    settings: Settings | None = None,
+    schema: str | None = None,
+    extra_metrics: Callable[[], bytes] | None = None,
+    run_matchmaker: bool = True,
+) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_json)
+    metrics = ApiMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, schema)
+        await migrate(engine)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        limiter: RateLimiter = (
+            RedisRateLimiter(redis, settings.redis_prefix) if redis is not None else MemoryRateLimiter()
+        )
+        ctx = AppContext(
+            settings,
+            engine,
+            session_factory(engine),
+            Passwords(settings),
+            limiter,
+            redis,
+            metrics,
+            extra_metrics=extra_metrics,
+        )
+        app.state.ctx = ctx
+        await _bootstrap_admin(ctx)
+        matcher = asyncio.create_task(_match_forever(ctx)) if run_matchmaker else None
+        try:
+            yield
+        finally:
+            if matcher is not None:
+                matcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await matcher
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Multiplayer Genie platform API",
+        version=__version__,
+        lifespan=lifespan,
+        description="Accounts, roles, sessions, join tickets for the realtime server, matchmaking. "
+        "Errors are RFC 9457 problem details.",
+    )
+    problems.install(app)
+    limited = [Depends(rate_limit)]
+    for module in (auth, users, sessions, matchmaking, analytics):
+        app.include_router(module.router, dependencies=limited)
+    app.include_router(health.router)
+    app.add_middleware(RequestContext, metrics=metrics)
+    return app
+
+
+async def _bootstrap_admin(ctx: AppContext) -> None:
+    spec = ctx.settings.bootstrap_admin
+    if not spec:
+        return
+    name, _, password = spec.partition(":")
+    async with ctx.sessions() as db:
+        user = (await db.execute(select(User).where(User.username == name))).scalar_one_or_none()
+        if user is None:
+            db.add(User(username=name, password_hash=ctx.passwords.hash(password), role=Role.ADMIN.value))
+            await db.commit()
+            log.info("bootstrap admin created", username=name)
+
+
+async def _match_forever(ctx: AppContext) -> None:
+    while True:
+        await asyncio.sleep(MATCH_EVERY_S)
+        try:
+            await match_now(ctx)
+        except Exception:  # a failed pass is logged and retried next second
+            log.exception("matchmaker pass failed")

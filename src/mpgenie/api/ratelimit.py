@@ -1,0 +1,48 @@
+"""Fixed-window rate limits, per client address and per account: in Redis when configured (shared by every API
+process), in memory otherwise."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+class RateLimiter(Protocol):
+    async def hit(self, scope: str, key: str, limit: int, window_s: int) -> float | None:
+        """Count one hit; ``None`` when allowed, else the seconds until the window resets."""
+        ...
+
+
+class MemoryRateLimiter:
+    def __init__(self) -> None:
+        self._windows: dict[tuple[str, str], tuple[int, int]] = {}
+
+    async def hit(self, scope: str, key: str, limit: int, window_s: int) -> float | None:
+        now = time.time()
+        window = int(now // window_s)
+        start, count = self._windows.get((scope, key), (window, 0))
+        if start != window:
+            start, count = window, 0
+        count += 1
+        self._windows[(scope, key)] = (start, count)
+        if len(self._windows) > 100_000:  # forget stale windows instead of growing without bound
+            self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+        return None if count <= limit else (window + 1) * window_s - now
+
+
+class RedisRateLimiter:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    async def hit(self, scope: str, key: str, limit: int, window_s: int) -> float | None:
+        now = time.time()
+        window = int(now // window_s)
+        name = f"{self.prefix}:rl:{scope}:{key}:{window}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, window_s + 1)
+            count, _ = await pipe.execute()
+        return None if int(count) <= limit else (window + 1) * window_s - now

@@ -1,0 +1,145 @@
+"""``/v1/auth``: register, login (with lockout), refresh (rotation with reuse detection), logout."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from mpgenie.api.deps import Ctx, Db, audit
+from mpgenie.api.models import RefreshToken, User, new_id
+from mpgenie.api.problems import Problem, ProblemError
+from mpgenie.api.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair, UserOut
+from mpgenie.api.security import hash_refresh_token, issue_access_token, new_refresh_token
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 409, 422, 423, 429)}
+INVALID_LOGIN = "invalid username or password"
+
+
+@router.post("/register", status_code=201, response_model=UserOut, responses=PROBLEMS)
+async def register(body: RegisterIn, request: Request, ctx: Ctx, session: Db) -> User:
+    password_hash = await asyncio.to_thread(ctx.passwords.hash, body.password)
+    user = User(username=body.username, password_hash=password_hash)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise ProblemError(409, f"username {body.username!r} is taken", "conflict") from None
+    await audit(session, request, "register", user.id, user.username)
+    await session.commit()
+    return user
+
+
+async def issue_tokens(ctx: Ctx, session: Db, user: User, family: str | None = None) -> TokenPair:
+    now = ctx.clock()
+    token, token_hash = new_refresh_token()
+    session.add(
+        RefreshToken(
+            token_hash=token_hash,
+            user_id=user.id,
+            family=family or new_id(),
+            expires_at=now + dt.timedelta(seconds=ctx.settings.refresh_ttl_s),
+            created_at=now,
+        )
+    )
+    access = issue_access_token(ctx.settings, user.id, user.role, user.token_version, now)
+    return TokenPair(access_token=access, refresh_token=token, expires_in=ctx.settings.access_ttl_s)
+
+
+@router.post("/login", response_model=TokenPair, responses=PROBLEMS)
+async def login(body: LoginIn, request: Request, ctx: Ctx, session: Db) -> TokenPair:
+    s = ctx.settings
+    retry = await ctx.limiter.hit("login", body.username.lower(), s.login_attempts_per_minute, 60)
+    if retry is not None:
+        raise ProblemError(429, "too many login attempts for this account", "rate_limited", retry_after_s=retry)
+    user = (await session.execute(select(User).where(User.username == body.username))).scalar_one_or_none()
+    now = ctx.clock()
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        wait = (user.locked_until - now).total_seconds()
+        raise ProblemError(423, "account locked after repeated failed logins", "locked", retry_after_s=wait)
+    stored = user.password_hash if user is not None else ctx.passwords.dummy_hash
+    ok = await asyncio.to_thread(ctx.passwords.verify, stored, body.password)
+    if user is None or not ok:
+        if user is not None:
+            await _count_failure(ctx, session, request, user, now)
+        else:
+            await audit(session, request, "login_failure", None, body.username[:64], reason="unknown user")
+        await session.commit()
+        raise ProblemError(401, INVALID_LOGIN, "unauthorized")
+    user.failed_logins = 0
+    user.first_failure_at = None
+    user.locked_until = None
+    pair = await issue_tokens(ctx, session, user)
+    await audit(session, request, "login", user.id, user.username)
+    await session.commit()
+    return pair
+
+
+async def _count_failure(ctx: Ctx, session: Db, request: Request, user: User, now: dt.datetime) -> None:
+    s = ctx.settings
+    window_start = user.first_failure_at
+    if window_start is None or (now - window_start).total_seconds() > s.lockout_window_s:
+        user.first_failure_at = now
+        user.failed_logins = 0
+    user.failed_logins += 1
+    await audit(session, request, "login_failure", user.id, user.username, failures=user.failed_logins)
+    if user.failed_logins >= s.lockout_failures:
+        user.locked_until = now + dt.timedelta(seconds=s.lockout_s)
+        user.failed_logins = 0
+        user.first_failure_at = None
+        await audit(session, request, "lockout", user.id, user.username, seconds=s.lockout_s)
+
+
+@router.post("/refresh", response_model=TokenPair, responses=PROBLEMS)
+async def refresh(body: RefreshIn, request: Request, ctx: Ctx, session: Db) -> TokenPair:
+    token_hash = hash_refresh_token(body.refresh_token)
+    row = await session.get(RefreshToken, token_hash)
+    now = ctx.clock()
+    if row is None:
+        raise ProblemError(401, "unknown refresh token", "unauthorized")
+    if row.rotated or row.revoked_at is not None:
+        if row.rotated:  # a token used twice: someone else holds a copy. End the whole family.
+            await _revoke_family(session, row.family, now)
+            await audit(session, request, "refresh_reuse", row.user_id, row.family)
+            await session.commit()
+        raise ProblemError(401, "refresh token revoked", "unauthorized")
+    if row.expires_at <= now:
+        raise ProblemError(401, "refresh token expired", "unauthorized")
+    # Rotate atomically: of two concurrent uses, exactly one wins; the other is treated as reuse above next time.
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == token_hash, RefreshToken.rotated.is_(False))
+        .values(rotated=True, revoked_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise ProblemError(401, "refresh token revoked", "unauthorized")
+    user = await session.get(User, row.user_id)
+    if user is None:
+        raise ProblemError(401, "account no longer exists", "unauthorized")
+    pair = await issue_tokens(ctx, session, user, family=row.family)
+    await session.commit()
+    return pair
+
+
+async def _revoke_family(session: Db, family: str, now: dt.datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+@router.post("/logout", status_code=204, responses=PROBLEMS)
+async def logout(body: RefreshIn, request: Request, ctx: Ctx, session: Db) -> Response:
+    row = await session.get(RefreshToken, hash_refresh_token(body.refresh_token))
+    if row is None:
+        raise ProblemError(401, "unknown refresh token", "unauthorized")
+    await _revoke_family(session, row.family, ctx.clock())
+    await audit(session, request, "logout", row.user_id, row.family)
+    await session.commit()
+    return Response(status_code=204)

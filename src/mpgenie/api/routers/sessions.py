@@ -1,0 +1,175 @@
+"""``/v1/sessions``: create, list, get, start, end, delete, and join (a signed ticket for the realtime server).
+
+Capacity is enforced atomically by the database: a join is one conditional ``UPDATE ... SET player_count =
+player_count + 1 WHERE player_count < max_players`` plus the membership row, in one transaction, so concurrent
+joins can never overfill a session on SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mpgenie.api.deps import Ctx, Db, audit, require
+from mpgenie.api.models import GameSession, SessionMember, User
+from mpgenie.api.permissions import Permission, allowed
+from mpgenie.api.problems import Problem, ProblemError
+from mpgenie.api.schemas import REGION, JoinOut, SessionCreate, SessionOut, SessionPage
+from mpgenie.net.tickets import issue_ticket
+from mpgenie.world.config import ConfigError, WorldConfig
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 422, 429)}
+Player = Annotated[User, Depends(require(Permission.JOIN_SESSIONS))]
+Creator = Annotated[User, Depends(require(Permission.CREATE_SESSIONS))]
+STATUSES = ("waiting", "active", "completed")
+
+
+async def _get(session: Db, session_id: str) -> GameSession:
+    game = await session.get(GameSession, session_id)
+    if game is None:
+        raise ProblemError(404, f"no session {session_id!r}", "not_found")
+    return game
+
+
+def _check_owner(user: User, game: GameSession) -> None:
+    if game.created_by != user.id and not allowed(user.role, Permission.MANAGE_SESSIONS):
+        raise ProblemError(403, "only the session's creator or a session manager may do this", "forbidden")
+
+
+@router.post("", status_code=201, response_model=SessionOut, responses=PROBLEMS)
+async def create_session(body: SessionCreate, request: Request, session: Db, user: Creator) -> GameSession:
+    try:
+        WorldConfig.from_mapping(body.world)
+    except (ConfigError, TypeError) as exc:
+        raise ProblemError(422, str(exc), "validation") from None
+    game = GameSession(
+        name=body.name, max_players=body.max_players, region=body.region, world=body.world, created_by=user.id
+    )
+    session.add(game)
+    await session.flush()
+    await audit(session, request, "session_create", user.id, game.id, max_players=body.max_players)
+    await session.commit()
+    return game
+
+
+@router.get("", response_model=SessionPage, responses=PROBLEMS)
+async def list_sessions(
+    session: Db,
+    _user: Player,
+    status: Annotated[str | None, Query(pattern="^(waiting|active|completed)$")] = None,
+    region: Annotated[str | None, Query(pattern=REGION)] = None,
+    has_room: bool = False,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> SessionPage:
+    query = select(GameSession)
+    if status is not None:
+        query = query.where(GameSession.status == status)
+    if region is not None:
+        query = query.where(GameSession.region == region)
+    if has_room:
+        query = query.where(GameSession.player_count < GameSession.max_players)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = await session.execute(
+        query.order_by(GameSession.created_at.desc(), GameSession.id).limit(limit).offset(offset)
+    )
+    return SessionPage(
+        items=[SessionOut.model_validate(g) for g in rows.scalars()], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{session_id}", response_model=SessionOut, responses=PROBLEMS)
+async def get_session(session_id: str, session: Db, _user: Player) -> GameSession:
+    return await _get(session, session_id)
+
+
+async def _transition(
+    session: Db, ctx: Ctx, session_id: str, user: User, allowed_from: tuple[str, ...], to: str
+) -> GameSession:
+    game = await _get(session, session_id)
+    _check_owner(user, game)
+    status = game.status
+    now = ctx.clock()
+    values: dict[str, object] = {"status": to}
+    values["started_at" if to == "active" else "ended_at"] = now
+    result = await session.execute(
+        update(GameSession).where(GameSession.id == session_id, GameSession.status.in_(allowed_from)).values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ProblemError(409, f"session is {status}; cannot become {to}", "conflict")
+    await session.commit()
+    await session.refresh(game)
+    return game
+
+
+@router.post("/{session_id}/start", response_model=SessionOut, responses=PROBLEMS)
+async def start_session(session_id: str, ctx: Ctx, session: Db, user: Creator) -> GameSession:
+    return await _transition(session, ctx, session_id, user, ("waiting",), "active")
+
+
+@router.post("/{session_id}/end", response_model=SessionOut, responses=PROBLEMS)
+async def end_session(session_id: str, request: Request, ctx: Ctx, session: Db, user: Creator) -> GameSession:
+    game = await _transition(session, ctx, session_id, user, ("waiting", "active"), "completed")
+    await audit(session, request, "session_end", user.id, session_id)
+    await session.commit()
+    return game
+
+
+@router.delete("/{session_id}", status_code=204, responses=PROBLEMS)
+async def delete_session(session_id: str, request: Request, session: Db, user: Creator) -> Response:
+    game = await _get(session, session_id)
+    _check_owner(user, game)
+    await session.delete(game)
+    await audit(session, request, "session_delete", user.id, session_id)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{session_id}/join", response_model=JoinOut, responses=PROBLEMS)
+async def join_session(session_id: str, request: Request, ctx: Ctx, session: Db, user: Player) -> JoinOut:
+    game = await _get(session, session_id)
+    if game.status == "completed":
+        raise ProblemError(409, "session has ended", "conflict")
+    capacity = game.max_players  # read now: a rollback below expires the loaded object
+    member = await session.get(SessionMember, (session_id, user.id))
+    if member is None:
+        taken = await session.execute(
+            update(GameSession)
+            .where(
+                GameSession.id == session_id,
+                GameSession.player_count < GameSession.max_players,
+                GameSession.status != "completed",
+            )
+            .values(player_count=GameSession.player_count + 1)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            await session.rollback()
+            raise ProblemError(409, f"session is full ({capacity} players)", "full")
+        session.add(SessionMember(session_id=session_id, user_id=user.id, joined_at=ctx.clock()))
+        try:
+            await session.commit()
+        except IntegrityError:  # the same user joining twice at once: the seat was counted once too many
+            await session.rollback()
+            raise ProblemError(409, "already joining this session", "conflict") from None
+    s = ctx.settings
+    now = ctx.clock()
+    ticket = issue_ticket(
+        s.join_secret,
+        user.id,
+        session_id,
+        ttl_s=s.join_ticket_ttl_s,
+        role=user.role,
+        now=now.timestamp(),
+        extra={"name": user.username, "cid": getattr(request.state, "request_id", None)},
+    )
+    return JoinOut(
+        session_id=session_id,
+        ticket=ticket,
+        realtime_url=s.realtime_url,
+        expires_at=now + dt.timedelta(seconds=s.join_ticket_ttl_s),
+    )

@@ -1,0 +1,69 @@
+"""``/v1/users``: the current account, password change, and user administration (``manage_users``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import func, select, update
+
+from mpgenie.api.deps import Ctx, CurrentUser, Db, audit, require
+from mpgenie.api.models import RefreshToken, User
+from mpgenie.api.permissions import Permission
+from mpgenie.api.problems import Problem, ProblemError
+from mpgenie.api.schemas import PasswordChangeIn, RoleChangeIn, UserOut, UserPage
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 422, 429)}
+Admin = Annotated[User, Depends(require(Permission.MANAGE_USERS))]
+
+
+@router.get("/me", response_model=UserOut, responses=PROBLEMS)
+async def me(user: CurrentUser) -> User:
+    return user
+
+
+@router.post("/me/password", status_code=204, responses=PROBLEMS)
+async def change_password(
+    body: PasswordChangeIn, request: Request, ctx: Ctx, session: Db, user: CurrentUser
+) -> Response:
+    if not await asyncio.to_thread(ctx.passwords.verify, user.password_hash, body.old_password):
+        raise ProblemError(403, "current password is wrong", "forbidden")
+    user.password_hash = await asyncio.to_thread(ctx.passwords.hash, body.new_password)
+    user.token_version += 1  # every access token issued before dies now
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=ctx.clock())
+    )
+    await audit(session, request, "password_change", user.id, user.username)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.get("", response_model=UserPage, responses=PROBLEMS)
+async def list_users(
+    session: Db,
+    _admin: Admin,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> UserPage:
+    total = (await session.execute(select(func.count()).select_from(User))).scalar_one()
+    rows = (
+        await session.execute(select(User).order_by(User.created_at, User.id).limit(limit).offset(offset))
+    ).scalars()
+    return UserPage(items=[UserOut.model_validate(u) for u in rows], total=total, limit=limit, offset=offset)
+
+
+@router.patch("/{user_id}/role", response_model=UserOut, responses=PROBLEMS)
+async def change_role(user_id: str, body: RoleChangeIn, request: Request, session: Db, admin: Admin) -> User:
+    target = await session.get(User, user_id)
+    if target is None:
+        raise ProblemError(404, f"no user {user_id!r}", "not_found")
+    old = target.role
+    target.role = body.role.value
+    target.token_version += 1  # tokens carry the role: make the holder log in again
+    await audit(session, request, "role_change", admin.id, target.username, old=old, new=body.role.value)
+    await session.commit()
+    return target

@@ -1,0 +1,130 @@
+"""Request and response bodies of the API (pydantic), apart from the ORM tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mpgenie.api.permissions import Role
+
+USERNAME = r"^[A-Za-z0-9_.-]{3,32}$"
+REGION = r"^[a-z0-9-]{1,32}$"
+
+
+class RegisterIn(BaseModel):
+    username: str = Field(pattern=USERNAME)
+    password: str = Field(min_length=8, max_length=128)
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    username: str
+    role: Role
+    rating: float
+    created_at: dt.datetime
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class PasswordChangeIn(BaseModel):
+    old_password: str = Field(min_length=1, max_length=128)
+    new_password: str = Field(min_length=8, max_length=128)
+
+
+class RoleChangeIn(BaseModel):
+    role: Role
+
+
+class SessionCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    max_players: int = Field(ge=2, le=5000)
+    region: str = Field("local", pattern=REGION)
+    world: dict[str, Any] = Field(default_factory=dict, description="WorldConfig overrides, e.g. {'seed': 3}")
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    region: str
+    max_players: int
+    player_count: int
+    status: str
+    world: dict[str, Any]
+    matchmade: bool
+    created_by: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+
+
+class SessionPage(BaseModel):
+    items: list[SessionOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class JoinOut(BaseModel):
+    session_id: str
+    ticket: str
+    realtime_url: str
+    expires_at: dt.datetime
+
+
+class MatchTicketIn(BaseModel):
+    region: str = Field("local", pattern=REGION)
+    party_size: int = Field(1, ge=1, le=4)
+
+
+class MatchTicketOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    status: str
+    region: str
+    party_size: int
+    skill: float
+    session_id: str | None
+    created_at: dt.datetime
+    matched_at: dt.datetime | None
+
+
+class AnalyticsSummary(BaseModel):
+    users: int
+    users_by_role: dict[str, int]
+    sessions_by_status: dict[str, int]
+    match_tickets_by_status: dict[str, int]
+    logins_last_24h: int
+    failed_logins_last_24h: int
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

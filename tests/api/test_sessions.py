@@ -1,0 +1,81 @@
+"""Sessions: lifecycle, filters and pagination, join tickets the realtime server accepts, and atomic capacity."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from mpgenie.api.models import SessionMember
+from mpgenie.net.tickets import verify_ticket
+
+from .conftest import Api
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_lifecycle_and_listing(api: Api) -> None:
+    dev = await api.user("dev", role="developer")
+    player = await api.user("pat")
+    created = []
+    for i in range(5):
+        r = await api.client.post(
+            "/v1/sessions", headers=dev, json={"name": f"s{i}", "max_players": 2 + i, "region": "eu" if i % 2 else "us"}
+        )
+        assert r.status_code == 201, r.text
+        created.append(r.json())
+    assert created[0]["status"] == "waiting" and created[0]["player_count"] == 0
+    page = (await api.client.get("/v1/sessions?region=eu&limit=1", headers=player)).json()
+    assert page["total"] == 2 and len(page["items"]) == 1
+    page2 = (await api.client.get("/v1/sessions?region=eu&limit=1&offset=1", headers=player)).json()
+    assert page2["items"][0]["id"] != page["items"][0]["id"]
+    sid = created[0]["id"]
+    assert (await api.client.post(f"/v1/sessions/{sid}/start", headers=player)).status_code == 403
+    started = await api.client.post(f"/v1/sessions/{sid}/start", headers=dev)
+    assert started.status_code == 200 and started.json()["status"] == "active" and started.json()["started_at"]
+    assert (await api.client.post(f"/v1/sessions/{sid}/start", headers=dev)).status_code == 409
+    assert (await api.client.get("/v1/sessions?status=active", headers=player)).json()["total"] == 1
+    ended = await api.client.post(f"/v1/sessions/{sid}/end", headers=dev)
+    assert ended.json()["status"] == "completed"
+    assert (await api.client.post(f"/v1/sessions/{sid}/join", headers=player)).status_code == 409
+    assert (await api.client.post(f"/v1/sessions/{sid}/end", headers=dev)).status_code == 409
+    other_dev = await api.user("dev2", role="developer")
+    assert (await api.client.delete(f"/v1/sessions/{created[1]['id']}", headers=other_dev)).status_code == 403
+    assert (await api.client.delete(f"/v1/sessions/{created[1]['id']}", headers=dev)).status_code == 204
+    assert (await api.client.get(f"/v1/sessions/{created[1]['id']}", headers=player)).status_code == 404
+    bad = await api.client.post(
+        "/v1/sessions", headers=dev, json={"name": "x", "max_players": 4, "world": {"radius": 0}}
+    )
+    assert bad.status_code == 422 and "radius" in bad.json()["detail"]
+    assert (await api.client.post("/v1/sessions", headers=dev, json={"name": "x", "max_players": 1})).status_code == 422
+    assert (await api.client.get("/v1/sessions?status=bogus", headers=player)).status_code == 422
+
+
+async def test_join_returns_a_ticket_for_that_session(api: Api) -> None:
+    dev = await api.user("dev", role="developer")
+    player = await api.user("pam")
+    sid = (await api.client.post("/v1/sessions", headers=dev, json={"name": "a", "max_players": 3})).json()["id"]
+    r = await api.client.post(f"/v1/sessions/{sid}/join", headers={**player, "X-Request-ID": "trace-42"})
+    assert r.status_code == 200
+    body = r.json()
+    ticket = verify_ticket(api.ctx.settings.join_secret, body["ticket"], sid)
+    me = (await api.client.get("/v1/users/me", headers=player)).json()
+    assert ticket.subject == me["id"] and ticket.name == "pam" and ticket.correlation_id == "trace-42"
+    again = await api.client.post(f"/v1/sessions/{sid}/join", headers=player)  # a member gets a new ticket, same seat
+    assert again.status_code == 200
+    assert (await api.client.get(f"/v1/sessions/{sid}", headers=player)).json()["player_count"] == 1
+
+
+async def test_concurrent_joins_never_overfill(api: Api) -> None:
+    dev = await api.user("dev", role="developer")
+    sid = (await api.client.post("/v1/sessions", headers=dev, json={"name": "rush", "max_players": 7})).json()["id"]
+    players = [await api.user(f"p{i:02d}") for i in range(25)]
+    results = await asyncio.gather(*(api.client.post(f"/v1/sessions/{sid}/join", headers=h) for h in players))
+    codes = sorted(r.status_code for r in results)
+    assert codes.count(200) == 7 and codes.count(409) == 18
+    assert all(r.json()["type"].endswith("/full") for r in results if r.status_code == 409)
+    assert (await api.client.get(f"/v1/sessions/{sid}", headers=dev)).json()["player_count"] == 7
+    async with api.ctx.sessions() as db:
+        members = (await db.execute(select(func.count()).select_from(SessionMember))).scalar_one()
+    assert members == 7
