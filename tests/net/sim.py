@@ -54,7 +54,7 @@ class SimPeer:
     def backlog(self) -> int:
         return 0
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, abort: bool = False) -> None:
         self.closed = True
         self.close_code = code
         self.net.at(self.net.now, lambda: self.net.server.on_disconnect(self, self.net.now))

@@ -300,3 +300,77 @@ def test_takeover_restarts_ack_seq() -> None:
     snaps = [m for m in b.received if isinstance(m, p.Snapshot)]
     assert snaps and all(s.ack_seq == 0 for s in snaps)
     assert a.state.ack_seq > 0
+
+
+def test_control_message_floods_are_limited() -> None:
+    net = SimNet(cfg(), ServerSettings(kick_violations=50), seed=21)
+    a = net.connect("pinger")
+    net.run(0.2)
+    for k in range(300):
+        net.send_from_client(a, p.encode(p.Ping(float(k))))
+    net.run(0.3)
+    pongs = [m for m in a.received if isinstance(m, p.Pong)]
+    assert 40 <= len(pongs) <= 90  # the burst, then the rate
+    assert "rate_limit" in errors(a) and errors(a)[-1] == "kicked"
+
+
+def test_unjoined_slow_connections_are_aborted() -> None:
+    net = SimNet(cfg(), seed=22)
+    a = net.connect("mute", hello=b"")
+    a.peer.backlog = lambda: 10**9
+    net.run(0.2)
+    assert a.peer.closed and a.peer.close_code == CLOSE_TRY_LATER and not net.server.conns
+
+
+def test_closing_a_player_connection_starts_its_grace_window_at_once() -> None:
+    net = SimNet(cfg(), ServerSettings(resume_grace_s=1.0), seed=23)
+    a = net.connect("a", policy=noop)
+    net.run(0.3)
+    a.peer.backlog = lambda: 10**9  # stops reading; the server never hears a disconnect
+    a.peer.close = lambda code, reason, abort=False: None  # and the socket never reports closing
+    net.run(0.2)
+    session = net.server.by_player[a.state.player]
+    assert session.conn is None and session.dropped_at is not None
+    net.run(1.5)
+    assert not net.server.world.active[a.state.player]
+
+
+def test_rejoin_as_a_new_player_resets_event_numbering() -> None:
+    net = SimNet(cfg(), ServerSettings(resume_grace_s=0.5), seed=24)
+    a = net.connect("a", policy=noop)
+    net.run(0.3)
+    for k in range(3):
+        net.server.announce("e", {"k": k})
+    net.run(0.3)
+    assert a.state.last_event >= 4  # its join respawn + 3
+    net.drop(a)
+    net.run(1.0)  # grace over: the player is gone
+    net._open(a, resume=False)  # joins again with its ticket: a new player
+    net.run(0.1)
+    net.server.announce("after", {"k": 9})
+    net.run(0.3)
+    assert not a.state.welcome.resumed
+    assert any(isinstance(e, p.EvWorld) and e.name == "after" for e in a.state.events)
+
+
+def test_takeover_rotates_the_resume_token() -> None:
+    net = SimNet(cfg(), seed=25)
+    a = net.connect("zed", policy=noop)
+    net.run(0.3)
+    old = a.state.welcome.resume
+    b = net.connect("zed")
+    net.run(0.3)
+    assert b.state.welcome.resume != old
+    net.resume(a)  # the replaced client tries its old token
+    net.run(0.2)
+    assert "resume_failed" in errors(a)
+
+
+def test_overflowing_spectator_points_are_refused_or_normalised() -> None:
+    net = SimNet(cfg(), seed=26)
+    s1 = net.connect("s1", spectate=p.Spectate(point=(1e200, 1e200, 1e200)))
+    s2 = net.connect("s2", spectate=p.Spectate(point=(float("inf"), 0.0, 0.0)))
+    net.run(0.2)
+    conn = next(c for c in net.server.conns.values() if c.spectate is not None)
+    assert np.isclose(np.linalg.norm(conn.view_point), 1.0) and not errors(s1)
+    assert "bad_target" in errors(s2)

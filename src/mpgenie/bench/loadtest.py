@@ -102,8 +102,8 @@ async def _measure(
     if progress:
         progress("warm-up", 0.0)
     await asyncio.sleep(warmup)
-    swarm.reset_measurements()
     before = await loop.run_in_executor(None, _get_json, f"{base}/stats")
+    swarm.reset_measurements()
     cpu0, t0 = time.process_time(), time.monotonic()
     end = t0 + duration
     while (now := time.monotonic()) < end:

@@ -29,7 +29,7 @@ class _NullPeer:
     def backlog(self) -> int:
         return 0
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, abort: bool = False) -> None:
         pass
 
 

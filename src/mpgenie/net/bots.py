@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from picows import WSError
 
 from mpgenie.agents.scripted import HeldActions
 from mpgenie.net.client import GameClient
@@ -79,7 +80,7 @@ class BotSwarm:
                 try:
                     await c.connect(timeout=timeout)
                     return True
-                except (TimeoutError, OSError, ConnectionError):
+                except (TimeoutError, OSError, ConnectionError, WSError):
                     return False
 
         ok = await asyncio.gather(*(one(c) for c in self.clients))
@@ -135,7 +136,7 @@ class BotSwarm:
 
     def stats(self) -> SwarmStats:
         lat = [x for c in self.clients for x in c.state.latencies]
-        corrections = [c.state.predictor.last_correction_m for c in self.clients if c.state.predictor is not None]
+        corrections = [c.state.max_correction_m for c in self.clients]
         connected = sum(1 for c in self.clients if c.connected)
         joined = sum(1 for c in self.clients if c.state.welcome is not None)
         return SwarmStats(

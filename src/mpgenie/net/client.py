@@ -33,6 +33,7 @@ from mpgenie.world.config import WorldConfig
 from mpgenie.world.kinematics import MotionModel
 
 TABLE_HISTORY = 32
+KEEP_SAMPLES = 10_000  # latencies and events kept by a long-lived client (oldest dropped)
 PACE_AFTER = 10  # consecutive snapshots reporting a server-side input backlog before an input is skipped
 
 
@@ -117,6 +118,11 @@ class Interpolator:
         else:
             self._offset -= 0.01 * (self._offset - estimate)
 
+    def hint(self, tick: int, now: float) -> None:
+        """A server tick known to be current at ``now`` (the welcome's), before any snapshot arrived."""
+        if self._offset is None:
+            self._offset = tick - now * self.tick_rate
+
     def server_tick(self, now: float) -> float:
         return 0.0 if self._offset is None else now * self.tick_rate + self._offset
 
@@ -182,12 +188,13 @@ class ClientState:
         self.seq = 0
         self.ack_seq = 0
         self.last_event = 0
-        self.events: list[p.WireEvent] = []
+        self.events: deque[p.WireEvent] = deque(maxlen=KEEP_SAMPLES)
         self.event_gaps = 0
         self.errors: list[p.Error] = []
         self.goodbye: str | None = None
         self.sent_at: deque[tuple[int, float]] = deque()
-        self.latencies: list[float] = []
+        self.latencies: deque[float] = deque(maxlen=KEEP_SAMPLES)
+        self.max_correction_m = 0.0
         self.snapshots = 0
         self.bytes_in = 0
         self.entity_records = 0
@@ -238,23 +245,28 @@ class ClientState:
         elif isinstance(msg, p.Events):
             self._on_events(msg)
         elif isinstance(msg, p.Welcome):
-            self._on_welcome(msg)
+            self._on_welcome(msg, now)
         elif isinstance(msg, p.Error):
             self.errors.append(msg)
         elif isinstance(msg, p.Goodbye):
             self.goodbye = msg.reason
         return msg
 
-    def _on_welcome(self, msg: p.Welcome) -> None:
+    def _on_welcome(self, msg: p.Welcome, now: float) -> None:
         first = self.welcome is None
         self.welcome = msg
         self.tables.clear()  # a new connection starts from a full snapshot
         self.tick = 0
         if first:
             self.cfg = WorldConfig.from_mapping(msg.config)
-            if self.predict and msg.player >= 0:
-                self.predictor = Predictor(self.cfg)
+        if first or not msg.resumed:  # a new player (first join, or a rejoin after the grace window)
+            self.last_event = 0
+            self.ack_seq = 0
+            self.sent_at.clear()
+            self.predictor = Predictor(self.cfg) if self.predict and msg.player >= 0 else None  # type: ignore[arg-type]
             self.interpolator = Interpolator(msg.tick_rate, self.interp_delay_s)
+        assert self.interpolator is not None
+        self.interpolator.hint(msg.tick, now)
 
     def _on_snapshot(self, snap: p.Snapshot, now: float) -> None:
         self.snapshots += 1
@@ -296,7 +308,7 @@ class ClientState:
             _, at = self.sent_at.popleft()
             self.latencies.append(now - at)
         if self.predictor is not None and snap.you is not None:
-            self.predictor.reconcile(snap.ack_seq, snap.you)
+            self.max_correction_m = max(self.max_correction_m, self.predictor.reconcile(snap.ack_seq, snap.you))
 
     def _on_events(self, msg: p.Events) -> None:
         first = msg.first
@@ -406,6 +418,8 @@ class GameClient:
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(msg)
         elif isinstance(msg, p.Snapshot):
+            if self.state.player < 0:  # spectators have no inputs to carry acks: acknowledge each snapshot
+                self.send_ack()
             if self.on_snapshot is not None:
                 self.on_snapshot(self, msg)
             waiters, self._snapshot_waiters = self._snapshot_waiters, []

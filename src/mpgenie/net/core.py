@@ -56,7 +56,10 @@ class Peer(Protocol):
         """Bytes accepted by :meth:`send` but not yet written to the network."""
         ...
 
-    def close(self, code: int, reason: str) -> None: ...
+    def close(self, code: int, reason: str, abort: bool = False) -> None:
+        """Close with a close frame; ``abort``: drop the connection now, without waiting for the send buffer to
+        drain (a client that stopped reading never drains it)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,8 @@ class ServerSettings:
     error_burst: int = 20
     event_buffer: int = 1024
     hello_timeout_s: float = 10.0
+    control_per_s: float = 40.0  # ping / ack / spectate / hello messages (inputs have their own limit)
+    control_burst: int = 80
 
 
 @dataclass(eq=False, slots=True)
@@ -113,6 +118,8 @@ class Conn:
     error_tokens: float = 0.0
     error_at: float = 0.0
     closed: bool = False
+    control_tokens: float = 0.0
+    control_at: float = 0.0
     connected_at: float = 0.0
     follow_generation: int = 0
 
@@ -168,17 +175,29 @@ class ServerCore:
             "spawn_points": self.world.spawns.points.tolist(),
         }
         self.closing = False
+        self.now = 0.0  # time of the latest call in (for bookkeeping of closes; the core reads no clock)
 
     # --- connections -------------------------------------------------------------------------------------------
 
     def on_connect(self, peer: Peer, now: float) -> None:
-        self.conns[peer] = Conn(peer, error_tokens=float(self.settings.error_burst), connected_at=now)
+        s = self.settings
+        self.conns[peer] = Conn(
+            peer,
+            error_tokens=float(s.error_burst),
+            control_tokens=float(s.control_burst),
+            control_at=now,
+            connected_at=now,
+        )
 
     def on_disconnect(self, peer: Peer, now: float) -> None:
         conn = self.conns.pop(peer, None)
         if conn is None:
             return
         conn.closed = True
+        self._detach(conn, now)
+
+    def _detach(self, conn: Conn, now: float) -> None:
+        """The connection is gone (or being closed): its player, if any, waits for a resume from now on."""
         s = conn.session
         if s is not None and s.conn is conn:
             s.conn = None
@@ -194,6 +213,7 @@ class ServerCore:
         m = self.metrics
         m.frames_in += 1
         m.frame_bytes_in += len(data)
+        self.now = now
         if len(data) > self.settings.max_frame_bytes:  # picows enforces this before us; kept for other transports
             self._fatal(
                 conn, "too_big", f"frame of {len(data)} bytes over {self.settings.max_frame_bytes}", CLOSE_TOO_BIG
@@ -206,7 +226,13 @@ class ServerCore:
             return
         if isinstance(msg, p.Input):
             self._on_input(conn, msg, now)
-        elif isinstance(msg, p.Ack):
+            return
+        if not self._control_allowed(conn, now):
+            self._reject(
+                conn, "rate_limit", f"more than {self.settings.control_per_s:g} control messages per second", now
+            )
+            return
+        if isinstance(msg, p.Ack):
             self._on_ack(conn, msg.tick)
         elif isinstance(msg, p.Ping):
             self._send(conn, p.Pong(msg.t, self.world.tick), "pong")
@@ -218,6 +244,17 @@ class ServerCore:
             if conn.session is not None:
                 self._remove_session(conn.session)
             self._close(conn, CLOSE_NORMAL, "left")
+
+    def _control_allowed(self, conn: Conn, now: float) -> bool:
+        s = self.settings
+        conn.control_tokens = min(
+            float(s.control_burst), conn.control_tokens + (now - conn.control_at) * s.control_per_s
+        )
+        conn.control_at = now
+        if conn.control_tokens >= 1.0:
+            conn.control_tokens -= 1.0
+            return True
+        return False
 
     def on_bad_frame(self, peer: Peer, what: str, now: float) -> None:
         """A frame the protocol does not allow (text, fragmented): answered and counted, never fatal at once."""
@@ -279,6 +316,10 @@ class ServerCore:
             existing.validator = self.validator.for_player()
             existing.inputs.clear()
             existing.ack_seq = 0
+            # and a new resume token: whoever held the old one (the replaced client) cannot take it back
+            del self.sessions[existing.resume]
+            existing.resume = secrets.token_urlsafe(24)
+            self.sessions[existing.resume] = existing
             self._attach(conn, existing, resumed=True, last_event=hello.last_event)
             return
         if len(self.by_player) >= self.settings.max_players:
@@ -340,11 +381,13 @@ class ServerCore:
             conn.follow_generation = int(self.generation[f])
         elif spec.point is not None:
             v = np.asarray(spec.point, dtype=np.float64)
-            norm = float(np.linalg.norm(v))
-            if not np.all(np.isfinite(v)) or norm == 0.0:
+            scale = float(np.max(np.abs(v))) if np.all(np.isfinite(v)) else 0.0
+            unit = v / scale if scale > 0.0 else v
+            norm = float(np.linalg.norm(unit)) if scale > 0.0 else 0.0
+            if norm == 0.0:
                 self._reject(conn, "bad_target", "point must be a finite non-zero 3-vector", now)
                 return False
-            conn.view_point = v / norm
+            conn.view_point = unit / norm
         else:
             self._reject(conn, "bad_target", "spectate needs follow or point", now)
             return False
@@ -402,14 +445,17 @@ class ServerCore:
         self._send(conn, p.Goodbye("kicked"), "bye")
         if conn.session is not None:
             self._remove_session(conn.session)
-        self._close(conn, CLOSE_POLICY, "kicked")
+        self._close(conn, CLOSE_POLICY, "kicked", abort=True)
 
-    def _close(self, conn: Conn, code: int, reason: str) -> None:
+    def _close(self, conn: Conn, code: int, reason: str, abort: bool = False) -> None:
+        """Close a connection and forget it at once (its player, if still there, waits for a resume)."""
         if conn.closed:
             return
         conn.closed = True
+        self.conns.pop(conn.peer, None)
+        self._detach(conn, self.now)
         self.metrics.disconnects.labels(reason).inc()
-        conn.peer.close(code, reason)
+        conn.peer.close(code, reason, abort)
 
     def _send(self, conn: Conn, msg: object, kind: str) -> int:
         if conn.closed:
@@ -474,6 +520,7 @@ class ServerCore:
 
     def tick(self, now: float) -> TickReport:
         """Advance the world one tick and send every client its snapshot and events."""
+        self.now = now
         self.expire(now)
         w = self.world
         actions = np.zeros(w.num_slots, dtype=np.int8)
@@ -599,14 +646,14 @@ class ServerCore:
         limit = self.settings.max_send_backlog_bytes
         conns = []
         for c in list(self.conns.values()):
-            if c.closed or not c.joined:
+            if c.closed:
                 continue
-            if c.peer.backlog() > limit:
+            if c.peer.backlog() > limit:  # joined or not: nobody pins server memory by not reading
                 self.metrics.rejected.labels("slow").inc()
-                self._send(c, p.Goodbye("slow"), "bye")
-                self._close(c, CLOSE_TRY_LATER, "slow")
+                self._close(c, CLOSE_TRY_LATER, "slow", abort=True)
                 continue
-            conns.append(c)
+            if c.joined:
+                conns.append(c)
         views = self._views(conns)
         base_ticks = np.array(
             [c.acked if c.acked in c.sent and self.history.has(c.acked) else 0 for c in conns], dtype=np.int64

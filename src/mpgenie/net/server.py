@@ -47,6 +47,7 @@ from mpgenie.world.simulation import World
 
 log = logging.getLogger("mpgenie.server")
 FREEZE_EVERY_TICKS = 200
+CLOSE_DRAIN_S = 5.0
 
 try:  # optional: a faster event loop
     import uvloop
@@ -96,12 +97,20 @@ class _Connection(WSListener):  # type: ignore[misc]
             return 0
         return int(self.transport.underlying_transport.get_write_buffer_size())
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, abort: bool = False) -> None:
         t = self.transport
-        if t is not None and not t.is_disconnected:
-            with contextlib.suppress(Exception):
-                t.send_close(WSCloseCode(code), reason.encode())
-            t.disconnect()
+        if t is None or t.is_disconnected:
+            return
+        with contextlib.suppress(Exception):
+            t.send_close(WSCloseCode(code), reason.encode())
+        t.disconnect(graceful=not abort)
+        if not abort:  # a graceful close waits for the buffer to drain: not forever
+            asyncio.get_running_loop().call_later(CLOSE_DRAIN_S, self._abort_if_open, t)
+
+    @staticmethod
+    def _abort_if_open(t: WSTransport) -> None:
+        if not t.is_disconnected:
+            t.disconnect(graceful=False)
 
 
 class RealtimeServer:
