@@ -112,7 +112,9 @@ class running_api:  # noqa: N801 - used like a function
     async def __aenter__(self) -> Api:
         await self._lifespan.__aenter__()
         self.app.state.ctx.clock = self.clock
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://test")
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app, raise_app_exceptions=False), base_url="http://test"
+        )
         return Api(self.app, self.client, self.clock)
 
     async def __aexit__(self, *exc: object) -> None:

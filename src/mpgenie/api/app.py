@@ -81,7 +81,7 @@ def create_app(
     problems.install(app)
     limited = [Depends(rate_limit)]
     for module in (auth, users, sessions, matchmaking, analytics):
-        app.include_router(module.router, dependencies=limited)
+        app.include_router(module.router, dependencies=limited, responses=problems.COMMON)
     app.include_router(health.router)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

@@ -4,6 +4,7 @@ traces, no 500 for a client mistake."""
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -27,6 +28,14 @@ class Problem(BaseModel):
     instance: str | None = None
     retry_after_s: float | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for problem responses (the schema fuzz test holds the API to them)."""
+    return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}
+
+
+COMMON = responses(400, 422, 429, 500)  # any /v1 endpoint: unparsable body, validation, rate limit, internal
 
 
 class ProblemError(Exception):
@@ -69,6 +78,21 @@ def problem_response(
     return JSONResponse(body.model_dump(exclude_none=True), status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "_allow_table", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(p)) + "$"), {m.upper() for m in ops})
+            for p, ops in app.openapi()["paths"].items()
+        ]
+        app.state._allow_table = table
+    methods: set[str] = set()
+    for pattern, ops in table:
+        if pattern.match(path):
+            methods |= ops
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -78,7 +102,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette lists only the first matching route's methods; list them all
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.url.path)) or headers.get("Allow", "")
+        return problem_response(request, exc.status_code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from mpgenie.api.deps import Ctx, Db, require
 from mpgenie.api.models import AuditEvent, GameSession, MatchTicket, User
 from mpgenie.api.permissions import Permission
-from mpgenie.api.problems import Problem
+from mpgenie.api.problems import responses
 from mpgenie.api.schemas import AnalyticsSummary
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
-PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 429)}
+PROBLEMS = responses(401, 403, 429)
 
 
 @router.get("/summary", response_model=AnalyticsSummary, responses=PROBLEMS)

@@ -11,12 +11,12 @@ from sqlalchemy.exc import IntegrityError
 
 from mpgenie.api.deps import Ctx, Db, audit
 from mpgenie.api.models import RefreshToken, User, new_id
-from mpgenie.api.problems import Problem, ProblemError
+from mpgenie.api.problems import ProblemError, responses
 from mpgenie.api.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair, UserOut
 from mpgenie.api.security import hash_refresh_token, issue_access_token, new_refresh_token
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
-PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 409, 422, 423, 429)}
+PROBLEMS = responses(401, 409, 422, 423, 429)
 INVALID_LOGIN = "invalid username or password"
 
 

@@ -11,11 +11,11 @@ from mpgenie.api.deps import Ctx, Db, audit, require
 from mpgenie.api.matchmaker import run_matchmaker
 from mpgenie.api.models import MatchTicket, User
 from mpgenie.api.permissions import Permission, allowed
-from mpgenie.api.problems import Problem, ProblemError
+from mpgenie.api.problems import ProblemError, responses
 from mpgenie.api.schemas import MatchTicketIn, MatchTicketOut
 
 router = APIRouter(prefix="/v1/matchmaking", tags=["matchmaking"])
-PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 422, 429)}
+PROBLEMS = responses(401, 403, 404, 409, 422, 429)
 Player = Annotated[User, Depends(require(Permission.JOIN_SESSIONS))]
 
 

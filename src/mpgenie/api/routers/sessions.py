@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from mpgenie.api.deps import Ctx, Db, audit, require
 from mpgenie.api.models import GameSession, SessionMember, User
 from mpgenie.api.permissions import Permission, allowed
-from mpgenie.api.problems import Problem, ProblemError
+from mpgenie.api.problems import ProblemError, responses
 from mpgenie.api.schemas import REGION, JoinOut, SessionCreate, SessionOut, SessionPage
 from mpgenie.net.tickets import issue_ticket
 from mpgenie.world.config import ConfigError, WorldConfig
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
-PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 422, 429)}
+PROBLEMS = responses(401, 403, 404, 409, 422, 429)
 Player = Annotated[User, Depends(require(Permission.JOIN_SESSIONS))]
 Creator = Annotated[User, Depends(require(Permission.CREATE_SESSIONS))]
 STATUSES = ("waiting", "active", "completed")

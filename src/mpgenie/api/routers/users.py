@@ -11,11 +11,11 @@ from sqlalchemy import func, select, update
 from mpgenie.api.deps import Ctx, CurrentUser, Db, audit, require
 from mpgenie.api.models import RefreshToken, User
 from mpgenie.api.permissions import Permission
-from mpgenie.api.problems import Problem, ProblemError
+from mpgenie.api.problems import ProblemError, responses
 from mpgenie.api.schemas import PasswordChangeIn, RoleChangeIn, UserOut, UserPage
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
-PROBLEMS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 422, 429)}
+PROBLEMS = responses(401, 403, 404, 422, 429)
 Admin = Annotated[User, Depends(require(Permission.MANAGE_USERS))]
 
 
