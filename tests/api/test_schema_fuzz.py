@@ -10,7 +10,7 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import ignored_auth
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from mpgenie.api.app import create_app
 from mpgenie.api.security import issue_access_token
@@ -59,4 +59,6 @@ def test_anonymous_calls_conform(case: schemathesis.Case) -> None:
 @as_admin.parametrize()
 @FUZZ
 def test_admin_calls_conform(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    # Schema-valid bodies may still break rules a JSON schema cannot state (a world config's cross-field limits,
+    # an unknown id in the path); those are 422/404/409 problems, which the other checks still hold to the schema.
+    case.call_and_validate(excluded_checks=[positive_data_acceptance])

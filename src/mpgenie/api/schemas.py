@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mpgenie.api.permissions import Role
+from mpgenie.world.config import WorldConfig
 
 USERNAME = r"^[A-Za-z0-9_.-]{3,32}$"
 REGION = r"^[a-z0-9-]{1,32}$"
 
 
-class RegisterIn(BaseModel):
+class Strict(BaseModel):
+    """Request bodies take JSON types as they are: no ``true`` for an integer, no ``"3"`` for a number."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class RegisterIn(Strict):
     username: str = Field(pattern=USERNAME)
     password: str = Field(min_length=8, max_length=128)
 
 
-class LoginIn(BaseModel):
+class LoginIn(Strict):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=128)
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(Strict):
     refresh_token: str = Field(min_length=1, max_length=256)
 
 
@@ -51,20 +59,34 @@ class UserPage(BaseModel):
     offset: int
 
 
-class PasswordChangeIn(BaseModel):
+class PasswordChangeIn(Strict):
     old_password: str = Field(min_length=1, max_length=128)
     new_password: str = Field(min_length=8, max_length=128)
 
 
-class RoleChangeIn(BaseModel):
-    role: Role
+class RoleChangeIn(Strict):
+    role: Role = Field(strict=False)  # enum values arrive as JSON strings
 
 
-class SessionCreate(BaseModel):
+# Every WorldConfig field, optional, nothing else: the OpenAPI schema then names the keys a session's world may
+# override. Cross-field rules (e.g. render distance under half the circumference) are checked by WorldConfig.
+WorldOverrides: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "WorldOverrides",
+    __config__=ConfigDict(extra="forbid", strict=True),
+    **{
+        f.name: (int | None if isinstance(f.default, int) else float | None, None)
+        for f in dataclasses.fields(WorldConfig)
+    },
+)
+
+
+class SessionCreate(Strict):
     name: str = Field(min_length=1, max_length=64)
     max_players: int = Field(ge=2, le=5000)
     region: str = Field("local", pattern=REGION)
-    world: dict[str, Any] = Field(default_factory=dict, description="WorldConfig overrides, e.g. {'seed': 3}")
+    world: WorldOverrides = Field(  # type: ignore[valid-type]
+        default_factory=WorldOverrides, description="WorldConfig overrides, e.g. {'seed': 3}"
+    )
 
 
 class SessionOut(BaseModel):
@@ -98,7 +120,7 @@ class JoinOut(BaseModel):
     expires_at: dt.datetime
 
 
-class MatchTicketIn(BaseModel):
+class MatchTicketIn(Strict):
     region: str = Field("local", pattern=REGION)
     party_size: int = Field(1, ge=1, le=4)
 

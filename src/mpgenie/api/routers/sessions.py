@@ -43,12 +43,13 @@ def _check_owner(user: User, game: GameSession) -> None:
 
 @router.post("", status_code=201, response_model=SessionOut, responses=PROBLEMS)
 async def create_session(body: SessionCreate, request: Request, session: Db, user: Creator) -> GameSession:
+    world = body.world.model_dump(exclude_none=True)
     try:
-        WorldConfig.from_mapping(body.world)
+        WorldConfig.from_mapping(world)
     except (ConfigError, TypeError) as exc:
         raise ProblemError(422, str(exc), "validation") from None
     game = GameSession(
-        name=body.name, max_players=body.max_players, region=body.region, world=body.world, created_by=user.id
+        name=body.name, max_players=body.max_players, region=body.region, world=world, created_by=user.id
     )
     session.add(game)
     await session.flush()
