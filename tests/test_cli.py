@@ -92,10 +92,22 @@ def test_demo_serves_bots_and_stops_cleanly() -> None:
     assert "players connected" in result.stdout and "shut down cleanly" in result.stdout
 
 
-def test_serve_stops_gracefully_on_sigterm() -> None:
+def test_serve_stops_gracefully_on_sigterm(tmp_path) -> None:  # type: ignore[no-untyped-def]
     port = _free_port()
+    api_port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mpgenie.cli", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "mpgenie.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--api-port",
+            str(api_port),
+            "--database-url",
+            f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -106,6 +118,8 @@ def test_serve_stops_gracefully_on_sigterm() -> None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
                     assert json.loads(r.read()) == {"status": "ok"}
+                with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/readyz", timeout=1) as r:
+                    assert json.loads(r.read())["status"] == "ready"
                 break
             except OSError:
                 time.sleep(0.2)

@@ -10,6 +10,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import json  # noqa: E402
+import logging  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Annotated, Any, TypeVar  # noqa: E402
 
@@ -19,14 +20,16 @@ from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from mpgenie import __version__  # noqa: E402
+from mpgenie.api.observability import configure_logging  # noqa: E402
+from mpgenie.api.settings import Settings  # noqa: E402
 from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
 from mpgenie.bench.server import bench_server  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
 from mpgenie.headless import run_headless  # noqa: E402
 from mpgenie.net.core import ServerSettings  # noqa: E402
 from mpgenie.net.demo import run_network_demo  # noqa: E402
-from mpgenie.net.server import RealtimeServer, run_server  # noqa: E402
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket  # noqa: E402
+from mpgenie.platform import Platform, run_platform  # noqa: E402
 from mpgenie.world.actions import UnknownActionError  # noqa: E402
 from mpgenie.world.config import ConfigError, WorldConfig  # noqa: E402
 from mpgenie.world.simulation import World  # noqa: E402
@@ -148,48 +151,71 @@ def _world_config(seed: int, scale_for: int | None, tick_rate: int | None, overr
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (WebSocket at /ws; /metrics, /healthz, /stats).")] = 7777,
-    seed: Annotated[int, typer.Option(help="World seed.")] = 0,
+    port: Annotated[int, typer.Option(help="Realtime TCP port (WebSocket at /ws; /metrics, /healthz, /stats).")] = 7777,
+    api_port: Annotated[int, typer.Option(help="Platform API port (HTTP, /v1, /docs).")] = 8000,
+    api: Annotated[bool, typer.Option(help="Run the platform API in this process (--no-api: realtime only).")] = True,
+    realtime: Annotated[bool, typer.Option(help="Run the realtime server (--no-realtime: API only).")] = True,
+    seed: Annotated[int, typer.Option(help="World seed of the default session.")] = 0,
     tick_rate: Annotated[int | None, typer.Option(help="Ticks per second (default: the world config's, 20).")] = None,
     scale_for: Annotated[
-        int | None, typer.Option(help="Size the planet for this many players (constant density).")
+        int | None, typer.Option(help="Size the default session's planet for this many players.")
     ] = None,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="World config override KEY=VALUE (repeatable).")
     ] = None,
-    max_players: Annotated[int, typer.Option(help="Players admitted at once.")] = 5000,
+    max_players: Annotated[int, typer.Option(help="Players admitted at once per session.")] = 5000,
     resume_grace: Annotated[float, typer.Option(help="Seconds a dropped player waits for a resume.")] = 30.0,
     join_secret: Annotated[
         str | None,
         typer.Option(envvar="MPGENIE_JOIN_SECRET", help="HMAC secret of join tickets (default: a dev secret)."),
     ] = None,
-    session: Annotated[str, typer.Option(help="Session id that join tickets must name.")] = "default",
-    quiet: Annotated[bool, typer.Option(help="No start-up banner.")] = False,
+    database_url: Annotated[
+        str | None, typer.Option(envvar="MPGENIE_DATABASE_URL", help="SQLAlchemy URL (default: SQLite mpgenie.db).")
+    ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option(envvar="MPGENIE_REDIS_URL", help="Redis for rate limits (default: in memory).")
+    ] = None,
+    session: Annotated[
+        str, typer.Option(help="Id of the default session (tickets from `mpgenie ticket`).")
+    ] = "default",
+    quiet: Annotated[bool, typer.Option(help="No banner, warnings-only logs.")] = False,
 ) -> None:
-    """Run the realtime multiplayer server until Ctrl-C (graceful shutdown)."""
+    """Run the platform API and the realtime server until Ctrl-C (graceful shutdown)."""
 
     def body() -> None:
         cfg = _world_config(seed, scale_for, tick_rate, overrides)
         if max_players < 1 or resume_grace < 0:
             raise ValueError("--max-players must be >= 1 and --resume-grace >= 0")
+        if not (api or realtime):
+            raise ValueError("nothing to run: --no-api and --no-realtime together")
+        secret = join_secret or DEV_SECRET
+        configure_logging(json_logs=True, level=logging.WARNING if quiet else logging.INFO)
         settings = ServerSettings(
-            session=session,
-            join_secret=join_secret or DEV_SECRET,
-            max_players=max_players,
-            resume_grace_s=resume_grace,
+            session=session, join_secret=secret, max_players=max_players, resume_grace_s=resume_grace
         )
+        updates: dict[str, Any] = {"join_secret": secret}
+        if database_url:
+            updates["database_url"] = database_url
+        if redis_url:
+            updates["redis_url"] = redis_url
+        api_settings = Settings().model_copy(update=updates)
 
-        def ready(server: RealtimeServer) -> None:
+        def ready(platform: Platform) -> None:
             if quiet:
                 return
             if join_secret is None:
                 err.print("[yellow]warning:[/] using the development join secret; set MPGENIE_JOIN_SECRET")
-            console.print(
-                f"serving [bold]{server.url}[/] (R = {cfg.radius:.0f} m, {cfg.tick_rate} Hz, seed {cfg.seed}); "
-                f"metrics http://{server.host}:{server.port}/metrics; Ctrl-C stops"
-            )
+            rt = platform.realtime
+            if rt is not None:
+                console.print(
+                    f"realtime [bold]{rt.url}[/] (R = {cfg.radius:.0f} m, {cfg.tick_rate} Hz, seed {cfg.seed}); "
+                    f"metrics http://{rt.host}:{rt.port}/metrics"
+                )
+            if platform.api_url is not None:
+                console.print(f"API [bold]{platform.api_url}/v1[/] (docs {platform.api_url}/docs)")
+            console.print("Ctrl-C stops")
 
-        run_server(cfg, settings, host, port, on_ready=ready)
+        run_platform(api_settings, cfg, settings, host, port, api_port, api, realtime, on_ready=ready)
         if not quiet:
             console.print("server stopped cleanly")
 

@@ -207,7 +207,7 @@ def test_http_endpoints_and_metrics() -> None:
             await snapshots(a, 3)
             loop = asyncio.get_running_loop()
             metrics = (await loop.run_in_executor(None, http_get, server, "/metrics")).decode()
-            assert "mpgenie_players_connected 1.0" in metrics
+            assert 'mpgenie_players_connected{session="default"} 1.0' in metrics
             assert 'mpgenie_rejected_inputs_total{reason="malformed"} 1.0' in metrics
             assert "mpgenie_tick_duration_seconds_bucket" in metrics
             health = json.loads(await loop.run_in_executor(None, http_get, server, "/healthz"))

@@ -34,6 +34,7 @@ def create_app(
     schema: str | None = None,
     extra_metrics: Callable[[], bytes] | None = None,
     run_matchmaker: bool = True,
+    on_session_end: Callable[[str], None] | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_json)
@@ -56,6 +57,7 @@ def create_app(
             redis,
             metrics,
             extra_metrics=extra_metrics,
+            on_session_end=on_session_end,
         )
         app.state.ctx = ctx
         await _bootstrap_admin(ctx)

@@ -35,6 +35,7 @@ class AppContext:
     clock: Callable[[], dt.datetime] = utcnow
     extra_metrics: Callable[[], bytes] | None = None  # e.g. the realtime server's, when served together
     match_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    on_session_end: Callable[[str], None] | None = None  # set when a realtime server runs in this process
 
 
 def context(request: Request) -> AppContext:

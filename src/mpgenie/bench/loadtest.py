@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -66,15 +67,19 @@ def start_server(
         "--max-players",
         str(max(clients * 2, 100)),
         "--quiet",
+        "--no-api",
         *(extra or []),
     ]
     env = {**os.environ, "MPGENIE_JOIN_SECRET": secret}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The server's log goes to a file, not a pipe nobody reads (a full pipe would block the server).
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"ws://127.0.0.1:{port}/ws"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LoadtestError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            log.seek(0)
+            raise LoadtestError(f"server exited: {log.read().decode(errors='replace')[-2000:]}")
         with contextlib.suppress(OSError):
             _get_json(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
             return proc, url

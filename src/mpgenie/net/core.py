@@ -22,11 +22,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import msgspec
 import numpy as np
+import structlog
 from numpy.typing import NDArray
 
 from mpgenie.net import protocol as p
@@ -37,6 +39,8 @@ from mpgenie.world.config import WorldConfig
 from mpgenie.world.events import AttackHit, BeaconActivated, GameplayEvent, HazardHit, Pickup, Respawn
 from mpgenie.world.simulation import World
 from mpgenie.world.validator import PlayerValidator, Validator
+
+log = structlog.get_logger("mpgenie.realtime")
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -150,6 +154,7 @@ class ServerCore:
         cfg: WorldConfig | None = None,
         settings: ServerSettings | None = None,
         metrics: ServerMetrics | None = None,
+        on_kick: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.cfg = cfg or WorldConfig()
         self.settings = settings or ServerSettings()
@@ -175,6 +180,7 @@ class ServerCore:
             "spawn_points": self.world.spawns.points.tolist(),
         }
         self.closing = False
+        self.on_kick = on_kick  # (session, subject, why): the platform writes it to its audit log
         self.now = 0.0  # time of the latest call in (for bookkeeping of closes; the core reads no clock)
 
     # --- connections -------------------------------------------------------------------------------------------
@@ -330,6 +336,13 @@ class ServerCore:
             self.generation = np.concatenate([self.generation, np.zeros(self.generation.shape[0], np.int64)])
         self.generation[player] += 1
         session = PlayerSession(player, ticket.subject, secrets.token_urlsafe(24), self.validator.for_player())
+        log.info(
+            "player joined",
+            session=self.settings.session,
+            player=player,
+            subject=ticket.subject,
+            request_id=ticket.correlation_id,  # the API request that issued the ticket
+        )
         self.sessions[session.resume] = session
         self.by_player[player] = session
         self.by_subject[ticket.subject] = session
@@ -443,6 +456,10 @@ class ServerCore:
         """Remove a misbehaving connection and its player (no resume)."""
         self._send(conn, p.Error("kicked", why, fatal=True), "error")
         self._send(conn, p.Goodbye("kicked"), "bye")
+        subject = conn.session.subject if conn.session is not None else ""
+        log.warning("kicked", session=self.settings.session, subject=subject, why=why)
+        if self.on_kick is not None:
+            self.on_kick(self.settings.session, subject, why)
         if conn.session is not None:
             self._remove_session(conn.session)
         self._close(conn, CLOSE_POLICY, "kicked", abort=True)
@@ -480,10 +497,25 @@ class ServerCore:
 
     def _update_gauges(self) -> None:
         m = self.metrics
+        sid = self.settings.session
         live = sum(1 for s in self.by_player.values() if s.conn is not None)
-        m.players.set(live)
-        m.players_dropped.set(len(self.by_player) - live)
-        m.spectators.set(sum(1 for c in self.conns.values() if c.spectate is not None and not c.closed))
+        m.players.labels(sid).set(live)
+        m.players_dropped.labels(sid).set(len(self.by_player) - live)
+        m.spectators.labels(sid).set(sum(1 for c in self.conns.values() if c.spectate is not None and not c.closed))
+
+    def forget(self, peer: Peer) -> None:
+        """Hand a not-yet-joined connection over to another session's core (the router does)."""
+        conn = self.conns.get(peer)
+        if conn is not None and not conn.joined:
+            del self.conns[peer]
+
+    def joined(self, peer: Peer) -> bool:
+        conn = self.conns.get(peer)
+        return conn is not None and conn.joined
+
+    @property
+    def idle(self) -> bool:
+        return not self.conns and not self.by_player
 
     # --- world events ------------------------------------------------------------------------------------------
 

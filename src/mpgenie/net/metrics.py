@@ -16,11 +16,14 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.players = Gauge("mpgenie_players_connected", "Players with a live connection", registry=r)
+        self.players = Gauge("mpgenie_players_connected", "Players with a live connection", ["session"], registry=r)
         self.players_dropped = Gauge(
-            "mpgenie_players_awaiting_resume", "Players whose connection dropped, kept for resume", registry=r
+            "mpgenie_players_awaiting_resume",
+            "Players whose connection dropped, kept for resume",
+            ["session"],
+            registry=r,
         )
-        self.spectators = Gauge("mpgenie_spectators_connected", "Spectator connections", registry=r)
+        self.spectators = Gauge("mpgenie_spectators_connected", "Spectator connections", ["session"], registry=r)
         self.tick_seconds = Histogram(
             "mpgenie_tick_duration_seconds",
             "Server work per tick (simulation + snapshots)",

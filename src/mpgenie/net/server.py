@@ -42,6 +42,7 @@ from picows import (
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from mpgenie.net.core import ServerCore, ServerSettings
+from mpgenie.net.router import SessionRouter
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.simulation import World
 
@@ -62,7 +63,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 class _Connection(WSListener):  # type: ignore[misc]
     """One WebSocket connection: the picows listener and the :class:`~mpgenie.net.core.Peer` the core talks to."""
 
-    def __init__(self, core: ServerCore) -> None:
+    def __init__(self, core: SessionRouter) -> None:
         super().__init__()
         self.core = core
         self.transport: WSTransport | None = None
@@ -114,7 +115,7 @@ class _Connection(WSListener):  # type: ignore[misc]
 
 
 class RealtimeServer:
-    """Owns the listening socket, the tick loop and the core."""
+    """Owns the listening socket, the tick loop and the sessions (``router``; ``core`` is the default one)."""
 
     def __init__(
         self,
@@ -123,8 +124,10 @@ class RealtimeServer:
         host: str = "127.0.0.1",
         port: int = 0,
         on_tick: Callable[[ServerCore], None] | None = None,
+        on_kick: Callable[[str, str, str], None] | None = None,
     ) -> None:
-        self.core = ServerCore(cfg, settings)
+        self.router = SessionRouter(cfg, settings, on_kick=on_kick)
+        self.core = self.router.default
         self.host = host
         self.port = port
         self.on_tick = on_tick
@@ -174,7 +177,7 @@ class RealtimeServer:
             return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(404, b"not found"), None)
         if self._stopping.is_set():
             return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(503, b"shutting down"), None)
-        return _Connection(self.core)
+        return _Connection(self.router)
 
     @staticmethod
     def _http(body: bytes, content_type: str) -> WSUpgradeResponseWithListener:
@@ -196,8 +199,11 @@ class RealtimeServer:
             "late_ticks": m.value("mpgenie_ticks_late_total"),
             "cpu_s": time.process_time(),
             "uptime_s": time.monotonic() - self.started_at,
-            "players": len(self.core.by_player),
-            "connected": sum(1 for c in self.core.conns.values() if c.joined and not c.closed),
+            "players": sum(len(c.by_player) for c in self.router.cores.values()),
+            "connected": sum(
+                1 for core in self.router.cores.values() for c in core.conns.values() if c.joined and not c.closed
+            ),
+            "sessions": len(self.router.cores),
             "bytes_out": m.value("mpgenie_bytes_out_total"),
             "entity_records_out": m.value("mpgenie_entity_records_out_total"),
             "entity_bytes_sent": m.entity_bytes_sent,
@@ -224,7 +230,7 @@ class RealtimeServer:
                 next_at = start
             next_at += dt
             try:
-                core.tick(start)
+                self.router.tick(start)
                 if self.on_tick is not None:
                     self.on_tick(core)
             except Exception:  # a bug must not take the world down silently; log it and keep ticking
@@ -240,9 +246,9 @@ class RealtimeServer:
         self._stopping.set()
         if self._ticker is not None:
             await self._ticker
-        self.core.shutdown()
+        self.router.shutdown()
         deadline = time.monotonic() + drain_s
-        while self.core.conns and time.monotonic() < deadline:
+        while self.router.conns and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         if self._server is not None:
             self._server.close()

@@ -30,6 +30,7 @@ class Ticket:
     role: str = "player"
     name: str = ""
     correlation_id: str | None = None
+    world: dict[str, object] | None = None  # the session's world-config overrides (set by the API)
 
 
 def issue_ticket(
@@ -56,8 +57,9 @@ def issue_ticket(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def verify_ticket(secret: str, token: str, session: str = "default") -> Ticket:
-    """The ticket's claims, or :class:`TicketError` with a reason a user can act on."""
+def verify_ticket(secret: str, token: str, session: str | None = "default") -> Ticket:
+    """The ticket's claims, or :class:`TicketError` with a reason a user can act on. ``session=None`` accepts a
+    ticket for any session (the router uses it to find the session's world)."""
     if not token:
         raise TicketError("a join ticket is required")
     try:
@@ -72,7 +74,7 @@ def verify_ticket(secret: str, token: str, session: str = "default") -> Ticket:
         raise TicketError("join ticket expired") from None
     except jwt.InvalidTokenError as exc:
         raise TicketError(f"invalid join ticket: {exc}") from None
-    if claims["sid"] != session:
+    if session is not None and claims["sid"] != session:
         raise TicketError(f"join ticket is for session {claims['sid']!r}, not {session!r}")
     return Ticket(
         str(claims["sub"]),
@@ -81,4 +83,5 @@ def verify_ticket(secret: str, token: str, session: str = "default") -> Ticket:
         str(claims.get("role", "player")),
         str(claims.get("name", claims["sub"])),
         claims.get("cid"),
+        claims["world"] if isinstance(claims.get("world"), dict) else None,
     )

@@ -118,6 +118,8 @@ async def end_session(session_id: str, request: Request, ctx: Ctx, session: Db, 
     game = await _transition(session, ctx, session_id, user, ("waiting", "active"), "completed")
     await audit(session, request, "session_end", user.id, session_id)
     await session.commit()
+    if ctx.on_session_end is not None:  # the realtime server in this process closes the session's world
+        ctx.on_session_end(session_id)
     return game
 
 
@@ -137,6 +139,7 @@ async def join_session(session_id: str, request: Request, ctx: Ctx, session: Db,
     if game.status == "completed":
         raise ProblemError(409, "session has ended", "conflict")
     capacity = game.max_players  # read now: a rollback below expires the loaded object
+    world = dict(game.world)
     member = await session.get(SessionMember, (session_id, user.id))
     if member is None:
         taken = await session.execute(
@@ -166,7 +169,7 @@ async def join_session(session_id: str, request: Request, ctx: Ctx, session: Db,
         ttl_s=s.join_ticket_ttl_s,
         role=user.role,
         now=now.timestamp(),
-        extra={"name": user.username, "cid": getattr(request.state, "request_id", None)},
+        extra={"name": user.username, "cid": getattr(request.state, "request_id", None), "world": world},
     )
     return JoinOut(
         session_id=session_id,

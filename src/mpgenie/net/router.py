@@ -1,0 +1,129 @@
+"""Many sessions in one realtime server: each session (a platform-API game session, or ``default``) is its own
+:class:`ServerCore` with its own world, and a connection belongs to the session its join ticket names.
+
+Every connection starts at the default core (so a silent or garbled connection meets the usual hello timeout and
+error handling). The first ``hello`` with a valid ticket for another session, or a resume token known to
+another session, moves the still-unjoined connection to that session's core, created on first use from the
+world overrides the API put in the ticket. Idle sessions (nobody connected or waiting) are dropped after
+``IDLE_SESSION_S``. One tick loop ticks them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import msgspec
+
+from mpgenie.net import protocol as p
+from mpgenie.net.core import Peer, ServerCore, ServerSettings, TickReport
+from mpgenie.net.metrics import ServerMetrics
+from mpgenie.net.tickets import TicketError, verify_ticket
+from mpgenie.world.config import ConfigError, WorldConfig
+
+IDLE_SESSION_S = 60.0
+
+
+class SessionRouter:
+    def __init__(
+        self,
+        cfg: WorldConfig | None = None,
+        settings: ServerSettings | None = None,
+        metrics: ServerMetrics | None = None,
+        on_kick: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self.settings = settings or ServerSettings()
+        self.metrics = metrics or ServerMetrics()
+        self.on_kick = on_kick
+        self.default = ServerCore(cfg, self.settings, self.metrics, on_kick)
+        self.cores: dict[str, ServerCore] = {self.settings.session: self.default}
+        self._where: dict[Peer, ServerCore] = {}
+        self._idle_since: dict[str, float] = {}
+
+    # --- the connection interface (same calls as ServerCore) ---------------------------------------------------
+
+    def on_connect(self, peer: Peer, now: float) -> None:
+        self.default.on_connect(peer, now)
+        self._where[peer] = self.default
+
+    def on_message(self, peer: Peer, data: bytes, now: float) -> None:
+        core = self._where.get(peer)
+        if core is None:
+            return
+        if core is self.default and not core.joined(peer):
+            target = self._target(data)
+            if target is not None and target is not core:
+                core.forget(peer)
+                target.on_connect(peer, now)
+                self._where[peer] = core = target
+        core.on_message(peer, data, now)
+
+    def on_disconnect(self, peer: Peer, now: float) -> None:
+        core = self._where.pop(peer, None)
+        if core is not None:
+            core.on_disconnect(peer, now)
+
+    def on_bad_frame(self, peer: Peer, what: str, now: float) -> None:
+        core = self._where.get(peer)
+        if core is not None:
+            core.on_bad_frame(peer, what, now)
+
+    # --- sessions ----------------------------------------------------------------------------------------------
+
+    def _target(self, data: bytes) -> ServerCore | None:
+        """The core a hello belongs to; None leaves the connection where it is (the core answers any error)."""
+        if len(data) > self.settings.max_frame_bytes:
+            return None
+        try:
+            msg = p.decode_client(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if not isinstance(msg, p.Hello):
+            return None
+        if msg.resume is not None:
+            return next((c for c in self.cores.values() if msg.resume in c.sessions), None)
+        try:
+            ticket = verify_ticket(self.settings.join_secret, msg.token, session=None)
+        except TicketError:
+            return None
+        return self.session(ticket.session, ticket.world or {})
+
+    def session(self, session_id: str, world: dict[str, object] | None = None) -> ServerCore | None:
+        """The core of a session, created on first use (None when the world overrides are invalid)."""
+        core = self.cores.get(session_id)
+        if core is not None:
+            return core
+        try:
+            cfg = WorldConfig.from_mapping(dict(world or {}))
+        except (ConfigError, TypeError):
+            return None
+        core = ServerCore(cfg, dataclasses.replace(self.settings, session=session_id), self.metrics, self.on_kick)
+        self.cores[session_id] = core
+        return core
+
+    def tick(self, now: float) -> list[TickReport]:
+        reports = [core.tick(now) for core in list(self.cores.values())]
+        for sid, core in list(self.cores.items()):
+            if core is self.default:
+                continue
+            if not core.idle:
+                self._idle_since.pop(sid, None)
+            elif now - self._idle_since.setdefault(sid, now) > IDLE_SESSION_S:
+                del self.cores[sid]
+                del self._idle_since[sid]
+        return reports
+
+    def end(self, session_id: str) -> None:
+        """The platform ended this session: say goodbye to its clients and drop its world."""
+        core = self.cores.get(session_id)
+        if core is not None and core is not self.default:
+            core.shutdown()
+            del self.cores[session_id]
+
+    def shutdown(self) -> None:
+        for core in self.cores.values():
+            core.shutdown()
+
+    @property
+    def conns(self) -> int:
+        return sum(len(c.conns) for c in self.cores.values())

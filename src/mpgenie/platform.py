@@ -1,0 +1,139 @@
+"""``mpgenie serve``: the platform API (uvicorn) and the realtime server in one process and one event loop.
+
+The API signs join tickets with the realtime server's secret and puts the session's world into them; the realtime
+server accepts only those (and resume tokens it issued). In one process the two also share a few hooks: ending a
+session in the API closes its world at once, realtime kicks land in the API's audit log, and ``GET /metrics`` on
+the API shows the realtime server's metrics too. Either half can run alone (``--no-api``, ``--no-realtime``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+import structlog
+import uvicorn
+
+from mpgenie.api.app import create_app
+from mpgenie.api.models import AuditEvent
+from mpgenie.api.settings import Settings
+from mpgenie.net.core import ServerSettings
+from mpgenie.net.server import RealtimeServer, new_event_loop
+from mpgenie.world.config import WorldConfig
+
+log = structlog.get_logger("mpgenie.platform")
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: this process stops both servers together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@dataclass
+class Platform:
+    realtime: RealtimeServer | None
+    api: _ApiServer | None
+    api_url: str | None
+    api_task: asyncio.Task[None] | None = None
+
+
+async def start_platform(
+    api_settings: Settings,
+    world: WorldConfig,
+    realtime_settings: ServerSettings,
+    host: str = "127.0.0.1",
+    realtime_port: int = 7777,
+    api_port: int = 8000,
+    with_api: bool = True,
+    with_realtime: bool = True,
+) -> Platform:
+    realtime = None
+    app_holder: dict[str, object] = {}
+    tasks: set[asyncio.Task[None]] = set()
+
+    def audit_kick(session: str, subject: str, why: str) -> None:
+        app = app_holder.get("app")
+        ctx = getattr(getattr(app, "state", None), "ctx", None)
+        if ctx is None:
+            return
+
+        async def write() -> None:
+            async with ctx.sessions() as db:
+                db.add(AuditEvent(event="kick", subject=subject[:64], details={"session": session, "why": why}))
+                await db.commit()
+
+        task = asyncio.get_running_loop().create_task(write())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    if with_realtime:
+        realtime = RealtimeServer(world, realtime_settings, host, realtime_port, on_kick=audit_kick)
+        await realtime.start()
+        api_settings = api_settings.model_copy(update={"realtime_url": realtime.url})
+    if with_api:
+        app = create_app(
+            api_settings,
+            extra_metrics=realtime.core.metrics.render if realtime is not None else None,
+            on_session_end=realtime.router.end if realtime is not None else None,
+        )
+        app_holder["app"] = app
+        api = _ApiServer(
+            uvicorn.Config(app, host=host, port=api_port, log_config=None, access_log=False, lifespan="on")
+        )
+        task = asyncio.get_running_loop().create_task(api.serve())
+        while not api.started:
+            if task.done():  # uvicorn exits (SystemExit) when it cannot bind or its start-up fails
+                if realtime is not None:
+                    await realtime.stop()
+                raise OSError(f"the API could not start on {host}:{api_port}")
+            await asyncio.sleep(0.05)
+        return Platform(realtime, api, f"http://{host}:{api_port}", task)
+    return Platform(realtime, None, None)
+
+
+async def stop_platform(platform: Platform) -> None:
+    if platform.api is not None and platform.api_task is not None:
+        platform.api.should_exit = True
+        with contextlib.suppress(BaseException):
+            await platform.api_task
+    if platform.realtime is not None:
+        await platform.realtime.stop()
+
+
+def run_platform(
+    api_settings: Settings,
+    world: WorldConfig,
+    realtime_settings: ServerSettings,
+    host: str,
+    realtime_port: int,
+    api_port: int,
+    with_api: bool = True,
+    with_realtime: bool = True,
+    on_ready: Callable[[Platform], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM, then stop both halves gracefully."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    async def main() -> None:
+        platform = await start_platform(
+            api_settings, world, realtime_settings, host, realtime_port, api_port, with_api, with_realtime
+        )
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if on_ready is not None:
+            on_ready(platform)
+        await stop.wait()
+        await stop_platform(platform)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
