@@ -1,0 +1,128 @@
+"""The API and the realtime server in one process: API-issued tickets are the way in, for that session's world."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import httpx
+import jwt
+import msgspec
+from sqlalchemy import select
+
+from mpgenie.api.models import AuditEvent
+from mpgenie.api.settings import Settings
+from mpgenie.net.client import GameClient
+from mpgenie.net.core import ServerSettings
+from mpgenie.net.server import new_event_loop
+from mpgenie.net.tickets import issue_ticket
+from mpgenie.platform import start_platform, stop_platform
+from mpgenie.world import WorldConfig
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _scenario(tmp: Path) -> None:
+    secret = "platform-test-secret-long-enough-0123456789"
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp}/p.db",
+        join_secret=secret,
+        bootstrap_admin="boss:boss-password-1",
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+    )
+    platform = await start_platform(
+        settings,
+        WorldConfig(seed=1),
+        ServerSettings(join_secret=secret, kick_violations=5),
+        realtime_port=0,
+        api_port=_free_port(),
+    )
+    assert platform.realtime is not None and platform.api_url is not None
+    try:
+        async with httpx.AsyncClient(base_url=platform.api_url) as http:
+            boss = (await http.post("/v1/auth/login", json={"username": "boss", "password": "boss-password-1"})).json()
+            admin = {"Authorization": f"Bearer {boss['access_token']}"}
+            created = await http.post(
+                "/v1/sessions",
+                headers=admin,
+                json={"name": "arena", "max_players": 4, "world": {"seed": 5, "radius": 40.0}},
+            )
+            sid = created.json()["id"]
+            await http.post("/v1/auth/register", json={"username": "ann", "password": "ann-password"})
+            ann = (await http.post("/v1/auth/login", json={"username": "ann", "password": "ann-password"})).json()
+            join = await http.post(
+                f"/v1/sessions/{sid}/join",
+                headers={"Authorization": f"Bearer {ann['access_token']}", "X-Request-ID": "trace-from-http"},
+            )
+            body = join.json()
+            assert body["realtime_url"] == platform.realtime.url
+
+            client = GameClient(body["realtime_url"], body["ticket"])
+            welcome = await client.connect()
+            assert welcome.config["seed"] == 5 and welcome.config["radius"] == 40.0  # the session's own world
+            core = platform.realtime.router.cores[sid]
+            assert welcome.player in core.by_player and core.by_player[welcome.player].subject == ann_id(ann)
+            await client.next_snapshot()
+
+            # Anything but an API ticket is refused: another secret, an expired ticket, no ticket.
+            for token in (
+                issue_ticket("some-other-secret-which-is-long-enough-000", "eve", sid),
+                issue_ticket(secret, "eve", sid, ttl_s=-5),
+                "",
+            ):
+                intruder = GameClient(platform.realtime.url, token)
+                try:
+                    await intruder.connect(timeout=3)
+                    raise AssertionError("a bad ticket was accepted")
+                except ConnectionError:
+                    assert intruder.state.errors[-1].code == "auth_failed"
+
+            # A kick shows up in the API's audit log.
+            for _ in range(8):
+                client.send_raw(msgspec.msgpack.encode(["in", "bad"]))
+            await asyncio.wait_for(client.disconnected.wait(), 5)
+            assert client.state.errors[-1].code == "kicked"
+            await asyncio.sleep(0.2)
+            ctx = platform.api.config.app.state.ctx  # type: ignore[union-attr]
+            async with ctx.sessions() as db:
+                kicks = (await db.execute(select(AuditEvent).where(AuditEvent.event == "kick"))).scalars().all()
+            assert [k.subject for k in kicks] == [ann_id(ann)]
+
+            # Rejoin, then the API ends the session: the world closes and says goodbye.
+            again = await http.post(
+                f"/v1/sessions/{sid}/join", headers={"Authorization": f"Bearer {ann['access_token']}"}
+            )
+            client2 = GameClient(platform.realtime.url, again.json()["ticket"])
+            await client2.connect()
+            ended = await http.post(f"/v1/sessions/{sid}/end", headers=admin)
+            assert ended.json()["status"] == "completed"
+            await asyncio.wait_for(client2.disconnected.wait(), 5)
+            assert client2.state.goodbye == "shutdown" and sid not in platform.realtime.router.cores
+
+            metrics = (await http.get("/metrics")).text
+            assert "mpgenie_api_requests_total" in metrics and "mpgenie_tick_duration_seconds_bucket" in metrics
+
+            # The default session still takes development tickets (`mpgenie ticket`) signed with the same secret.
+            dev = GameClient(platform.realtime.url, issue_ticket(secret, "local-tester"))
+            assert (await dev.connect()).player >= 0
+            await dev.close()
+    finally:
+        await stop_platform(platform)
+
+
+def ann_id(tokens: dict[str, str]) -> str:
+    return str(jwt.decode(tokens["access_token"], options={"verify_signature": False})["sub"])
+
+
+def test_api_tickets_open_the_realtime_session(tmp_path: Path) -> None:
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(_scenario(tmp_path), 60))
+    finally:
+        loop.close()
