@@ -81,7 +81,20 @@ def test_simulate_runs_and_shows_the_summary() -> None:
 def test_demo_serves_bots_and_stops_cleanly() -> None:
     port = _free_port()
     result = subprocess.run(
-        [sys.executable, "-m", "mpgenie.cli", "demo", "--bots", "6", "--seconds", "4", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "mpgenie.cli",
+            "demo",
+            "--bots",
+            "6",
+            "--seconds",
+            "4",
+            "--port",
+            str(port),
+            "--api-port",
+            str(_free_port()),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -90,6 +103,7 @@ def test_demo_serves_bots_and_stops_cleanly() -> None:
     assert result.returncode == 0, result.stderr
     assert f"ws://127.0.0.1:{port}/ws" in result.stdout
     assert "players connected" in result.stdout and "shut down cleanly" in result.stdout
+    assert "joined via API tickets" in result.stdout
 
 
 def test_serve_stops_gracefully_on_sigterm(tmp_path) -> None:  # type: ignore[no-untyped-def]

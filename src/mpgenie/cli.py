@@ -101,10 +101,15 @@ def demo(
     seconds: Annotated[float, typer.Option(help="Stop after this many seconds (0: run until Ctrl-C).")] = 0.0,
     seed: Annotated[int, typer.Option(help="World and bot seed.")] = 0,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 7777,
+    port: Annotated[int, typer.Option(help="Realtime TCP port.")] = 7777,
+    api_port: Annotated[int, typer.Option(help="Platform API port.")] = 8000,
 ) -> None:
-    """Start the realtime server with bots walking, co-operating at beacons and collecting; live summary."""
-    _run(lambda: run_network_demo(bots=bots, seconds=seconds, seed=seed, host=host, port=port, console=console))
+    """Start the API and realtime server; bots join a session through the API and play; live summary."""
+    _run(
+        lambda: run_network_demo(
+            bots=bots, seconds=seconds, seed=seed, host=host, port=port, api_port=api_port, console=console
+        )
+    )
 
 
 @app.command()
@@ -193,7 +198,7 @@ def serve(
         settings = ServerSettings(
             session=session, join_secret=secret, max_players=max_players, resume_grace_s=resume_grace
         )
-        updates: dict[str, Any] = {"join_secret": secret}
+        updates: dict[str, Any] = {"join_secret": secret, "log_level": "WARNING" if quiet else "INFO"}
         if database_url:
             updates["database_url"] = database_url
         if redis_url:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 
 import structlog
@@ -37,7 +38,7 @@ def create_app(
     on_session_end: Callable[[str], None] | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.log_json)
+    configure_logging(settings.log_json, logging.getLevelName(settings.log_level))
     metrics = ApiMetrics()
 
     @contextlib.asynccontextmanager

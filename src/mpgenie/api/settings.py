@@ -42,6 +42,7 @@ class Settings(BaseSettings):
 
     bootstrap_admin: str | None = None  # "name:password": created (as admin) at start-up when missing
     log_json: bool = True
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
     @property
     def uses_dev_secrets(self) -> bool:

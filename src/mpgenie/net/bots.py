@@ -52,7 +52,10 @@ class BotSwarm:
         seed: int = 0,
         phases: int = 10,
         name: str = "bot",
+        tickets: list[str] | None = None,
     ) -> None:
+        """``tickets``: join tickets from the platform API, one per bot; without them the bots sign their own
+        development tickets with ``secret`` (the standalone server and the load test)."""
         self.url = url
         self.n = n
         self.light = light
@@ -61,7 +64,7 @@ class BotSwarm:
         self.clients = [
             GameClient(
                 url,
-                issue_ticket(secret, f"{name}-{seed}-{i}", session, ttl_s=3600),
+                tickets[i] if tickets is not None else issue_ticket(secret, f"{name}-{seed}-{i}", session, ttl_s=600),
                 predict=not light,
                 track_entities=not light,
             )

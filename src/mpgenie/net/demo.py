@@ -1,27 +1,36 @@
-"""``mpgenie demo``: the realtime server on localhost with SDK bots walking, co-operating at beacons and
-collecting, and a live summary. Other clients can join at the printed address with a ticket from
-``mpgenie ticket``. Ctrl-C (or ``seconds``) stops it: bots leave, the server says goodbye and shuts down.
+"""``mpgenie demo``: the platform on localhost — API and realtime server in one process — with SDK bots that
+register, log in and join a session created through the API, then walk, co-operate at beacons and collect; a live
+summary. Ctrl-C (or ``seconds``) stops it: bots leave, the servers say goodbye and shut down. The demo's database
+is a SQLite file in a temporary directory, removed at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import numpy as np
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from mpgenie.api.settings import Settings
 from mpgenie.net.bots import BotSwarm
-from mpgenie.net.core import ServerSettings
+from mpgenie.net.core import ServerCore, ServerSettings
 from mpgenie.net.server import RealtimeServer, new_event_loop
+from mpgenie.platform import start_platform, stop_platform
 from mpgenie.world.config import WorldConfig
 
 WORLD_EVENT_EVERY_S = 10.0
+DEMO_ADMIN = "demo-admin"
+DEMO_PASSWORD = "demo-password"  # a throw-away database in a temporary directory; nothing else uses it
 
 
 @dataclass
@@ -54,39 +63,78 @@ def _table(s: DemoSummary, elapsed: float) -> Table:
     return t
 
 
+async def _join_through_the_api(api_url: str, bots: int, world: dict[str, object]) -> tuple[str, str, list[str]]:
+    """As a client would: the demo admin creates a session, each bot registers, logs in and joins it."""
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        r = await http.post("/v1/auth/login", json={"username": DEMO_ADMIN, "password": DEMO_PASSWORD})
+        r.raise_for_status()
+        admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        r = await http.post("/v1/sessions", headers=admin, json={"name": "demo", "max_players": bots, "world": world})
+        r.raise_for_status()
+        session_id = r.json()["id"]
+        await http.post(f"/v1/sessions/{session_id}/start", headers=admin)
+        tickets = []
+        url = ""
+        for i in range(bots):
+            name = f"demo-bot-{i}"
+            await http.post("/v1/auth/register", json={"username": name, "password": DEMO_PASSWORD})
+            r = await http.post("/v1/auth/login", json={"username": name, "password": DEMO_PASSWORD})
+            r.raise_for_status()
+            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            r = await http.post(f"/v1/sessions/{session_id}/join", headers=headers)
+            r.raise_for_status()
+            tickets.append(r.json()["ticket"])
+            url = r.json()["realtime_url"]
+        return session_id, url, tickets
+
+
 async def _demo(
-    bots: int, seconds: float, seed: int, host: str, port: int, console: Console, stop: asyncio.Event
+    bots: int, seconds: float, seed: int, host: str, port: int, api_port: int, console: Console, stop: asyncio.Event
 ) -> DemoSummary:
     cfg = WorldConfig.scaled_for_density(max(bots, 1), seed=seed)
-    server = RealtimeServer(cfg, ServerSettings(), host, port)
-    await server.start()
-    console.print(f"server at [bold]{server.url}[/] — join with a ticket from `mpgenie ticket`; Ctrl-C stops")
-    swarm = BotSwarm(server.url, bots, seed=seed, name="demo")
+    world = {
+        k: getattr(cfg, k)
+        for k in ("seed", "radius", "num_landmarks", "num_collectibles", "num_beacons", "num_hazards")
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="mpgenie-demo-"))
+    api_settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{workdir}/demo.db",
+        bootstrap_admin=f"{DEMO_ADMIN}:{DEMO_PASSWORD}",
+        log_level="WARNING",  # the live table is the demo's output
+    )
+    platform = await start_platform(api_settings, cfg, ServerSettings(), host, port, api_port)
+    server = platform.realtime
+    assert server is not None and platform.api_url is not None
+    console.print(f"API [bold]{platform.api_url}/docs[/]; realtime [bold]{server.url}[/]; Ctrl-C stops")
+    session_id, url, tickets = await _join_through_the_api(platform.api_url, bots, world)
+    console.print(f"session {session_id[:8]} made through the API; {bots} bots joined via API tickets")
+    swarm = BotSwarm(url, bots, seed=seed, tickets=tickets)
     await swarm.connect_all()
     runner = asyncio.ensure_future(swarm.run())
+    core = server.router.cores[session_id]
     start = time.monotonic()
     next_event = start + WORLD_EVENT_EVERY_S
-    summary = _summary(server, swarm)
+    summary = _summary(server, core, swarm)
     with Live(_table(summary, 0.0), console=console, refresh_per_second=4) as live:
         while not stop.is_set() and (seconds <= 0 or time.monotonic() - start < seconds):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
             now = time.monotonic()
             if now >= next_event:
-                server.core.announce("snowfall", {"intensity": round(float(np.random.default_rng().random()), 2)})
+                core.announce("snowfall", {"intensity": round(float(np.random.default_rng().random()), 2)})
                 next_event = now + WORLD_EVENT_EVERY_S
-            summary = _summary(server, swarm)
+            summary = _summary(server, core, swarm)
             live.update(_table(summary, now - start))
     swarm.stop()
     await runner
     await swarm.close()
-    await server.stop()
+    await stop_platform(platform)
+    shutil.rmtree(workdir, ignore_errors=True)
     console.print("\ndemo stopped: bots left, server shut down cleanly")
     return summary
 
 
-def _summary(server: RealtimeServer, swarm: BotSwarm) -> DemoSummary:
-    core = server.core
+def _summary(server: RealtimeServer, core: ServerCore, swarm: BotSwarm) -> DemoSummary:
     stats = swarm.stats()
     recent = [d for _, d in list(server.tick_times)[-200:]]
     return DemoSummary(
@@ -108,6 +156,7 @@ def run_network_demo(
     seed: int = 0,
     host: str = "127.0.0.1",
     port: int = 7777,
+    api_port: int = 8000,
     console: Console | None = None,
 ) -> DemoSummary:
     """Serve with ``bots`` SDK bots until Ctrl-C, or for ``seconds`` when positive."""
@@ -121,6 +170,6 @@ def run_network_demo(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        return loop.run_until_complete(_demo(bots, seconds, seed, host, port, console or Console(), stop))
+        return loop.run_until_complete(_demo(bots, seconds, seed, host, port, api_port, console or Console(), stop))
     finally:
         loop.close()
