@@ -193,3 +193,34 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_bench_api_smoke_reports_every_key() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpgenie.cli",
+            "bench",
+            "api",
+            "--users",
+            "5",
+            "--concurrency",
+            "4",
+            "--duration",
+            "1",
+            "--argon2-memory-kib",
+            "64",
+            "--argon2-time-cost",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["login_rps"] > 0 and data["join_rps"] > 0 and data["p99_ms"] > 0
+    assert data["login_failed"] == 0

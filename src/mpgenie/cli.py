@@ -22,6 +22,7 @@ from rich.table import Table  # noqa: E402
 from mpgenie import __version__  # noqa: E402
 from mpgenie.api.observability import configure_logging  # noqa: E402
 from mpgenie.api.settings import Settings  # noqa: E402
+from mpgenie.bench.api import bench_api  # noqa: E402
 from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
 from mpgenie.bench.server import bench_server  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
@@ -291,6 +292,26 @@ def bench_world_cmd(
         _print_json(result)
     else:
         _print_table(f"bench world: {players} players x {ticks} ticks", result)
+
+
+@bench_app.command("api")
+def bench_api_cmd(
+    users: Annotated[int, typer.Option(help="Accounts registered first (logins and joins cycle over them).")] = 200,
+    concurrency: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 32,
+    duration: Annotated[float, typer.Option(help="Seconds of logins, then seconds of joins.")] = 10.0,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database of the API under test (default: a fresh SQLite file).")
+    ] = None,
+    argon2_memory_kib: Annotated[int | None, typer.Option(help="Override the argon2id memory cost.")] = None,
+    argon2_time_cost: Annotated[int | None, typer.Option(help="Override the argon2id passes.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Login and join throughput of the platform API (a child process) over real HTTP."""
+    result = _run(lambda: bench_api(users, concurrency, duration, database_url, argon2_memory_kib, argon2_time_cost))
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table(f"bench api: {concurrency} clients, {duration:g} s each", result)
 
 
 @bench_app.command("server")

@@ -43,7 +43,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url, schema)
+        engine = make_engine(settings.database_url, schema or settings.database_schema)
         await migrate(engine)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         limiter: RateLimiter = (

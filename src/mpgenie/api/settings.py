@@ -15,6 +15,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MPGENIE_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///mpgenie.db"
+    database_schema: str | None = None  # PostgreSQL: keep every table in this schema (must exist)
     redis_url: str | None = None
     redis_prefix: str = "mpgenie"
     jwt_secret: str = DEV_JWT_SECRET
