@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from pathlib import Path
 
 import httpx
 import jwt
 import msgspec
+import pytest
 from sqlalchemy import select
 
 from mpgenie.api.models import AuditEvent
@@ -69,6 +71,9 @@ async def _scenario(tmp: Path) -> None:
             core = platform.realtime.router.cores[sid]
             assert welcome.player in core.by_player and core.by_player[welcome.player].subject == ann_id(ann)
             await client.next_snapshot()
+            ann_auth = {"Authorization": f"Bearer {ann['access_token']}"}
+            online = (await http.get(f"/v1/sessions/{sid}/presence", headers=ann_auth)).json()["online"]
+            assert online == [ann_id(ann)]
 
             # Anything but an API ticket is refused: another secret, an expired ticket, no ticket.
             for token in (
@@ -93,6 +98,7 @@ async def _scenario(tmp: Path) -> None:
             async with ctx.sessions() as db:
                 kicks = (await db.execute(select(AuditEvent).where(AuditEvent.event == "kick"))).scalars().all()
             assert [k.subject for k in kicks] == [ann_id(ann)]
+            assert (await http.get(f"/v1/sessions/{sid}/presence", headers=ann_auth)).json()["online"] == []
 
             # Rejoin, then the API ends the session: the world closes and says goodbye.
             again = await http.post(
@@ -120,9 +126,13 @@ def ann_id(tokens: dict[str, str]) -> str:
     return str(jwt.decode(tokens["access_token"], options={"verify_signature": False})["sub"])
 
 
-def test_api_tickets_open_the_realtime_session(tmp_path: Path) -> None:
+def test_api_tickets_open_the_realtime_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     loop = new_event_loop()
     try:
         loop.run_until_complete(asyncio.wait_for(_scenario(tmp_path), 60))
     finally:
         loop.close()
+    # The request id of the HTTP join reaches the realtime server's log line for that join.
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    joined = [x for x in lines if x.get("event") == "player joined" and x.get("request_id") == "trace-from-http"]
+    assert len(joined) == 1 and joined[0]["session"] != "default"

@@ -72,8 +72,30 @@ async def start_platform(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    previous: list[asyncio.Task[None]] = []
+
+    def report_presence(session: str, subject: str, online: bool) -> None:
+        app = app_holder.get("app")
+        ctx = getattr(getattr(app, "state", None), "ctx", None)
+        if ctx is None:
+            return
+        before = previous[0] if previous else None
+
+        async def write() -> None:  # in order: a drop must not overtake the join it follows
+            if before is not None:
+                with contextlib.suppress(Exception):
+                    await before
+            await ctx.presence.set(session, subject, online)
+
+        task = asyncio.get_running_loop().create_task(write())
+        previous[:] = [task]
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
     if with_realtime:
-        realtime = RealtimeServer(world, realtime_settings, host, realtime_port, on_kick=audit_kick)
+        realtime = RealtimeServer(
+            world, realtime_settings, host, realtime_port, on_kick=audit_kick, on_presence=report_presence
+        )
         await realtime.start()
         api_settings = api_settings.model_copy(update={"realtime_url": realtime.url})
     if with_api:

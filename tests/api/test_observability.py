@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from mpgenie.api.db import make_engine
+from mpgenie.api.presence import MemoryPresence, RedisPresence
 from mpgenie.api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from mpgenie.net.tickets import verify_ticket
 
@@ -116,3 +117,20 @@ async def test_api_with_real_redis(tmp_path) -> None:  # type: ignore[no-untyped
         assert codes == [401] * 4 + [429] * 2
         keys = await api.ctx.redis.keys(f"{prefix}:rl:*")  # type: ignore[union-attr]
         assert keys, "the counters live in Redis"
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_presence_stores(kind: str) -> None:
+    redis = Redis.from_url(REDIS_URL) if kind == "redis" else None
+    store = RedisPresence(redis, f"test-{uuid.uuid4().hex}") if redis is not None else MemoryPresence()
+    try:
+        await store.set("s1", "bob", True)
+        await store.set("s1", "amy", True)
+        await store.set("s2", "cat", True)
+        assert await store.online("s1") == ["amy", "bob"]
+        await store.set("s1", "bob", False)
+        await store.set("s1", "nobody", False)
+        assert await store.online("s1") == ["amy"] and await store.online("s3") == []
+    finally:
+        if redis is not None:
+            await redis.aclose()

@@ -79,3 +79,20 @@ async def test_concurrent_joins_never_overfill(api: Api) -> None:
     async with api.ctx.sessions() as db:
         members = (await db.execute(select(func.count()).select_from(SessionMember))).scalar_one()
     assert members == 7
+
+
+async def test_presence_and_analytics_endpoints(api: Api) -> None:
+    dev = await api.user("dev", role="developer")
+    researcher = await api.user("rita", role="researcher")
+    sid = (await api.client.post("/v1/sessions", headers=dev, json={"name": "a", "max_players": 3})).json()["id"]
+    await api.ctx.presence.set(sid, "someone", True)
+    r = await api.client.get(f"/v1/sessions/{sid}/presence", headers=dev)
+    assert r.status_code == 200 and r.json() == {"session_id": sid, "online": ["someone"]}
+    assert (await api.client.get("/v1/sessions/nope/presence", headers=dev)).status_code == 404
+    await api.client.post("/v1/auth/login", json={"username": "rita", "password": "wrong"})
+    summary = (await api.client.get("/v1/analytics/summary", headers=researcher)).json()
+    assert summary["users"] == 2 and summary["users_by_role"] == {"developer": 1, "researcher": 1}
+    assert summary["sessions_by_status"] == {"waiting": 1}
+    assert summary["logins_last_24h"] == 2 and summary["failed_logins_last_24h"] == 1
+    assert (await api.client.get("/v1/matchmaking/tickets/nope", headers=dev)).status_code == 404
+    assert (await api.client.post("/v1/auth/logout", json={"refresh_token": "nope"})).status_code == 401

@@ -20,6 +20,7 @@ from mpgenie.api.deps import AppContext, rate_limit
 from mpgenie.api.models import User
 from mpgenie.api.observability import ApiMetrics, RequestContext, configure_logging
 from mpgenie.api.permissions import Role
+from mpgenie.api.presence import MemoryPresence, RedisPresence
 from mpgenie.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from mpgenie.api.routers import analytics, auth, health, matchmaking, sessions, users
 from mpgenie.api.routers.matchmaking import match_now
@@ -59,6 +60,7 @@ def create_app(
             metrics,
             extra_metrics=extra_metrics,
             on_session_end=on_session_end,
+            presence=RedisPresence(redis, settings.redis_prefix) if redis is not None else MemoryPresence(),
         )
         app.state.ctx = ctx
         await _bootstrap_admin(ctx)

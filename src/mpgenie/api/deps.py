@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mpgenie.api.models import AuditEvent, User, utcnow
 from mpgenie.api.observability import ApiMetrics
 from mpgenie.api.permissions import Permission, allowed
+from mpgenie.api.presence import MemoryPresence, Presence
 from mpgenie.api.problems import ProblemError
 from mpgenie.api.ratelimit import RateLimiter
 from mpgenie.api.security import Passwords, TokenError, read_access_token
@@ -34,6 +35,7 @@ class AppContext:
     metrics: ApiMetrics
     clock: Callable[[], dt.datetime] = utcnow
     extra_metrics: Callable[[], bytes] | None = None  # e.g. the realtime server's, when served together
+    presence: Presence = field(default_factory=MemoryPresence)
     match_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     on_session_end: Callable[[str], None] | None = None  # set when a realtime server runs in this process
 

@@ -120,6 +120,11 @@ class JoinOut(BaseModel):
     expires_at: dt.datetime
 
 
+class PresenceOut(BaseModel):
+    session_id: str
+    online: list[str]  # user ids connected to the session's realtime world now
+
+
 class MatchTicketIn(Strict):
     region: str = Field("local", pattern=REGION)
     party_size: int = Field(1, ge=1, le=4)

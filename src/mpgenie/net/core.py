@@ -155,6 +155,7 @@ class ServerCore:
         settings: ServerSettings | None = None,
         metrics: ServerMetrics | None = None,
         on_kick: Callable[[str, str, str], None] | None = None,
+        on_presence: Callable[[str, str, bool], None] | None = None,
     ) -> None:
         self.cfg = cfg or WorldConfig()
         self.settings = settings or ServerSettings()
@@ -181,6 +182,7 @@ class ServerCore:
         }
         self.closing = False
         self.on_kick = on_kick  # (session, subject, why): the platform writes it to its audit log
+        self.on_presence = on_presence  # (session, subject, online): the platform's presence store
         self.now = 0.0  # time of the latest call in (for bookkeeping of closes; the core reads no clock)
 
     # --- connections -------------------------------------------------------------------------------------------
@@ -209,7 +211,12 @@ class ServerCore:
             s.conn = None
             s.dropped_at = now
             s.inputs.clear()
+            self._presence(s.subject, False)
         self._update_gauges()
+
+    def _presence(self, subject: str, online: bool) -> None:
+        if self.on_presence is not None:
+            self.on_presence(self.settings.session, subject, online)
 
     def on_message(self, peer: Peer, data: bytes | memoryview, now: float) -> None:
         """Handle one binary frame. Never raises for anything the client sent."""
@@ -357,6 +364,7 @@ class ServerCore:
         session.conn = conn
         session.dropped_at = None
         conn.session = session
+        self._presence(session.subject, True)
         self._send(
             conn,
             p.Welcome(
@@ -493,6 +501,7 @@ class ServerCore:
         if session.conn is not None:
             session.conn.session = None
             session.conn = None
+            self._presence(session.subject, False)
         self._update_gauges()
 
     def _update_gauges(self) -> None:

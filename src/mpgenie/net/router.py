@@ -31,11 +31,13 @@ class SessionRouter:
         settings: ServerSettings | None = None,
         metrics: ServerMetrics | None = None,
         on_kick: Callable[[str, str, str], None] | None = None,
+        on_presence: Callable[[str, str, bool], None] | None = None,
     ) -> None:
         self.settings = settings or ServerSettings()
         self.metrics = metrics or ServerMetrics()
         self.on_kick = on_kick
-        self.default = ServerCore(cfg, self.settings, self.metrics, on_kick)
+        self.on_presence = on_presence
+        self.default = ServerCore(cfg, self.settings, self.metrics, on_kick, on_presence)
         self.cores: dict[str, ServerCore] = {self.settings.session: self.default}
         self._where: dict[Peer, ServerCore] = {}
         self._idle_since: dict[str, float] = {}
@@ -97,7 +99,9 @@ class SessionRouter:
             cfg = WorldConfig.from_mapping(dict(world or {}))
         except (ConfigError, TypeError):
             return None
-        core = ServerCore(cfg, dataclasses.replace(self.settings, session=session_id), self.metrics, self.on_kick)
+        core = ServerCore(
+            cfg, dataclasses.replace(self.settings, session=session_id), self.metrics, self.on_kick, self.on_presence
+        )
         self.cores[session_id] = core
         return core
 

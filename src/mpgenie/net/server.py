@@ -125,8 +125,9 @@ class RealtimeServer:
         port: int = 0,
         on_tick: Callable[[ServerCore], None] | None = None,
         on_kick: Callable[[str, str, str], None] | None = None,
+        on_presence: Callable[[str, str, bool], None] | None = None,
     ) -> None:
-        self.router = SessionRouter(cfg, settings, on_kick=on_kick)
+        self.router = SessionRouter(cfg, settings, on_kick=on_kick, on_presence=on_presence)
         self.core = self.router.default
         self.host = host
         self.port = port

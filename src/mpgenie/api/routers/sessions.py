@@ -18,7 +18,7 @@ from mpgenie.api.deps import Ctx, Db, audit, require
 from mpgenie.api.models import GameSession, SessionMember, User
 from mpgenie.api.permissions import Permission, allowed
 from mpgenie.api.problems import ProblemError, responses
-from mpgenie.api.schemas import REGION, JoinOut, SessionCreate, SessionOut, SessionPage
+from mpgenie.api.schemas import REGION, JoinOut, PresenceOut, SessionCreate, SessionOut, SessionPage
 from mpgenie.net.tickets import issue_ticket
 from mpgenie.world.config import ConfigError, WorldConfig
 
@@ -131,6 +131,12 @@ async def delete_session(session_id: str, request: Request, session: Db, user: C
     await audit(session, request, "session_delete", user.id, session_id)
     await session.commit()
     return Response(status_code=204)
+
+
+@router.get("/{session_id}/presence", response_model=PresenceOut, responses=PROBLEMS)
+async def presence(session_id: str, ctx: Ctx, session: Db, _user: Player) -> PresenceOut:
+    await _get(session, session_id)
+    return PresenceOut(session_id=session_id, online=await ctx.presence.online(session_id))
 
 
 @router.post("/{session_id}/join", response_model=JoinOut, responses=PROBLEMS)
