@@ -1,0 +1,75 @@
+"""The on-disk layout of a dataset, its one source of truth (docs/dataset-format.md explains it).
+
+In the spirit of LeRobot v3, with one difference that makes publishing atomic: everything of an episode lives in
+its own directory, which appears by a single rename when the episode is complete.
+
+    DIR/meta/info.json                       fps, resolution, codec, features, totals (rebuilt after each episode)
+    DIR/meta/episodes.parquet                one row per published episode
+    DIR/episodes/episode_000000/data.parquet one row per tick; per-agent columns are lists indexed by agent
+    DIR/episodes/episode_000000/events.parquet
+    DIR/episodes/episode_000000/agent_000.mp4 one video per agent view; frame i is row i
+    DIR/.staging/                            episodes being written (ignored by readers, cleared on start)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+FORMAT_VERSION = "mpgenie-v1"
+CODECS = {
+    "h264": ("libx264", "yuv420p", {"crf": "20", "preset": "veryfast"}),
+    "lossless": ("libx264rgb", "rgb24", {"crf": "0", "preset": "veryfast"}),
+}
+
+DATA_SCHEMA = pa.schema(
+    [
+        ("episode_index", pa.int32()),
+        ("frame_index", pa.int32()),
+        ("timestamp", pa.float64()),  # seconds since the episode's first frame (frame_index / fps)
+        ("tick", pa.int64()),  # the world tick whose state the frame shows
+        ("action", pa.list_(pa.int8())),  # per agent: the action applied at this tick
+        ("position", pa.list_(pa.list_(pa.float32(), 3))),  # per agent: unit vector
+        ("heading", pa.list_(pa.list_(pa.float32(), 3))),  # per agent: unit tangent
+        ("height", pa.list_(pa.float32())),  # per agent: metres above ground
+        ("score", pa.list_(pa.int32())),
+        ("alive", pa.list_(pa.bool_())),
+    ]
+)
+EVENT_SCHEMA = pa.schema(
+    [
+        ("episode_index", pa.int32()),
+        ("frame_index", pa.int32()),
+        ("tick", pa.int64()),
+        ("kind", pa.string()),  # pickup, beacon, attack, hazard, respawn, aoi_enter, aoi_leave, interaction
+        ("agent", pa.int32()),  # the acting / observing agent (-1: none)
+        ("other", pa.int32()),  # the other agent (target, subject; -1: none)
+        ("object", pa.int32()),  # collectible / beacon / hazard / spawn index (-1: none)
+        ("participants", pa.list_(pa.int32())),  # beacon co-operation, interaction spans
+        ("end_frame", pa.int32()),  # interaction spans: last frame of the span (else = frame_index)
+    ]
+)
+
+
+def episode_dir(root: Path, index: int) -> Path:
+    return root / "episodes" / f"episode_{index:06d}"
+
+
+def video_name(agent: int) -> str:
+    return f"agent_{agent:03d}.mp4"
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write-then-rename: readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,272 @@
+"""Record episodes: run a headless session, render every player's view each tick, write video + tables + events.
+
+An episode is written into ``DIR/.staging/`` and appears under ``DIR/episodes/`` by one directory rename once every
+file is complete and synced, so a crash (even ``kill -9``) at any moment leaves no partial episode visible; a
+re-run removes stale staging directories and skips published episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mpgenie.agents.scripted import ScriptedBots
+from mpgenie.dataset.format import (
+    CODECS,
+    DATA_SCHEMA,
+    EVENT_SCHEMA,
+    FORMAT_VERSION,
+    episode_dir,
+    video_name,
+    write_json_atomic,
+)
+from mpgenie.render import Renderer, RenderSettings
+from mpgenie.world.config import WorldConfig
+from mpgenie.world.events import AttackHit, BeaconActivated, HazardHit, Pickup, Respawn
+from mpgenie.world.simulation import World
+
+INTERACTION_M = 6.0  # two agents this close are "interacting" (annotated as spans)
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeSpec:
+    index: int
+    players: int
+    steps: int
+    seed: int
+    resolution: int = 64
+    codec: str = "h264"
+
+    def world_config(self) -> WorldConfig:
+        return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
+
+
+class VideoWriter:
+    """One agent's view as an H.264 (or lossless H.264 RGB) stream, one frame per tick, a keyframe each second."""
+
+    def __init__(self, path: Path, fps: int, size: int, codec: str) -> None:
+        name, pix_fmt, options = CODECS[codec]
+        self.container = av.open(str(path), "w")
+        self.stream = self.container.add_stream(name, rate=fps)
+        self.stream.width = self.stream.height = size
+        self.stream.pix_fmt = pix_fmt
+        self.stream.options = {**options, "g": str(fps), "bf": "0"}
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self.frames
+        self.frames += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+
+def _fsync_tree(path: Path) -> None:
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
+    """Write one episode (None if it was already published)."""
+    final = episode_dir(root, spec.index)
+    if final.exists():
+        return None
+    staging = root / ".staging" / f"{final.name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    cfg = spec.world_config()
+    world = World(cfg)
+    agents = world.add_players(spec.players)  # a fresh world: agent a is player id a
+    bots = ScriptedBots(world, spec.seed)
+    renderer = Renderer(world, RenderSettings(resolution=spec.resolution))
+    writers = [VideoWriter(staging / video_name(a), cfg.tick_rate, spec.resolution, spec.codec) for a in agents]
+    rows: dict[str, list[Any]] = {name: [] for name in DATA_SCHEMA.names}
+    events: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
+    spans: dict[tuple[int, int], int] = {}
+    try:
+        for frame in range(spec.steps):
+            actions = bots.act()
+            result = world.step(actions)
+            views = renderer.render(agents)
+            for a, writer in enumerate(writers):
+                writer.write(views[a])
+            _row(rows, spec.index, frame, world, actions, agents)
+            _events(events, spec.index, frame, result.tick, result.events, result.aoi)
+            _interactions(events, spans, spec.index, frame, result.tick, world, agents, last=frame == spec.steps - 1)
+    finally:
+        for writer in writers:
+            writer.close()
+    pq.write_table(pa.table(rows, schema=DATA_SCHEMA), staging / "data.parquet")
+    pq.write_table(pa.table(events, schema=EVENT_SCHEMA), staging / "events.parquet")
+    meta = {
+        "episode_index": spec.index,
+        "num_frames": spec.steps,
+        "num_agents": spec.players,
+        "seed": spec.seed,
+        "fps": cfg.tick_rate,
+        "resolution": spec.resolution,
+        "codec": spec.codec,
+        "world": asdict(cfg),  # type: ignore[call-overload]
+        "num_events": len(events["kind"]),
+        "videos": [video_name(int(a)) for a in agents],
+    }
+    (staging / "episode.json").write_text(json.dumps(meta, sort_keys=True))
+    _fsync_tree(staging)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(staging, final)  # the moment the episode exists
+    return meta
+
+
+def _row(
+    rows: dict[str, list[Any]], episode: int, frame: int, world: World, actions: np.ndarray, agents: np.ndarray
+) -> None:
+    fps = world.cfg.tick_rate
+    rows["episode_index"].append(episode)
+    rows["frame_index"].append(frame)
+    rows["timestamp"].append(frame / fps)
+    rows["tick"].append(world.tick)
+    rows["action"].append(actions[agents].astype(np.int8).tolist())
+    rows["position"].append(world.pos[agents].astype(np.float32).tolist())
+    rows["heading"].append(world.fwd[agents].astype(np.float32).tolist())
+    rows["height"].append(world.height[agents].astype(np.float32).tolist())
+    rows["score"].append(world.score[agents].astype(np.int32).tolist())
+    rows["alive"].append(world.active[agents].tolist())
+
+
+def _add(
+    events: dict[str, list[Any]],
+    episode: int,
+    frame: int,
+    tick: int,
+    kind: str,
+    agent: int = -1,
+    other: int = -1,
+    obj: int = -1,
+    participants: list[int] | None = None,
+    end: int | None = None,
+) -> None:
+    for key, value in (
+        ("episode_index", episode),
+        ("frame_index", frame),
+        ("tick", tick),
+        ("kind", kind),
+        ("agent", agent),
+        ("other", other),
+        ("object", obj),
+        ("participants", participants or []),
+        ("end_frame", frame if end is None else end),
+    ):
+        events[key].append(value)
+
+
+def _events(events: dict[str, list[Any]], episode: int, frame: int, tick: int, gameplay: list[Any], aoi: Any) -> None:
+    for ev in gameplay:
+        if isinstance(ev, Pickup):
+            _add(events, episode, frame, tick, "pickup", ev.player, obj=ev.collectible)
+        elif isinstance(ev, BeaconActivated):
+            _add(events, episode, frame, tick, "beacon", obj=ev.beacon, participants=list(ev.players))
+        elif isinstance(ev, AttackHit):
+            _add(events, episode, frame, tick, "attack", ev.attacker, ev.target)
+        elif isinstance(ev, HazardHit):
+            _add(events, episode, frame, tick, "hazard", ev.player, obj=ev.hazard)
+        elif isinstance(ev, Respawn):
+            _add(events, episode, frame, tick, "respawn", ev.player, obj=ev.spawn_point)
+    for o, s in zip(aoi.enter_observer.tolist(), aoi.enter_subject.tolist(), strict=True):
+        _add(events, episode, frame, tick, "aoi_enter", o, s)
+    for o, s in zip(aoi.leave_observer.tolist(), aoi.leave_subject.tolist(), strict=True):
+        _add(events, episode, frame, tick, "aoi_leave", o, s)
+
+
+def _interactions(
+    events: dict[str, list[Any]],
+    spans: dict[tuple[int, int], int],
+    episode: int,
+    frame: int,
+    tick: int,
+    world: World,
+    agents: np.ndarray,
+    last: bool,
+) -> None:
+    """Spans of frames during which two agents stay within INTERACTION_M of each other."""
+    p = world.pos[agents]
+    chord = 2.0 * np.sin(INTERACTION_M / world.cfg.radius / 2.0)
+    close = np.linalg.norm(p[:, None, :] - p[None, :, :], axis=2) <= chord
+    now = {(int(a), int(b)) for a, b in zip(*np.nonzero(np.triu(close, 1)), strict=True)}
+    for pair in sorted(set(spans) - now):
+        start = spans.pop(pair)
+        _add(events, episode, start, tick, "interaction", pair[0], pair[1], participants=list(pair), end=frame - 1)
+    for pair in sorted(now - set(spans)):
+        spans[pair] = frame
+    if last:
+        for pair, start in sorted(spans.items()):
+            _add(events, episode, start, tick, "interaction", pair[0], pair[1], participants=list(pair), end=frame)
+        spans.clear()
+
+
+def clear_staging(root: Path) -> None:
+    """Remove what a crashed run left half-written (never visible to readers)."""
+    shutil.rmtree(root / ".staging", ignore_errors=True)
+
+
+def rebuild_meta(root: Path) -> dict[str, Any]:
+    """meta/episodes.parquet and meta/info.json from the published episodes (atomic replace)."""
+    metas = []
+    for d in sorted((root / "episodes").glob("episode_*")):
+        metas.append(json.loads((d / "episode.json").read_text()))
+    table = pa.table(
+        {
+            "episode_index": pa.array([m["episode_index"] for m in metas], pa.int32()),
+            "num_frames": pa.array([m["num_frames"] for m in metas], pa.int32()),
+            "num_agents": pa.array([m["num_agents"] for m in metas], pa.int32()),
+            "seed": pa.array([m["seed"] for m in metas], pa.int64()),
+            "num_events": pa.array([m["num_events"] for m in metas], pa.int32()),
+        }
+    )
+    (root / "meta").mkdir(parents=True, exist_ok=True)
+    tmp = root / "meta" / f".episodes.{uuid.uuid4().hex}.parquet"
+    pq.write_table(table, tmp)
+    os.replace(tmp, root / "meta" / "episodes.parquet")
+    first = metas[0] if metas else {}
+    info = {
+        "format": FORMAT_VERSION,
+        "fps": first.get("fps", 20),
+        "resolution": first.get("resolution"),
+        "codec": first.get("codec"),
+        "video": {"container": "mp4", "pixel_format": "rgb24 in, yuv420p (h264) or rgb24 (lossless)"},
+        "max_agents": max((m["num_agents"] for m in metas), default=0),
+        "features": {
+            "data": {f.name: str(f.type) for f in DATA_SCHEMA},
+            "events": {f.name: str(f.type) for f in EVENT_SCHEMA},
+            "video": "episodes/episode_NNNNNN/agent_AAA.mp4: frame i is data row i",
+        },
+        "totals": {
+            "episodes": len(metas),
+            "frames": sum(m["num_frames"] for m in metas),
+            "agent_frames": sum(m["num_frames"] * m["num_agents"] for m in metas),
+            "videos": sum(m["num_agents"] for m in metas),
+            "events": sum(m["num_events"] for m in metas),
+        },
+    }
+    write_json_atomic(root / "meta" / "info.json", info)
+    return info
