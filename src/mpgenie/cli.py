@@ -26,6 +26,7 @@ from mpgenie.bench.api import bench_api  # noqa: E402
 from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
 from mpgenie.bench.server import bench_server  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
+from mpgenie.dataset.generate import generate as generate_dataset  # noqa: E402
 from mpgenie.headless import run_headless  # noqa: E402
 from mpgenie.net.core import ServerSettings  # noqa: E402
 from mpgenie.net.demo import run_network_demo  # noqa: E402
@@ -226,6 +227,46 @@ def serve(
             console.print("server stopped cleanly")
 
     _run(body)
+
+
+@app.command()
+def generate(
+    out: Annotated[str, typer.Option(help="Dataset directory (created; episodes already there are kept).")],
+    episodes: Annotated[int, typer.Option(help="Episodes to record.")] = 4,
+    players: Annotated[int, typer.Option(help="Agents per episode (each gets a video).")] = 8,
+    steps: Annotated[int, typer.Option(help="Ticks (= frames) per episode.")] = 300,
+    resolution: Annotated[int, typer.Option(help="View size in pixels: 32, 64, 128 or 256.")] = 64,
+    seed: Annotated[int, typer.Option(help="Base seed (episode e uses a seed derived from it and e).")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes (or Ray CPUs with --ray).")] = 1,
+    codec: Annotated[str, typer.Option(help="h264 (default) or lossless (H.264 RGB, crf 0).")] = "h264",
+    ray: Annotated[bool, typer.Option("--ray", help="Spread episodes with Ray (extra 'scale').")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
+) -> None:
+    """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
+
+    def body() -> dict[str, Any]:
+        if as_json:
+            return generate_dataset(out, episodes, players, steps, resolution, seed, workers, codec, ray)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("episodes", total=episodes)
+            return generate_dataset(
+                out,
+                episodes,
+                players,
+                steps,
+                resolution,
+                seed,
+                workers,
+                codec,
+                ray,
+                progress=lambda done, total: progress.update(task, completed=done),
+            )
+
+    info = _run(body)
+    if as_json:
+        _print_json(info["totals"])
+    else:
+        _print_table(f"dataset {out}", info["totals"])
 
 
 @app.command()

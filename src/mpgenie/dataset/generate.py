@@ -1,0 +1,101 @@
+"""``mpgenie generate``: many episodes, spread over local worker processes (default) or a Ray cluster.
+
+Episode ``e`` of a run with base seed ``s`` uses seed ``s * 1_000_003 + e``, so a re-run (after a crash, or with a
+different number of workers) produces the same episodes and skips those already published.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from mpgenie.dataset.format import episode_dir
+from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
+
+
+def episode_specs(episodes: int, players: int, steps: int, seed: int, resolution: int, codec: str) -> list[EpisodeSpec]:
+    return [EpisodeSpec(e, players, steps, seed * 1_000_003 + e, resolution, codec) for e in range(episodes)]
+
+
+def _record(root: str, spec: EpisodeSpec) -> dict[str, Any] | None:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return record_episode(Path(root), spec)
+
+
+def generate(
+    out: str | Path,
+    episodes: int,
+    players: int,
+    steps: int,
+    resolution: int = 64,
+    seed: int = 0,
+    workers: int = 1,
+    codec: str = "h264",
+    use_ray: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Record the episodes not yet published; returns meta/info.json's content."""
+    if episodes < 1 or players < 1 or steps < 1 or workers < 1:
+        raise ValueError("episodes, players, steps and workers must be >= 1")
+    if codec not in ("h264", "lossless"):
+        raise ValueError(f"codec must be h264 or lossless, got {codec!r}")
+    if resolution not in (32, 64, 128, 256):
+        raise ValueError(f"resolution must be 32, 64, 128 or 256, got {resolution}")
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    clear_staging(root)
+    todo = [
+        s
+        for s in episode_specs(episodes, players, steps, seed, resolution, codec)
+        if not episode_dir(root, s.index).exists()
+    ]
+    done = episodes - len(todo)
+    if progress is not None:
+        progress(done, episodes)
+    if use_ray:
+        finished = [done]
+
+        def one_more() -> None:
+            finished[0] += 1
+            if progress is not None:
+                progress(finished[0], episodes)
+
+        _generate_ray(root, todo, workers, one_more)
+    elif workers == 1:
+        for spec in todo:
+            record_episode(root, spec)
+            done += 1
+            if progress is not None:
+                progress(done, episodes)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_record, str(root), spec) for spec in todo]
+            for future in as_completed(futures):
+                future.result()
+                done += 1
+                if progress is not None:
+                    progress(done, episodes)
+    return rebuild_meta(root)
+
+
+def _generate_ray(root: Path, todo: list[EpisodeSpec], workers: int, tick: Callable[[], None]) -> None:
+    try:
+        import ray  # noqa: PLC0415 - optional extra, imported only when asked for
+    except ImportError:
+        raise ValueError("--ray needs the 'scale' extra: pip install 'mpgenie[scale]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = ray.remote(num_cpus=1)(_record)
+        pending = [remote.remote(str(root), spec) for spec in todo]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            ray.get(ready)
+            tick()
+    finally:
+        if started:
+            ray.shutdown()
