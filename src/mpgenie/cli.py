@@ -12,6 +12,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import json  # noqa: E402
 import logging  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Annotated, Any, TypeVar  # noqa: E402
 
 import typer  # noqa: E402
@@ -27,6 +28,8 @@ from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
 from mpgenie.bench.server import bench_server  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
 from mpgenie.dataset.generate import generate as generate_dataset  # noqa: E402
+from mpgenie.dataset.qc import check_dataset  # noqa: E402
+from mpgenie.dataset.stats import dataset_stats  # noqa: E402
 from mpgenie.headless import run_headless  # noqa: E402
 from mpgenie.net.core import ServerSettings  # noqa: E402
 from mpgenie.net.demo import run_network_demo  # noqa: E402
@@ -44,8 +47,10 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks (numbers, not pass/fail). Every one has --json.", no_args_is_help=True)
 world_app = typer.Typer(help="Inspect the world a config and seed produce.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Check and describe recorded datasets.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(world_app, name="world")
+app.add_typer(dataset_app, name="dataset")
 
 console = Console()
 err = Console(stderr=True)
@@ -267,6 +272,53 @@ def generate(
         _print_json(info["totals"])
     else:
         _print_table(f"dataset {out}", info["totals"])
+
+
+def _dataset_dir(path: str) -> str:
+    if not (Path(path) / "meta" / "info.json").exists():
+        raise ValueError(f"{path} is not a dataset (no meta/info.json)")
+    return path
+
+
+@dataset_app.command("check")
+def dataset_check(
+    path: Annotated[str, typer.Argument(help="Dataset directory.")],
+    stride: Annotated[int, typer.Option(help="Check every N-th frame for black/duplicate frames.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Quality control: frame/row counts, black, frozen and duplicated views. Exit code 1 on any problem."""
+    report = _run(lambda: check_dataset(_dataset_dir(path), stride=max(1, stride)))
+    result = {
+        "ok": report.ok,
+        "episodes": report.episodes,
+        "frames_checked": report.frames_checked,
+        "problems": report.problems,
+    }
+    if as_json:
+        _print_json(result)
+    else:
+        console.print(
+            f"{report.episodes} episodes, {report.frames_checked} frames checked: "
+            + ("[green]ok[/]" if report.ok else f"[red]{len(report.problems)} problems[/]")
+        )
+        for problem in report.problems[:50]:
+            console.print(f"  episode {problem['episode']}: {problem['kind']}: {problem['detail']}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@dataset_app.command("stats")
+def dataset_stats_cmd(
+    path: Annotated[str, typer.Argument(help="Dataset directory.")],
+    preview: Annotated[str | None, typer.Option(help="Contact sheet PNG (default: DIR/preview.png).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The dataset card: totals, hours per agent, action histogram, interactions, diversity, preview PNG."""
+    result = _run(lambda: dataset_stats(_dataset_dir(path), preview or str(Path(path) / "preview.png")))
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table(f"dataset {path}", result)
 
 
 @app.command()

@@ -17,7 +17,9 @@ import pytest
 
 from mpgenie.agents.scripted import ScriptedBots
 from mpgenie.dataset.generate import episode_specs, generate
+from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
+from mpgenie.dataset.recorder import VideoWriter
 from mpgenie.render import Renderer, RenderSettings
 from mpgenie.world.simulation import World
 
@@ -146,3 +148,69 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         generate(tmp_path, 1, 2, 5, resolution=100)
     with pytest.raises(ValueError, match="codec"):
         generate(tmp_path, 1, 2, 5, codec="gif")
+
+
+def test_check_and_stats_on_a_good_dataset(tmp_path: Path) -> None:
+    generate(tmp_path, episodes=2, players=4, steps=60, resolution=32)
+    ok = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", "dataset", "check", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ok.returncode == 0 and json.loads(ok.stdout)["ok"]
+    stats = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", "dataset", "stats", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    card = json.loads(stats.stdout)
+    assert card["episodes"] == 2 and card["frames"] == 120 and sum(card["action_histogram"].values()) == 480
+    assert card["diversity_js_bits"] > 0 and Path(card["preview"]).stat().st_size > 1000
+    with av.open(card["preview"]) as c:
+        sheet = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert sheet.shape == (4 * 32, 6 * 32, 3)
+
+
+def test_check_catches_broken_datasets(tmp_path: Path) -> None:
+    generate(tmp_path, episodes=1, players=3, steps=50, resolution=32)
+    d = tmp_path / "episodes" / "episode_000000"
+    # A truncated view (desynchronised), and a second agent's video replaced by a copy of the first.
+    frames = MultiplayerVideoDataset(tmp_path).clip(0, 0, 50).frames
+    w = VideoWriter(d / "agent_002.mp4", 20, 32, "h264")
+    for f in frames[2][:30]:
+        w.write(f)
+    w.close()
+    w = VideoWriter(d / "agent_001.mp4", 20, 32, "h264")
+    for f in frames[0]:
+        w.write(f)
+    w.close()
+    bad = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", "dataset", "check", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 1
+    kinds = {p["kind"] for p in json.loads(bad.stdout)["problems"]}
+    assert {"frame_count", "duplicate_views"} <= kinds
+    black = tmp_path / "black"
+    generate(black, episodes=1, players=2, steps=30, resolution=32)
+    w = VideoWriter(black / "episodes" / "episode_000000" / "agent_000.mp4", 20, 32, "h264")
+    for _ in range(30):
+        w.write(np.zeros((32, 32, 3), dtype=np.uint8))
+    w.close()
+    kinds = {p["kind"] for p in check_dataset(black).problems}
+    assert "black" in kinds and "frozen" in kinds
+    missing = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", "dataset", "check", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 2 and "not a dataset" in missing.stderr
