@@ -213,4 +213,4 @@ def test_check_catches_broken_datasets(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert missing.returncode == 2 and "not a dataset" in missing.stderr
+    assert missing.returncode == 2 and "not a dataset" in " ".join(missing.stderr.split())
