@@ -24,6 +24,7 @@ from mpgenie import __version__  # noqa: E402
 from mpgenie.api.observability import configure_logging  # noqa: E402
 from mpgenie.api.settings import Settings  # noqa: E402
 from mpgenie.bench.api import bench_api  # noqa: E402
+from mpgenie.bench.generate import bench_generate  # noqa: E402
 from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
 from mpgenie.bench.server import bench_server  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
@@ -405,6 +406,23 @@ def bench_api_cmd(
         _print_json(result)
     else:
         _print_table(f"bench api: {concurrency} clients, {duration:g} s each", result)
+
+
+@bench_app.command("generate")
+def bench_generate_cmd(
+    players: Annotated[int, typer.Option(help="Agents per episode.")] = 8,
+    steps: Annotated[int, typer.Option(help="Ticks per episode.")] = 300,
+    episodes: Annotated[int, typer.Option(help="Episodes per run.")] = 4,
+    resolution: Annotated[int, typer.Option(help="View size: 32, 64, 128 or 256.")] = 64,
+    max_workers: Annotated[int, typer.Option(help="Also measure with this many workers (2: the scaling).")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Dataset generation speed: synchronized frames per second per core (render + encode + write)."""
+    result = _run(lambda: bench_generate(players, steps, episodes, resolution, max_workers))
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table(f"bench generate: {players} agents x {steps} ticks x {episodes} episodes", result)
 
 
 @bench_app.command("server")
