@@ -22,6 +22,10 @@ DEMO_SECONDS ?= 120
 
 # The realtime server with bots on localhost; Ctrl-C stops it earlier (DEMO_SECONDS=0: until Ctrl-C).
 demo: $(STAMP)
+	$(BIN)/mpgenie generate --episodes 2 --players 6 --steps 200 --out out/sample-dataset
+	$(BIN)/mpgenie dataset check out/sample-dataset
+	$(BIN)/mpgenie dataset stats out/sample-dataset --preview out/sample-dataset/preview.png
+	@echo "sample dataset: out/sample-dataset (preview image: out/sample-dataset/preview.png)"
 	$(BIN)/mpgenie demo --seconds $(DEMO_SECONDS)
 
 test: $(STAMP)
