@@ -246,13 +246,19 @@ def generate(
     workers: Annotated[int, typer.Option(help="Worker processes (or Ray CPUs with --ray).")] = 1,
     codec: Annotated[str, typer.Option(help="h264 (default) or lossless (H.264 RGB, crf 0).")] = "h264",
     ray: Annotated[bool, typer.Option("--ray", help="Spread episodes with Ray (extra 'scale').")] = False,
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="mixed, coop_beacon_rush, chase or exploration (default: each in turn)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
 ) -> None:
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
 
     def body() -> dict[str, Any]:
         if as_json:
-            return generate_dataset(out, episodes, players, steps, resolution, seed, workers, codec, ray)
+            return generate_dataset(
+                out, episodes, players, steps, resolution, seed, workers, codec, ray, scenario=scenario
+            )
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("episodes", total=episodes)
             return generate_dataset(
@@ -266,6 +272,7 @@ def generate(
                 codec,
                 ray,
                 progress=lambda done, total: progress.update(task, completed=done),
+                scenario=scenario,
             )
 
     info = _run(body)

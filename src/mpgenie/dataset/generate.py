@@ -12,12 +12,21 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from mpgenie.agents.policy import SCENARIOS
 from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
 
 
-def episode_specs(episodes: int, players: int, steps: int, seed: int, resolution: int, codec: str) -> list[EpisodeSpec]:
-    return [EpisodeSpec(e, players, steps, seed * 1_000_003 + e, resolution, codec) for e in range(episodes)]
+def episode_specs(
+    episodes: int, players: int, steps: int, seed: int, resolution: int, codec: str, scenario: str | None = None
+) -> list[EpisodeSpec]:
+    """Episode e: its own seed, and the scenario given, else the templates in turn (mixed, co-op beacon rush,
+    chase, exploration, ...), so a run covers all of them."""
+    names = list(SCENARIOS)
+    return [
+        EpisodeSpec(e, players, steps, seed * 1_000_003 + e, resolution, codec, scenario or names[e % len(names)])
+        for e in range(episodes)
+    ]
 
 
 def _record(root: str, spec: EpisodeSpec) -> dict[str, Any] | None:
@@ -36,12 +45,15 @@ def generate(
     codec: str = "h264",
     use_ray: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    scenario: str | None = None,
 ) -> dict[str, Any]:
     """Record the episodes not yet published; returns meta/info.json's content."""
     if episodes < 1 or players < 1 or steps < 1 or workers < 1:
         raise ValueError("episodes, players, steps and workers must be >= 1")
     if codec not in ("h264", "lossless"):
         raise ValueError(f"codec must be h264 or lossless, got {codec!r}")
+    if scenario is not None and scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
     if resolution not in (32, 64, 128, 256):
         raise ValueError(f"resolution must be 32, 64, 128 or 256, got {resolution}")
     root = Path(out)
@@ -49,7 +61,7 @@ def generate(
     clear_staging(root)
     todo = [
         s
-        for s in episode_specs(episodes, players, steps, seed, resolution, codec)
+        for s in episode_specs(episodes, players, steps, seed, resolution, codec, scenario)
         if not episode_dir(root, s.index).exists()
     ]
     done = episodes - len(todo)

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mpgenie.agents.scripted import ScriptedBots
+from mpgenie.agents.policy import Observation, ScriptedPolicy, Style, draw_styles
 from mpgenie.dataset.format import (
     CODECS,
     DATA_SCHEMA,
@@ -46,9 +46,15 @@ class EpisodeSpec:
     seed: int
     resolution: int = 64
     codec: str = "h264"
+    scenario: str = "mixed"
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
+
+    def policy(self) -> ScriptedPolicy:
+        """The episode's agents: styles drawn from the scenario with the episode's seed (so re-runs match)."""
+        styles = draw_styles(self.scenario, self.players, np.random.default_rng([self.seed, 5]))
+        return ScriptedPolicy(styles, self.seed)
 
 
 class VideoWriter:
@@ -98,7 +104,7 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     cfg = spec.world_config()
     world = World(cfg)
     agents = world.add_players(spec.players)  # a fresh world: agent a is player id a
-    bots = ScriptedBots(world, spec.seed)
+    policy = spec.policy()
     renderer = Renderer(world, RenderSettings(resolution=spec.resolution))
     writers = [VideoWriter(staging / video_name(a), cfg.tick_rate, spec.resolution, spec.codec) for a in agents]
     rows: dict[str, list[Any]] = {name: [] for name in DATA_SCHEMA.names}
@@ -106,7 +112,8 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     spans: dict[tuple[int, int], int] = {}
     try:
         for frame in range(spec.steps):
-            actions = bots.act()
+            actions = np.zeros(world.num_slots, dtype=np.int8)
+            actions[agents] = policy.act(Observation.of(world, agents))
             result = world.step(actions)
             views = renderer.render(agents)
             for a, writer in enumerate(writers):
@@ -127,6 +134,8 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
         "fps": cfg.tick_rate,
         "resolution": spec.resolution,
         "codec": spec.codec,
+        "scenario": spec.scenario,
+        "styles": [Style(int(s)).name.lower() for s in policy.styles],
         "world": asdict(cfg),  # type: ignore[call-overload]
         "num_events": len(events["kind"]),
         "videos": [video_name(int(a)) for a in agents],
@@ -241,6 +250,7 @@ def rebuild_meta(root: Path) -> dict[str, Any]:
             "num_agents": pa.array([m["num_agents"] for m in metas], pa.int32()),
             "seed": pa.array([m["seed"] for m in metas], pa.int64()),
             "num_events": pa.array([m["num_events"] for m in metas], pa.int32()),
+            "scenario": pa.array([m.get("scenario", "") for m in metas], pa.string()),
         }
     )
     (root / "meta").mkdir(parents=True, exist_ok=True)
