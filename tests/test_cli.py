@@ -33,6 +33,7 @@ runner = CliRunner()
         (["serve", "--scale-for", "0"], "scale-for"),
         (["loadtest", "--clients", "0"], "clients"),
         (["ticket", "--ttl", "0"], "ttl"),
+        (["serve", "--host", "0.0.0.0"], "development secrets"),
     ],
 )
 def test_user_mistakes_are_one_clear_line(args: list[str], needle: str) -> None:
@@ -142,7 +143,7 @@ def test_serve_stops_gracefully_on_sigterm(tmp_path) -> None:  # type: ignore[no
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert "stopped cleanly" in out and "development join secret" in err
+    assert "stopped cleanly" in out and "development secrets" in err
 
 
 def test_ticket_is_accepted_by_the_verifier() -> None:

@@ -110,6 +110,24 @@ async def _scenario(tmp: Path) -> None:
             assert ended.json()["status"] == "completed"
             await asyncio.wait_for(client2.disconnected.wait(), 5)
             assert client2.state.goodbye == "shutdown" and sid not in platform.realtime.router.cores
+            # Its still-valid ticket opens nothing now: an ended session is not recreated.
+            late = GameClient(platform.realtime.url, again.json()["ticket"])
+            try:
+                await late.connect(timeout=3)
+                raise AssertionError("an ended session came back")
+            except ConnectionError:
+                assert late.state.errors[-1].code == "auth_failed"
+            assert sid not in platform.realtime.router.cores
+
+            # Deleting a session closes its world too.
+            other = await http.post("/v1/sessions", headers=admin, json={"name": "gone", "max_players": 2})
+            oid = other.json()["id"]
+            t = await http.post(f"/v1/sessions/{oid}/join", headers={"Authorization": f"Bearer {ann['access_token']}"})
+            c3 = GameClient(platform.realtime.url, t.json()["ticket"])
+            await c3.connect()
+            assert (await http.delete(f"/v1/sessions/{oid}", headers=admin)).status_code == 204
+            await asyncio.wait_for(c3.disconnected.wait(), 5)
+            assert oid not in platform.realtime.router.cores
 
             metrics = (await http.get("/metrics")).text
             assert "mpgenie_api_requests_total" in metrics and "mpgenie_tick_duration_seconds_bucket" in metrics

@@ -182,6 +182,10 @@ def serve(
         str | None,
         typer.Option(envvar="MPGENIE_JOIN_SECRET", help="HMAC secret of join tickets (default: a dev secret)."),
     ] = None,
+    jwt_secret: Annotated[
+        str | None,
+        typer.Option(envvar="MPGENIE_JWT_SECRET", help="HMAC secret of API access tokens (default: a dev secret)."),
+    ] = None,
     database_url: Annotated[
         str | None, typer.Option(envvar="MPGENIE_DATABASE_URL", help="SQLAlchemy URL (default: SQLite mpgenie.db).")
     ] = None,
@@ -207,17 +211,28 @@ def serve(
             session=session, join_secret=secret, max_players=max_players, resume_grace_s=resume_grace
         )
         updates: dict[str, Any] = {"join_secret": secret, "log_level": "WARNING" if quiet else "INFO"}
+        if jwt_secret:
+            updates["jwt_secret"] = jwt_secret
         if database_url:
             updates["database_url"] = database_url
         if redis_url:
             updates["redis_url"] = redis_url
         api_settings = Settings().model_copy(update=updates)
+        loopback = host in ("127.0.0.1", "localhost", "::1")
+        if not loopback and (join_secret is None or (api and api_settings.uses_dev_secrets)):
+            raise ValueError(
+                f"refusing to listen on {host} with the development secrets: set MPGENIE_JOIN_SECRET and "
+                "MPGENIE_JWT_SECRET (or --join-secret / --jwt-secret)"
+            )
 
         def ready(platform: Platform) -> None:
             if quiet:
                 return
-            if join_secret is None:
-                err.print("[yellow]warning:[/] using the development join secret; set MPGENIE_JOIN_SECRET")
+            if join_secret is None or (api and api_settings.uses_dev_secrets):
+                err.print(
+                    "[yellow]warning:[/] development secrets in use (fine on loopback); set MPGENIE_JOIN_SECRET "
+                    "and MPGENIE_JWT_SECRET before listening elsewhere"
+                )
             rt = platform.realtime
             if rt is not None:
                 console.print(

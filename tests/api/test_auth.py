@@ -3,6 +3,8 @@ reuse detection, logout, password change. Every failure is a problem+json body."
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
@@ -138,3 +140,29 @@ async def test_role_change_by_admin(api: Api) -> None:
     page = (await api.client.get("/v1/users?limit=1", headers=admin)).json()
     assert page["total"] == 2 and len(page["items"]) == 1
     assert "role_change" in await audit_events(api)
+
+
+async def test_concurrent_failures_all_count_towards_lockout(api: Api) -> None:
+    await api.user("kim")
+    attempts = [api.client.post("/v1/auth/login", json={"username": "kim", "password": "bad"}) for _ in range(12)]
+    codes = [r.status_code for r in await asyncio.gather(*attempts)]
+    assert codes.count(401) >= api.ctx.settings.lockout_failures
+    r = await api.client.post("/v1/auth/login", json={"username": "kim", "password": "password-123"})
+    assert r.status_code == 423
+
+
+async def test_role_change_revokes_refresh_tokens(api: Api) -> None:
+    admin = await api.user("root", role="admin")
+    await api.client.post("/v1/auth/register", json={"username": "lee", "password": "password-123"})
+    tokens = (await api.client.post("/v1/auth/login", json={"username": "lee", "password": "password-123"})).json()
+    me = (await api.client.get("/v1/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})).json()
+    await api.client.patch(f"/v1/users/{me['id']}/role", headers=admin, json={"role": "researcher"})
+    assert_problem(await api.client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401)
+
+
+async def test_nul_characters_are_refused_not_500(api: Api) -> None:
+    dev = await api.user("dev", role="developer")
+    assert_problem(await api.client.post("/v1/auth/login", json={"username": "a\u0000b", "password": "x"}), 422)
+    assert_problem(await api.client.post("/v1/sessions", headers=dev, json={"name": "a\u0000", "max_players": 2}), 422)
+    assert_problem(await api.client.get("/v1/sessions/ab%00cd", headers=dev), 422)
+    assert_problem(await api.client.post("/v1/auth/refresh", json={"refresh_token": "\u0000"}), 422)

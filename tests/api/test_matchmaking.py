@@ -140,3 +140,26 @@ async def test_leftover_players_backfill_existing_matches(api: Api) -> None:
     assert await run_matchmaker(api.ctx.sessions, api.clock(), s.match_size, 100, 0) == 1
     ticket = (await api.client.get(f"/v1/matchmaking/tickets/{r.json()['id']}", headers=players[4])).json()
     assert ticket["status"] == "matched" and ticket["session_id"] == sid
+
+
+async def test_concurrent_enqueues_give_one_ticket(api: Api) -> None:
+    h = await api.user("eager")
+    results = await asyncio.gather(
+        *(api.client.post("/v1/matchmaking/tickets", headers=h, json={"region": "eu"}) for _ in range(6))
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [202] + [409] * 5
+    again = await api.client.post("/v1/matchmaking/tickets", headers=h, json={"region": "eu"})
+    assert again.status_code == 409
+
+
+def test_a_player_is_in_at_most_one_group_per_pass() -> None:
+    queue = [
+        Waiting("a1", "u1", "eu", 1000, 1, 9),
+        Waiting("a2", "u1", "eu", 1000, 1, 8),
+        Waiting("b", "u2", "eu", 1000, 1, 7),
+        Waiting("c", "u3", "eu", 1000, 1, 6),
+    ]
+    groups = form_groups(queue, 2, 100, 0)
+    users = [t.user_id for g in groups for t in g]
+    assert len(users) == len(set(users))

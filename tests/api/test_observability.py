@@ -59,8 +59,9 @@ async def test_unhandled_errors_are_problems_without_traces(api: Api) -> None:
         raise RuntimeError("secret internals")
 
     api.app.add_api_route("/boom", boom)
-    r = await api.client.get("/boom")
+    r = await api.client.get("/boom", headers={"X-Request-ID": "boom-1"})
     assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.headers["x-request-id"] == "boom-1"
     assert "secret internals" not in r.text and "Traceback" not in r.text
 
 

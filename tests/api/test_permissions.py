@@ -28,6 +28,7 @@ PROTECTED = [
     ("DELETE", "/v1/sessions/{session_id}", Permission.CREATE_SESSIONS),
     ("POST", "/v1/sessions/{session_id}/join", Permission.JOIN_SESSIONS),
     ("GET", "/v1/sessions/{session_id}/presence", Permission.JOIN_SESSIONS),
+    ("POST", "/v1/sessions/{session_id}/leave", Permission.JOIN_SESSIONS),
     ("POST", "/v1/matchmaking/tickets", Permission.JOIN_SESSIONS),
     ("GET", "/v1/matchmaking/tickets/{ticket_id}", Permission.JOIN_SESSIONS),
     ("DELETE", "/v1/matchmaking/tickets/{ticket_id}", Permission.JOIN_SESSIONS),

@@ -96,3 +96,24 @@ async def test_presence_and_analytics_endpoints(api: Api) -> None:
     assert summary["logins_last_24h"] == 2 and summary["failed_logins_last_24h"] == 1
     assert (await api.client.get("/v1/matchmaking/tickets/nope", headers=dev)).status_code == 404
     assert (await api.client.post("/v1/auth/logout", json={"refresh_token": "nope"})).status_code == 401
+
+
+async def test_leave_gives_the_seat_back_and_limits_hold(api: Api) -> None:
+    dev = await api.user("dev", role="developer")
+    a, b, c = (await api.user("aa1"), await api.user("bb2"), await api.user("cc3"))
+    sid = (await api.client.post("/v1/sessions", headers=dev, json={"name": "x", "max_players": 2})).json()["id"]
+    assert (await api.client.post(f"/v1/sessions/{sid}/join", headers=a)).status_code == 200
+    assert (await api.client.post(f"/v1/sessions/{sid}/join", headers=b)).status_code == 200
+    assert (await api.client.post(f"/v1/sessions/{sid}/join", headers=c)).status_code == 409
+    assert (await api.client.post(f"/v1/sessions/{sid}/leave", headers=a)).status_code == 204
+    assert (await api.client.post(f"/v1/sessions/{sid}/leave", headers=a)).status_code == 409
+    assert (await api.client.post(f"/v1/sessions/{sid}/join", headers=c)).status_code == 200
+    assert (await api.client.get(f"/v1/sessions/{sid}", headers=dev)).json()["player_count"] == 2
+    huge = await api.client.post(
+        "/v1/sessions", headers=dev, json={"name": "x", "max_players": 2, "world": {"num_collectibles": 10**12}}
+    )
+    assert huge.status_code == 422 and "num_collectibles" in huge.json()["detail"]
+    rate = await api.client.post(
+        "/v1/sessions", headers=dev, json={"name": "x", "max_players": 2, "world": {"tick_rate": 60}}
+    )
+    assert rate.status_code == 422  # sessions share the server's tick rate

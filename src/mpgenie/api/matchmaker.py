@@ -46,15 +46,16 @@ def form_groups(tickets: list[Waiting], size: int, base: float, growth_per_s: fl
     for region in sorted(by_region):
         queue = sorted(by_region[region], key=lambda t: (-t.waited_s, t.id))
         used: set[str] = set()
+        matched_users: set[str] = set()  # a player in one match of this pass is in no other
         for anchor in queue:
-            if anchor.id in used or anchor.party_size > size:
+            if anchor.id in used or anchor.user_id in matched_users or anchor.party_size > size:
                 continue
             window = skill_window(anchor.waited_s, base, growth_per_s)
             group, seats, users = [anchor], anchor.party_size, {anchor.user_id}
             for cand in queue:
                 if seats == size:
                     break
-                if cand.id in used or cand.user_id in users:
+                if cand.id in used or cand.user_id in users or cand.user_id in matched_users:
                     continue
                 if abs(cand.skill - anchor.skill) <= window and seats + cand.party_size <= size:
                     group.append(cand)
@@ -63,6 +64,7 @@ def form_groups(tickets: list[Waiting], size: int, base: float, growth_per_s: fl
             if seats == size:
                 groups.append(group)
                 used.update(t.id for t in group)
+                matched_users.update(users)
     return groups
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -114,7 +114,17 @@ class MatchTicket(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     matched_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
-    __table_args__ = (Index("ix_match_tickets_status_region", "status", "region"),)
+    __table_args__ = (
+        Index("ix_match_tickets_status_region", "status", "region"),
+        # One waiting ticket per player, enforced by the database (concurrent enqueues cannot both win).
+        Index(
+            "ux_match_tickets_one_waiting",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'waiting'"),
+            postgresql_where=text("status = 'waiting'"),
+        ),
+    )
 
 
 class AuditEvent(Base):

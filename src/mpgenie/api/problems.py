@@ -3,11 +3,11 @@ traces, no 500 for a client mistake."""
 
 from __future__ import annotations
 
-import logging
 import re
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
-log = logging.getLogger("mpgenie.api")
+log = structlog.get_logger("mpgenie.api")
 
 
 class Problem(BaseModel):
@@ -117,5 +117,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(request, 500, "internal error (logged with the request id)", "internal")
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", method=request.method, path=request.url.path, request_id=request_id)
+        headers = {"x-request-id": request_id} if request_id else None
+        return problem_response(request, 500, "internal error (logged with the request id)", "internal", headers)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from mpgenie.api.permissions import Role
 from mpgenie.world.config import WorldConfig
 
 USERNAME = r"^[A-Za-z0-9_.-]{3,32}$"
+# Text without NUL: PostgreSQL refuses \x00 in text, so it is refused here, at the edge, on every backend.
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+#: Path ids (sessions, users, tickets): what the server makes, and nothing that could upset a database.
+Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 REGION = r"^[a-z0-9-]{1,32}$"
 
 
@@ -23,16 +28,16 @@ class Strict(BaseModel):
 
 class RegisterIn(Strict):
     username: str = Field(pattern=USERNAME)
-    password: str = Field(min_length=8, max_length=128)
+    password: Text = Field(min_length=8, max_length=128)
 
 
 class LoginIn(Strict):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=128)
+    username: Text = Field(min_length=1, max_length=64)
+    password: Text = Field(min_length=1, max_length=128)
 
 
 class RefreshIn(Strict):
-    refresh_token: str = Field(min_length=1, max_length=256)
+    refresh_token: Text = Field(min_length=1, max_length=256)
 
 
 class TokenPair(BaseModel):
@@ -60,8 +65,8 @@ class UserPage(BaseModel):
 
 
 class PasswordChangeIn(Strict):
-    old_password: str = Field(min_length=1, max_length=128)
-    new_password: str = Field(min_length=8, max_length=128)
+    old_password: Text = Field(min_length=1, max_length=128)
+    new_password: Text = Field(min_length=8, max_length=128)
 
 
 class RoleChangeIn(Strict):
@@ -76,12 +81,13 @@ WorldOverrides: type[BaseModel] = create_model(  # type: ignore[call-overload]
     **{
         f.name: (int | None if isinstance(f.default, int) else float | None, None)
         for f in dataclasses.fields(WorldConfig)
+        if f.name != "tick_rate"  # one realtime server ticks every session at its own rate
     },
 )
 
 
 class SessionCreate(Strict):
-    name: str = Field(min_length=1, max_length=64)
+    name: Text = Field(min_length=1, max_length=64)
     max_players: int = Field(ge=2, le=5000)
     region: str = Field("local", pattern=REGION)
     world: WorldOverrides = Field(  # type: ignore[valid-type]

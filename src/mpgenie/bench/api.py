@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -135,8 +136,10 @@ async def _bench(base: str, users: int, concurrency: int, duration: float) -> di
 
         ok_l, fail_l, lat_l, el_l = await _drive(concurrency, duration, login)
 
+        token_list = list(tokens.values())
+
         async def join(i: int) -> httpx.Response:
-            token = tokens[i % len(tokens)] if tokens else ""
+            token = token_list[i % len(token_list)] if token_list else ""
             return await http.post(f"/v1/sessions/{session_id}/join", headers={"Authorization": f"Bearer {token}"})
 
         ok_j, fail_j, lat_j, el_j = await _drive(concurrency, duration, join)
@@ -181,19 +184,22 @@ def bench_api(
         env["MPGENIE_ARGON2_MEMORY_KIB"] = str(argon2_memory_kib)
     if argon2_time_cost is not None:
         env["MPGENIE_ARGON2_TIME_COST"] = str(argon2_time_cost)
-    proc, base, _log = _start_api(url, env)
+    proc = None
     loop = new_event_loop()
     try:
+        proc, base, _log = _start_api(url, env)
         result = loop.run_until_complete(_bench(base, users, concurrency, duration))
     finally:
         loop.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         if schema is not None:
             asyncio.run(_pg(url, f'DROP SCHEMA "{schema}" CASCADE'))
+        shutil.rmtree(workdir, ignore_errors=True)
     result["database"] = "postgresql" if url.startswith("postgresql") else "sqlite"
     s = Settings(**{k.removeprefix("MPGENIE_").lower(): v for k, v in env.items() if "ARGON2" in k})
     result["argon2"] = {"memory_kib": s.argon2_memory_kib, "time_cost": s.argon2_time_cost}

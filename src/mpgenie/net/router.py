@@ -41,6 +41,7 @@ class SessionRouter:
         self.cores: dict[str, ServerCore] = {self.settings.session: self.default}
         self._where: dict[Peer, ServerCore] = {}
         self._idle_since: dict[str, float] = {}
+        self.ended: set[str] = set()  # sessions the platform ended: their tickets open nothing any more
 
     # --- the connection interface (same calls as ServerCore) ---------------------------------------------------
 
@@ -95,9 +96,11 @@ class SessionRouter:
         core = self.cores.get(session_id)
         if core is not None:
             return core
+        if session_id in self.ended:
+            return None
         try:
             cfg = WorldConfig.from_mapping(dict(world or {}))
-        except (ConfigError, TypeError):
+        except (ConfigError, TypeError, ValueError, MemoryError):
             return None
         core = ServerCore(
             cfg, dataclasses.replace(self.settings, session=session_id), self.metrics, self.on_kick, self.on_presence
@@ -119,10 +122,12 @@ class SessionRouter:
 
     def end(self, session_id: str) -> None:
         """The platform ended this session: say goodbye to its clients and drop its world."""
-        core = self.cores.get(session_id)
-        if core is not None and core is not self.default:
+        if session_id == self.default.settings.session:
+            return
+        self.ended.add(session_id)
+        core = self.cores.pop(session_id, None)
+        if core is not None:
             core.shutdown()
-            del self.cores[session_id]
 
     def shutdown(self) -> None:
         for core in self.cores.values():

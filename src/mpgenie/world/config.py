@@ -149,6 +149,18 @@ def _check_number(cfg: WorldConfig, name: str, *, integer: bool, minimum: float,
         raise ConfigError(name, f"must be {relation} {minimum:g}, got {value!r}")
 
 
+#: Upper bounds: a config is data anyone with a session to create may send; these keep a world buildable.
+_MAXIMA = {
+    "radius": 100_000.0,
+    "tick_rate": 240,
+    "num_landmarks": 100_000,
+    "num_biomes": 64,
+    "num_collectibles": 1_000_000,
+    "num_beacons": 100_000,
+    "num_hazards": 100_000,
+}
+
+
 def _validate(cfg: WorldConfig) -> None:
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise ConfigError("seed", f"must be a non-negative integer, got {cfg.seed!r}")
@@ -160,6 +172,9 @@ def _validate(cfg: WorldConfig) -> None:
         _check_number(cfg, name, integer=True, minimum=0, strict=True)
     for name in _NON_NEGATIVE_INTS:
         _check_number(cfg, name, integer=True, minimum=0, strict=False)
+    for name, maximum in _MAXIMA.items():
+        if getattr(cfg, name) > maximum:
+            raise ConfigError(name, f"must be <= {maximum:g}, got {getattr(cfg, name)!r}")
     half_circumference = math.pi * cfg.radius
     if cfg.render_distance >= half_circumference:
         raise ConfigError(

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mpgenie.api.deps import Ctx, Db, audit
@@ -80,18 +80,31 @@ async def login(body: LoginIn, request: Request, ctx: Ctx, session: Db) -> Token
 
 
 async def _count_failure(ctx: Ctx, session: Db, request: Request, user: User, now: dt.datetime) -> None:
+    """Count a failure in the database itself (concurrent failures must all count), then lock if due."""
     s = ctx.settings
-    window_start = user.first_failure_at
-    if window_start is None or (now - window_start).total_seconds() > s.lockout_window_s:
-        user.first_failure_at = now
-        user.failed_logins = 0
-    user.failed_logins += 1
-    await audit(session, request, "login_failure", user.id, user.username, failures=user.failed_logins)
-    if user.failed_logins >= s.lockout_failures:
-        user.locked_until = now + dt.timedelta(seconds=s.lockout_s)
-        user.failed_logins = 0
-        user.first_failure_at = None
-        await audit(session, request, "lockout", user.id, user.username, seconds=s.lockout_s)
+    uid, name = user.id, user.username
+    window_start = now - dt.timedelta(seconds=s.lockout_window_s)
+    await session.execute(
+        update(User)
+        .where(User.id == uid, or_(User.first_failure_at.is_(None), User.first_failure_at < window_start))
+        .values(failed_logins=0, first_failure_at=now)
+    )
+    count = (
+        await session.execute(
+            update(User)
+            .where(User.id == uid)
+            .values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins)
+        )
+    ).scalar_one()
+    await audit(session, request, "login_failure", uid, name, failures=count)
+    if count >= s.lockout_failures:
+        await session.execute(
+            update(User)
+            .where(User.id == uid)
+            .values(locked_until=now + dt.timedelta(seconds=s.lockout_s), failed_logins=0, first_failure_at=None)
+        )
+        await audit(session, request, "lockout", uid, name, seconds=s.lockout_s)
 
 
 @router.post("/refresh", response_model=TokenPair, responses=PROBLEMS)
@@ -112,7 +125,12 @@ async def refresh(body: RefreshIn, request: Request, ctx: Ctx, session: Db) -> T
     # Rotate atomically: of two concurrent uses, exactly one wins; the other is treated as reuse above next time.
     result = await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.token_hash == token_hash, RefreshToken.rotated.is_(False))
+        .where(
+            RefreshToken.token_hash == token_hash,
+            RefreshToken.rotated.is_(False),
+            RefreshToken.revoked_at.is_(None),  # a logout or password change that just committed wins
+            RefreshToken.expires_at > now,
+        )
         .values(rotated=True, revoked_at=now)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

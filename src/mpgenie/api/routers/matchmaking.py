@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from mpgenie.api.deps import Ctx, Db, audit, require
 from mpgenie.api.matchmaker import run_matchmaker
 from mpgenie.api.models import MatchTicket, User
 from mpgenie.api.permissions import Permission, allowed
 from mpgenie.api.problems import ProblemError, responses
-from mpgenie.api.schemas import MatchTicketIn, MatchTicketOut
+from mpgenie.api.schemas import Id, MatchTicketIn, MatchTicketOut
 
 router = APIRouter(prefix="/v1/matchmaking", tags=["matchmaking"])
 PROBLEMS = responses(401, 403, 404, 409, 422, 429)
@@ -29,7 +30,9 @@ async def match_now(ctx: Ctx) -> int:
 @router.post("/tickets", status_code=202, response_model=MatchTicketOut, responses=PROBLEMS)
 async def enqueue(body: MatchTicketIn, request: Request, ctx: Ctx, session: Db, user: Player) -> MatchTicket:
     if body.party_size > ctx.settings.match_size:
-        raise ProblemError(422, f"party of {body.party_size} exceeds the match size {ctx.settings.match_size}")
+        raise ProblemError(
+            422, f"party of {body.party_size} exceeds the match size {ctx.settings.match_size}", "validation"
+        )
     open_ticket = (
         await session.execute(
             select(MatchTicket).where(MatchTicket.user_id == user.id, MatchTicket.status == "waiting")
@@ -42,7 +45,11 @@ async def enqueue(body: MatchTicketIn, request: Request, ctx: Ctx, session: Db, 
     )
     session.add(ticket)
     await audit(session, request, "match_enqueue", user.id, ticket.region, party_size=body.party_size)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # a concurrent enqueue of the same player won (one waiting ticket per player)
+        await session.rollback()
+        raise ProblemError(409, "already queued", "conflict") from None
     await match_now(ctx)
     await session.refresh(ticket)
     return ticket
@@ -56,12 +63,12 @@ async def _own(session: Db, ticket_id: str, user: User) -> MatchTicket:
 
 
 @router.get("/tickets/{ticket_id}", response_model=MatchTicketOut, responses=PROBLEMS)
-async def get_ticket(ticket_id: str, session: Db, user: Player) -> MatchTicket:
+async def get_ticket(ticket_id: Id, session: Db, user: Player) -> MatchTicket:
     return await _own(session, ticket_id, user)
 
 
 @router.delete("/tickets/{ticket_id}", status_code=204, responses=PROBLEMS)
-async def cancel(ticket_id: str, session: Db, user: Player) -> Response:
+async def cancel(ticket_id: Id, session: Db, user: Player) -> Response:
     ticket = await _own(session, ticket_id, user)
     result = await session.execute(
         update(MatchTicket)

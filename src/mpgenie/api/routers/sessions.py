@@ -11,14 +11,14 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mpgenie.api.deps import Ctx, Db, audit, require
 from mpgenie.api.models import GameSession, SessionMember, User
 from mpgenie.api.permissions import Permission, allowed
 from mpgenie.api.problems import ProblemError, responses
-from mpgenie.api.schemas import REGION, JoinOut, PresenceOut, SessionCreate, SessionOut, SessionPage
+from mpgenie.api.schemas import REGION, Id, JoinOut, PresenceOut, SessionCreate, SessionOut, SessionPage
 from mpgenie.net.tickets import issue_ticket
 from mpgenie.world.config import ConfigError, WorldConfig
 
@@ -85,7 +85,7 @@ async def list_sessions(
 
 
 @router.get("/{session_id}", response_model=SessionOut, responses=PROBLEMS)
-async def get_session(session_id: str, session: Db, _user: Player) -> GameSession:
+async def get_session(session_id: Id, session: Db, _user: Player) -> GameSession:
     return await _get(session, session_id)
 
 
@@ -104,17 +104,19 @@ async def _transition(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ProblemError(409, f"session is {status}; cannot become {to}", "conflict")
     await session.commit()
-    await session.refresh(game)
-    return game
+    fresh = await session.get(GameSession, session_id, populate_existing=True)
+    if fresh is None:  # deleted in the meantime
+        raise ProblemError(404, f"no session {session_id!r}", "not_found")
+    return fresh
 
 
 @router.post("/{session_id}/start", response_model=SessionOut, responses=PROBLEMS)
-async def start_session(session_id: str, ctx: Ctx, session: Db, user: Creator) -> GameSession:
+async def start_session(session_id: Id, ctx: Ctx, session: Db, user: Creator) -> GameSession:
     return await _transition(session, ctx, session_id, user, ("waiting",), "active")
 
 
 @router.post("/{session_id}/end", response_model=SessionOut, responses=PROBLEMS)
-async def end_session(session_id: str, request: Request, ctx: Ctx, session: Db, user: Creator) -> GameSession:
+async def end_session(session_id: Id, request: Request, ctx: Ctx, session: Db, user: Creator) -> GameSession:
     game = await _transition(session, ctx, session_id, user, ("waiting", "active"), "completed")
     await audit(session, request, "session_end", user.id, session_id)
     await session.commit()
@@ -124,23 +126,44 @@ async def end_session(session_id: str, request: Request, ctx: Ctx, session: Db, 
 
 
 @router.delete("/{session_id}", status_code=204, responses=PROBLEMS)
-async def delete_session(session_id: str, request: Request, session: Db, user: Creator) -> Response:
+async def delete_session(session_id: Id, request: Request, ctx: Ctx, session: Db, user: Creator) -> Response:
     game = await _get(session, session_id)
     _check_owner(user, game)
     await session.delete(game)
     await audit(session, request, "session_delete", user.id, session_id)
     await session.commit()
+    if ctx.on_session_end is not None:
+        ctx.on_session_end(session_id)
     return Response(status_code=204)
 
 
 @router.get("/{session_id}/presence", response_model=PresenceOut, responses=PROBLEMS)
-async def presence(session_id: str, ctx: Ctx, session: Db, _user: Player) -> PresenceOut:
+async def presence(session_id: Id, ctx: Ctx, session: Db, _user: Player) -> PresenceOut:
     await _get(session, session_id)
     return PresenceOut(session_id=session_id, online=await ctx.presence.online(session_id))
 
 
+@router.post("/{session_id}/leave", status_code=204, responses=PROBLEMS)
+async def leave_session(session_id: Id, request: Request, session: Db, user: Player) -> Response:
+    """Give the seat back (joining again takes a seat again, if there is one)."""
+    await _get(session, session_id)
+    gone = await session.execute(
+        delete(SessionMember).where(SessionMember.session_id == session_id, SessionMember.user_id == user.id)
+    )
+    if gone.rowcount != 1:  # type: ignore[attr-defined]
+        raise ProblemError(409, "not a member of this session", "conflict")
+    await session.execute(
+        update(GameSession)
+        .where(GameSession.id == session_id, GameSession.player_count > 0)
+        .values(player_count=GameSession.player_count - 1)
+    )
+    await audit(session, request, "session_leave", user.id, session_id)
+    await session.commit()
+    return Response(status_code=204)
+
+
 @router.post("/{session_id}/join", response_model=JoinOut, responses=PROBLEMS)
-async def join_session(session_id: str, request: Request, ctx: Ctx, session: Db, user: Player) -> JoinOut:
+async def join_session(session_id: Id, request: Request, ctx: Ctx, session: Db, user: Player) -> JoinOut:
     game = await _get(session, session_id)
     if game.status == "completed":
         raise ProblemError(409, "session has ended", "conflict")

@@ -12,7 +12,7 @@ from mpgenie.api.deps import Ctx, CurrentUser, Db, audit, require
 from mpgenie.api.models import RefreshToken, User
 from mpgenie.api.permissions import Permission
 from mpgenie.api.problems import ProblemError, responses
-from mpgenie.api.schemas import PasswordChangeIn, RoleChangeIn, UserOut, UserPage
+from mpgenie.api.schemas import Id, PasswordChangeIn, RoleChangeIn, UserOut, UserPage
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 PROBLEMS = responses(401, 403, 404, 422, 429)
@@ -57,13 +57,18 @@ async def list_users(
 
 
 @router.patch("/{user_id}/role", response_model=UserOut, responses=PROBLEMS)
-async def change_role(user_id: str, body: RoleChangeIn, request: Request, session: Db, admin: Admin) -> User:
+async def change_role(user_id: Id, body: RoleChangeIn, request: Request, ctx: Ctx, session: Db, admin: Admin) -> User:
     target = await session.get(User, user_id)
     if target is None:
         raise ProblemError(404, f"no user {user_id!r}", "not_found")
     old = target.role
     target.role = body.role.value
     target.token_version += 1  # tokens carry the role: make the holder log in again
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == target.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=ctx.clock())
+    )
     await audit(session, request, "role_change", admin.id, target.username, old=old, new=body.role.value)
     await session.commit()
     return target
