@@ -85,7 +85,10 @@ async def start_platform(
             if before is not None:
                 with contextlib.suppress(Exception):
                     await before
-            await ctx.presence.set(session, subject, online)
+            try:
+                await ctx.presence.set(session, subject, online)
+            except Exception:  # presence is advisory: a store outage must not disturb the game
+                log.warning("presence update failed", session=session, online=online)
 
         task = asyncio.get_running_loop().create_task(write())
         previous[:] = [task]

@@ -135,3 +135,19 @@ async def test_presence_stores(kind: str) -> None:
     finally:
         if redis is not None:
             await redis.aclose()
+
+
+async def test_per_account_limit_on_signed_in_calls(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/acct.db", account_rate_limit_per_minute=3)
+    async with running_api(settings) as api:
+        h = await api.user("busy")
+        codes = [(await api.client.get("/v1/users/me", headers=h)).status_code for _ in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+
+
+async def test_redis_outage_fails_open_and_readyz_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/ro.db", redis_url="redis://127.0.0.1:1/0")
+    async with running_api(settings) as api:
+        assert (await api.client.post("/v1/auth/login", json={"username": "x", "password": "y"})).status_code == 401
+        ready = await api.client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("error")

@@ -72,6 +72,9 @@ async def current_user(
     user = await session.get(User, claims.user_id)
     if user is None or user.token_version != claims.version:
         raise _unauthorized("token revoked")
+    retry = await ctx.limiter.hit("account", user.id, ctx.settings.account_rate_limit_per_minute, 60)
+    if retry is not None:
+        raise ProblemError(429, "too many requests from this account", "rate_limited", retry_after_s=retry)
     return user
 
 

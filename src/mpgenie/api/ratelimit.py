@@ -6,7 +6,11 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = structlog.get_logger("mpgenie.api")
 
 
 class RateLimiter(Protocol):
@@ -41,8 +45,12 @@ class RedisRateLimiter:
         now = time.time()
         window = int(now // window_s)
         name = f"{self.prefix}:rl:{scope}:{key}:{window}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, window_s + 1)
-            count, _ = await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, window_s + 1)
+                count, _ = await pipe.execute()
+        except RedisError:  # Redis down: serve (unlimited) rather than fail every request; /readyz reports it
+            log.warning("rate limiter unavailable", scope=scope)
+            return None
         return None if int(count) <= limit else (window + 1) * window_s - now

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     lockout_s: int = Field(900, ge=1)
     rate_limit_per_minute: int = Field(1200, ge=1)  # per client address, all endpoints
     login_attempts_per_minute: int = Field(20, ge=1)  # per account name
+    account_rate_limit_per_minute: int = Field(1200, ge=1)  # per signed-in account, all endpoints
 
     # argon2id cost: OWASP's minimum (19 MiB, 2 passes). Raise for stronger hashing at fewer logins per second.
     argon2_time_cost: int = Field(2, ge=1)

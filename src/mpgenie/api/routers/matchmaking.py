@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,7 @@ from mpgenie.api.problems import ProblemError, responses
 from mpgenie.api.schemas import Id, MatchTicketIn, MatchTicketOut
 
 router = APIRouter(prefix="/v1/matchmaking", tags=["matchmaking"])
+log = structlog.get_logger("mpgenie.api")
 PROBLEMS = responses(401, 403, 404, 409, 422, 429)
 Player = Annotated[User, Depends(require(Permission.JOIN_SESSIONS))]
 
@@ -50,7 +52,10 @@ async def enqueue(body: MatchTicketIn, request: Request, ctx: Ctx, session: Db, 
     except IntegrityError:  # a concurrent enqueue of the same player won (one waiting ticket per player)
         await session.rollback()
         raise ProblemError(409, "already queued", "conflict") from None
-    await match_now(ctx)
+    try:
+        await match_now(ctx)
+    except Exception:  # the ticket is queued either way; the background matcher tries again within a second
+        log.exception("matchmaker pass failed after enqueue")
     await session.refresh(ticket)
     return ticket
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import delete, func, select, update
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from mpgenie.api.deps import Ctx, Db, audit, require
@@ -23,7 +24,7 @@ from mpgenie.net.tickets import issue_ticket
 from mpgenie.world.config import ConfigError, WorldConfig
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
-PROBLEMS = responses(401, 403, 404, 409, 422, 429)
+PROBLEMS = responses(401, 403, 404, 409, 422, 429, 503)
 Player = Annotated[User, Depends(require(Permission.JOIN_SESSIONS))]
 Creator = Annotated[User, Depends(require(Permission.CREATE_SESSIONS))]
 STATUSES = ("waiting", "active", "completed")
@@ -140,7 +141,11 @@ async def delete_session(session_id: Id, request: Request, ctx: Ctx, session: Db
 @router.get("/{session_id}/presence", response_model=PresenceOut, responses=PROBLEMS)
 async def presence(session_id: Id, ctx: Ctx, session: Db, _user: Player) -> PresenceOut:
     await _get(session, session_id)
-    return PresenceOut(session_id=session_id, online=await ctx.presence.online(session_id))
+    try:
+        online = await ctx.presence.online(session_id)
+    except RedisError:
+        raise ProblemError(503, "presence store unavailable", "unavailable") from None
+    return PresenceOut(session_id=session_id, online=online)
 
 
 @router.post("/{session_id}/leave", status_code=204, responses=PROBLEMS)
