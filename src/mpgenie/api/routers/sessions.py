@@ -11,8 +11,8 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import delete, func, select, update
 from redis.exceptions import RedisError
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mpgenie.api.deps import Ctx, Db, audit, require
