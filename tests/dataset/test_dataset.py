@@ -218,3 +218,9 @@ def test_check_catches_broken_datasets(tmp_path: Path) -> None:
         check=False,
     )
     assert missing.returncode == 2 and "not a dataset" in " ".join(missing.stderr.split())
+
+
+def test_ray_path_with_two_local_workers(tmp_path: Path) -> None:
+    info = generate(tmp_path, episodes=3, players=3, steps=30, resolution=32, workers=2, use_ray=True)
+    assert info["totals"]["episodes"] == 3 and info["totals"]["videos"] == 9
+    assert check_dataset(tmp_path).ok
