@@ -265,6 +265,9 @@ def generate(
         str | None,
         typer.Option(help="mixed, coop_beacon_rush, chase or exploration (default: each in turn)."),
     ] = None,
+    adaptive: Annotated[
+        bool, typer.Option(help="View management: render unimportant views at less detail (interactions in full).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
 ) -> None:
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
@@ -272,7 +275,17 @@ def generate(
     def body() -> dict[str, Any]:
         if as_json:
             return generate_dataset(
-                out, episodes, players, steps, resolution, seed, workers, codec, ray, scenario=scenario
+                out,
+                episodes,
+                players,
+                steps,
+                resolution,
+                seed,
+                workers,
+                codec,
+                ray,
+                scenario=scenario,
+                adaptive=adaptive,
             )
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("episodes", total=episodes)
@@ -288,6 +301,7 @@ def generate(
                 ray,
                 progress=lambda done, total: progress.update(task, completed=done),
                 scenario=scenario,
+                adaptive=adaptive,
             )
 
     info = _run(body)

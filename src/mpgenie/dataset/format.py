@@ -39,6 +39,7 @@ DATA_SCHEMA = pa.schema(
         ("height", pa.list_(pa.float32())),  # per agent: metres above ground
         ("score", pa.list_(pa.int32())),
         ("alive", pa.list_(pa.bool_())),
+        ("view_tier", pa.list_(pa.int8())),  # per agent: 0 rendered in full, 1 at half resolution, 2 repeated
     ]
 )
 EVENT_SCHEMA = pa.schema(

@@ -18,13 +18,22 @@ from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, r
 
 
 def episode_specs(
-    episodes: int, players: int, steps: int, seed: int, resolution: int, codec: str, scenario: str | None = None
+    episodes: int,
+    players: int,
+    steps: int,
+    seed: int,
+    resolution: int,
+    codec: str,
+    scenario: str | None = None,
+    adaptive: bool = False,
 ) -> list[EpisodeSpec]:
     """Episode e: its own seed, and the scenario given, else the templates in turn (mixed, co-op beacon rush,
     chase, exploration, ...), so a run covers all of them."""
     names = list(SCENARIOS)
     return [
-        EpisodeSpec(e, players, steps, seed * 1_000_003 + e, resolution, codec, scenario or names[e % len(names)])
+        EpisodeSpec(
+            e, players, steps, seed * 1_000_003 + e, resolution, codec, scenario or names[e % len(names)], adaptive
+        )
         for e in range(episodes)
     ]
 
@@ -46,6 +55,7 @@ def generate(
     use_ray: bool = False,
     progress: Callable[[int, int], None] | None = None,
     scenario: str | None = None,
+    adaptive: bool = False,
 ) -> dict[str, Any]:
     """Record the episodes not yet published; returns meta/info.json's content."""
     if episodes < 1 or players < 1 or steps < 1 or workers < 1:
@@ -61,7 +71,7 @@ def generate(
     clear_staging(root)
     todo = [
         s
-        for s in episode_specs(episodes, players, steps, seed, resolution, codec, scenario)
+        for s in episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive)
         if not episode_dir(root, s.index).exists()
     ]
     done = episodes - len(todo)

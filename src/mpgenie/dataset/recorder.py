@@ -31,6 +31,7 @@ from mpgenie.dataset.format import (
     write_json_atomic,
 )
 from mpgenie.render import Renderer, RenderSettings
+from mpgenie.render.views import ViewManager
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.events import AttackHit, BeaconActivated, HazardHit, Pickup, Respawn
 from mpgenie.world.simulation import World
@@ -47,6 +48,7 @@ class EpisodeSpec:
     resolution: int = 64
     codec: str = "h264"
     scenario: str = "mixed"
+    adaptive: bool = False  # view management: detail tiers by importance (interactions always in full)
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
@@ -105,7 +107,9 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     world = World(cfg)
     agents = world.add_players(spec.players)  # a fresh world: agent a is player id a
     policy = spec.policy()
-    renderer = Renderer(world, RenderSettings(resolution=spec.resolution))
+    settings = RenderSettings(resolution=spec.resolution)
+    renderer = Renderer(world, settings)
+    views = ViewManager(world, settings) if spec.adaptive else None
     writers = [VideoWriter(staging / video_name(a), cfg.tick_rate, spec.resolution, spec.codec) for a in agents]
     rows: dict[str, list[Any]] = {name: [] for name in DATA_SCHEMA.names}
     events: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
@@ -115,10 +119,14 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
             actions = np.zeros(world.num_slots, dtype=np.int8)
             actions[agents] = policy.act(Observation.of(world, agents))
             result = world.step(actions)
-            views = renderer.render(agents)
+            if views is not None:
+                frames, tiers = views.render(agents, actions[agents], _involved(result.events, agents))
+            else:
+                frames, tiers = renderer.render(agents), np.zeros(agents.size, dtype=np.int8)
             for a, writer in enumerate(writers):
-                writer.write(views[a])
+                writer.write(frames[a])
             _row(rows, spec.index, frame, world, actions, agents)
+            rows["view_tier"].append(tiers.tolist())
             _events(events, spec.index, frame, result.tick, result.events, result.aoi)
             _interactions(events, spans, spec.index, frame, result.tick, world, agents, last=frame == spec.steps - 1)
     finally:
@@ -135,6 +143,8 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
         "resolution": spec.resolution,
         "codec": spec.codec,
         "scenario": spec.scenario,
+        "adaptive": spec.adaptive,
+        "render_work_saved": views.stats.saved if views is not None else 0.0,
         "styles": [Style(int(s)).name.lower() for s in policy.styles],
         "world": asdict(cfg),  # type: ignore[call-overload]
         "num_events": len(events["kind"]),
@@ -187,6 +197,19 @@ def _add(
         ("end_frame", frame if end is None else end),
     ):
         events[key].append(value)
+
+
+def _involved(gameplay: list[Any], agents: np.ndarray) -> np.ndarray:
+    """Agents named in this tick's gameplay events (their views must be rendered in full)."""
+    named: set[int] = set()
+    for ev in gameplay:
+        if isinstance(ev, BeaconActivated):
+            named.update(ev.players)
+        elif isinstance(ev, AttackHit):
+            named.update((ev.attacker, ev.target))
+        elif isinstance(ev, Pickup | HazardHit | Respawn):
+            named.add(ev.player)
+    return np.isin(agents, list(named))
 
 
 def _events(events: dict[str, list[Any]], episode: int, frame: int, tick: int, gameplay: list[Any], aoi: Any) -> None:
