@@ -268,6 +268,7 @@ def generate(
     adaptive: Annotated[
         bool, typer.Option(help="View management: render unimportant views at less detail (interactions in full).")
     ] = False,
+    cameras: Annotated[int, typer.Option(help="Spectator orbit cameras per episode, placed where players meet.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
 ) -> None:
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
@@ -286,6 +287,7 @@ def generate(
                 ray,
                 scenario=scenario,
                 adaptive=adaptive,
+                cameras=cameras,
             )
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("episodes", total=episodes)
@@ -302,6 +304,7 @@ def generate(
                 progress=lambda done, total: progress.update(task, completed=done),
                 scenario=scenario,
                 adaptive=adaptive,
+                cameras=cameras,
             )
 
     info = _run(body)

@@ -224,3 +224,17 @@ def test_ray_path_with_two_local_workers(tmp_path: Path) -> None:
     info = generate(tmp_path, episodes=3, players=3, steps=30, resolution=32, workers=2, use_ray=True)
     assert info["totals"]["episodes"] == 3 and info["totals"]["videos"] == 9
     assert check_dataset(tmp_path).ok
+
+
+def test_spectator_cameras_and_adaptive_views_are_recorded(tmp_path: Path) -> None:
+    info = generate(tmp_path, episodes=1, players=6, steps=60, resolution=32, cameras=2, adaptive=True)
+    assert info["totals"]["episodes"] == 1
+    d = tmp_path / "episodes" / "episode_000000"
+    meta = json.loads((d / "episode.json").read_text())
+    assert meta["cameras"] == ["camera_000.mp4", "camera_001.mp4"] and meta["adaptive"]
+    for name in meta["cameras"]:
+        with av.open(str(d / name)) as c:
+            assert sum(1 for _ in c.decode(video=0)) == 60
+    tiers = np.array(pq.read_table(d / "data.parquet").column("view_tier").to_pylist())
+    assert tiers.shape == (60, 6) and tiers[0].max() == 0
+    assert check_dataset(tmp_path).ok

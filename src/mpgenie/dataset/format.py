@@ -65,6 +65,11 @@ def video_name(agent: int) -> str:
     return f"agent_{agent:03d}.mp4"
 
 
+def camera_name(camera: int) -> str:
+    """A spectator camera's video (planned orbit cameras; frame i is row i too)."""
+    return f"camera_{camera:03d}.mp4"
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write-then-rename: readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)

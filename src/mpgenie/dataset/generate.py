@@ -26,13 +26,22 @@ def episode_specs(
     codec: str,
     scenario: str | None = None,
     adaptive: bool = False,
+    cameras: int = 0,
 ) -> list[EpisodeSpec]:
     """Episode e: its own seed, and the scenario given, else the templates in turn (mixed, co-op beacon rush,
     chase, exploration, ...), so a run covers all of them."""
     names = list(SCENARIOS)
     return [
         EpisodeSpec(
-            e, players, steps, seed * 1_000_003 + e, resolution, codec, scenario or names[e % len(names)], adaptive
+            e,
+            players,
+            steps,
+            seed * 1_000_003 + e,
+            resolution,
+            codec,
+            scenario or names[e % len(names)],
+            adaptive,
+            cameras,
         )
         for e in range(episodes)
     ]
@@ -56,6 +65,7 @@ def generate(
     progress: Callable[[int, int], None] | None = None,
     scenario: str | None = None,
     adaptive: bool = False,
+    cameras: int = 0,
 ) -> dict[str, Any]:
     """Record the episodes not yet published; returns meta/info.json's content."""
     if episodes < 1 or players < 1 or steps < 1 or workers < 1:
@@ -64,6 +74,8 @@ def generate(
         raise ValueError(f"codec must be h264 or lossless, got {codec!r}")
     if scenario is not None and scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+    if not 0 <= cameras <= 16:
+        raise ValueError(f"cameras must be 0..16, got {cameras}")
     if resolution not in (32, 64, 128, 256):
         raise ValueError(f"resolution must be 32, 64, 128 or 256, got {resolution}")
     root = Path(out)
@@ -71,7 +83,7 @@ def generate(
     clear_staging(root)
     todo = [
         s
-        for s in episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive)
+        for s in episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive, cameras)
         if not episode_dir(root, s.index).exists()
     ]
     done = episodes - len(todo)

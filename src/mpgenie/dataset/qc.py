@@ -81,6 +81,12 @@ def check_dataset(root: str | Path, stride: int = 1) -> Report:
             _frozen(report, e, a, frames, position[:, a], heading[:, a], fps)
             views.append(frames)
         _duplicates(report, e, views, stride)
+        for name in meta.get("cameras", []):
+            frames = _decode_all(d / name)
+            if frames.shape[0] != n:
+                report.add(e, "frame_count", f"{name}: {frames.shape[0]} frames for {n} rows (desynchronised)")
+            elif np.any(frames[::stride].reshape(-1, frames[0].size).mean(axis=1) < BLACK_MEAN):
+                report.add(e, "black", f"{name}: black frames")
     return report
 
 

@@ -26,11 +26,13 @@ from mpgenie.dataset.format import (
     DATA_SCHEMA,
     EVENT_SCHEMA,
     FORMAT_VERSION,
+    camera_name,
     episode_dir,
     video_name,
     write_json_atomic,
 )
 from mpgenie.render import Renderer, RenderSettings
+from mpgenie.render.cameras import orbit_cameras, plan_cameras
 from mpgenie.render.views import ViewManager
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.events import AttackHit, BeaconActivated, HazardHit, Pickup, Respawn
@@ -49,6 +51,7 @@ class EpisodeSpec:
     codec: str = "h264"
     scenario: str = "mixed"
     adaptive: bool = False  # view management: detail tiers by importance (interactions always in full)
+    cameras: int = 0  # spectator orbit cameras placed by the planner (re-planned every second)
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
@@ -111,6 +114,10 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     renderer = Renderer(world, settings)
     views = ViewManager(world, settings) if spec.adaptive else None
     writers = [VideoWriter(staging / video_name(a), cfg.tick_rate, spec.resolution, spec.codec) for a in agents]
+    camera_writers = [
+        VideoWriter(staging / camera_name(c), cfg.tick_rate, spec.resolution, spec.codec) for c in range(spec.cameras)
+    ]
+    targets = np.zeros((0, 3))
     rows: dict[str, list[Any]] = {name: [] for name in DATA_SCHEMA.names}
     events: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
     spans: dict[tuple[int, int], int] = {}
@@ -125,12 +132,17 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
                 frames, tiers = renderer.render(agents), np.zeros(agents.size, dtype=np.int8)
             for a, writer in enumerate(writers):
                 writer.write(frames[a])
+            if camera_writers:
+                targets = _camera_targets(world, spec.cameras, targets, frame, cfg.tick_rate)
+                shots = renderer.render_cameras(orbit_cameras(world, targets))
+                for c, writer in enumerate(camera_writers):
+                    writer.write(shots[c])
             _row(rows, spec.index, frame, world, actions, agents)
             rows["view_tier"].append(tiers.tolist())
             _events(events, spec.index, frame, result.tick, result.events, result.aoi)
             _interactions(events, spans, spec.index, frame, result.tick, world, agents, last=frame == spec.steps - 1)
     finally:
-        for writer in writers:
+        for writer in writers + camera_writers:
             writer.close()
     pq.write_table(pa.table(rows, schema=DATA_SCHEMA), staging / "data.parquet")
     pq.write_table(pa.table(events, schema=EVENT_SCHEMA), staging / "events.parquet")
@@ -149,6 +161,7 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
         "world": asdict(cfg),  # type: ignore[call-overload]
         "num_events": len(events["kind"]),
         "videos": [video_name(int(a)) for a in agents],
+        "cameras": [camera_name(c) for c in range(spec.cameras)],
     }
     (staging / "episode.json").write_text(json.dumps(meta, sort_keys=True))
     _fsync_tree(staging)
@@ -197,6 +210,18 @@ def _add(
         ("end_frame", frame if end is None else end),
     ):
         events[key].append(value)
+
+
+def _camera_targets(world: World, k: int, previous: np.ndarray, frame: int, fps: int) -> np.ndarray:
+    """Re-plan once a second; keep k targets (a camera with no group to film looks at a random player)."""
+    if frame % fps != 0 and previous.shape[0] == k:
+        return previous
+    targets = plan_cameras(world, k).targets
+    if targets.shape[0] < k:
+        ids = world.active_ids()
+        extra = world.pos[ids[np.arange(k - targets.shape[0]) % ids.size]]
+        targets = np.concatenate([targets, extra]) if targets.size else extra
+    return targets
 
 
 def _involved(gameplay: list[Any], agents: np.ndarray) -> np.ndarray:
