@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,scale
+EXTRAS ?= dev,scale,learn
 
 .PHONY: demo test bench lint venv clean
 

@@ -11,15 +11,18 @@ import time
 from pathlib import Path
 
 import av
+import fsspec
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from torch.utils.data import DataLoader
 
 from mpgenie.agents.policy import Observation
 from mpgenie.dataset.generate import generate
 from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
 from mpgenie.dataset.recorder import EpisodeSpec, VideoWriter
+from mpgenie.dataset.torch import ClipDataset
 from mpgenie.render import Renderer, RenderSettings
 from mpgenie.world.simulation import World
 
@@ -238,3 +241,25 @@ def test_spectator_cameras_and_adaptive_views_are_recorded(tmp_path: Path) -> No
     tiers = np.array(pq.read_table(d / "data.parquet").column("view_tier").to_pylist())
     assert tiers.shape == (60, 6) and tiers[0].max() == 0
     assert check_dataset(tmp_path).ok
+
+
+def test_fsspec_urls_as_output(tmp_path: Path) -> None:
+    info = generate("memory://mpgenie-test/ds", 2, 3, 20, resolution=32)
+    assert info["totals"]["episodes"] == 2
+    fs = fsspec.filesystem("memory")
+    assert fs.exists("/mpgenie-test/ds/meta/info.json")
+    assert fs.exists("/mpgenie-test/ds/episodes/episode_000001/agent_002.mp4")
+    again = generate("memory://mpgenie-test/ds", 3, 3, 20, resolution=32)  # resumes: one more episode
+    assert again["totals"]["episodes"] == 3
+    url = f"file://{tmp_path}/viaurl"
+    generate(url, 2, 3, 20, resolution=32, workers=2)
+    assert check_dataset(tmp_path / "viaurl").ok
+
+
+def test_pytorch_clips(tmp_path: Path) -> None:
+    generate(tmp_path, episodes=2, players=3, steps=40, resolution=32)
+    ds = ClipDataset(tmp_path, length=8)
+    assert len(ds) == 2 * 5
+    batch = next(iter(DataLoader(ds, batch_size=4)))
+    assert tuple(batch["frames"].shape) == (4, 3, 8, 3, 32, 32)
+    assert tuple(batch["action"].shape) == (4, 8, 3) and batch["frames"].dtype.is_floating_point is False

@@ -1,16 +1,24 @@
-"""``mpgenie generate``: many episodes, spread over local worker processes (default) or a Ray cluster.
+"""``mpgenie generate``: many episodes, spread over local worker processes (default) or a Ray cluster, written
+to a local directory or to any fsspec URL (``s3://bucket/ds``, ``gs://...``, ``memory://...``).
 
 Episode ``e`` of a run with base seed ``s`` uses seed ``s * 1_000_003 + e``, so a re-run (after a crash, or with a
 different number of workers) produces the same episodes and skips those already published.
+
+Remote outputs: each episode is recorded in a local temporary directory, then uploaded with its ``episode.json``
+last; an episode counts as published when that file exists (object stores have no atomic directory rename), and
+``meta/info.json`` is uploaded after ``meta/episodes.parquet``.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
+
+import fsspec
 
 from mpgenie.agents.policy import SCENARIOS
 from mpgenie.dataset.format import episode_dir
@@ -47,9 +55,45 @@ def episode_specs(
     ]
 
 
+def _is_url(out: str | Path) -> bool:
+    return "://" in str(out)
+
+
+def _published_remote(out: str, index: int) -> bool:
+    fs, path = fsspec.core.url_to_fs(out)
+    return bool(fs.exists(f"{path}/episodes/episode_{index:06d}/episode.json"))
+
+
 def _record(root: str, spec: EpisodeSpec) -> dict[str, Any] | None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    return record_episode(Path(root), spec)
+    if not _is_url(root):
+        return record_episode(Path(root), spec)
+    if _published_remote(root, spec.index):
+        return None
+    with tempfile.TemporaryDirectory(prefix="mpgenie-episode-") as tmp:
+        meta = record_episode(Path(tmp), spec)
+        local = episode_dir(Path(tmp), spec.index)
+        fs, path = fsspec.core.url_to_fs(root)
+        remote = f"{path}/episodes/{local.name}"
+        fs.makedirs(remote, exist_ok=True)
+        for f in sorted(local.iterdir(), key=lambda p: p.name == "episode.json"):  # episode.json last
+            fs.put_file(str(f), f"{remote}/{f.name}")
+    return meta
+
+
+def _rebuild_remote_meta(out: str) -> dict[str, Any]:
+    fs, path = fsspec.core.url_to_fs(out)
+    with tempfile.TemporaryDirectory(prefix="mpgenie-meta-") as tmp:
+        mirror = Path(tmp)
+        for remote in sorted(fs.glob(f"{path}/episodes/episode_*/episode.json")):
+            name = remote.rstrip("/").split("/")[-2]
+            (mirror / "episodes" / name).mkdir(parents=True)
+            fs.get_file(remote, str(mirror / "episodes" / name / "episode.json"))
+        info = rebuild_meta(mirror)
+        fs.makedirs(f"{path}/meta", exist_ok=True)
+        fs.put_file(str(mirror / "meta" / "episodes.parquet"), f"{path}/meta/episodes.parquet")
+        fs.put_file(str(mirror / "meta" / "info.json"), f"{path}/meta/info.json")
+    return info
 
 
 def generate(
@@ -78,14 +122,17 @@ def generate(
         raise ValueError(f"cameras must be 0..16, got {cameras}")
     if resolution not in (32, 64, 128, 256):
         raise ValueError(f"resolution must be 32, 64, 128 or 256, got {resolution}")
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    clear_staging(root)
-    todo = [
-        s
-        for s in episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive, cameras)
-        if not episode_dir(root, s.index).exists()
-    ]
+    remote = _is_url(out)
+    root = Path(out) if not remote else Path(".")
+    if not remote:
+        root.mkdir(parents=True, exist_ok=True)
+        clear_staging(root)
+    specs = episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive, cameras)
+    if remote:
+        todo = [s for s in specs if not _published_remote(str(out), s.index)]
+    else:
+        todo = [s for s in specs if not episode_dir(root, s.index).exists()]
+    target = str(out)
     done = episodes - len(todo)
     if progress is not None:
         progress(done, episodes)
@@ -97,25 +144,25 @@ def generate(
             if progress is not None:
                 progress(finished[0], episodes)
 
-        _generate_ray(root, todo, workers, one_more)
+        _generate_ray(target, todo, workers, one_more)
     elif workers == 1:
         for spec in todo:
-            record_episode(root, spec)
+            _record(target, spec)
             done += 1
             if progress is not None:
                 progress(done, episodes)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_record, str(root), spec) for spec in todo]
+            futures = [pool.submit(_record, target, spec) for spec in todo]
             for future in as_completed(futures):
                 future.result()
                 done += 1
                 if progress is not None:
                     progress(done, episodes)
-    return rebuild_meta(root)
+    return _rebuild_remote_meta(target) if remote else rebuild_meta(root)
 
 
-def _generate_ray(root: Path, todo: list[EpisodeSpec], workers: int, tick: Callable[[], None]) -> None:
+def _generate_ray(root: str, todo: list[EpisodeSpec], workers: int, tick: Callable[[], None]) -> None:
     try:
         import ray  # noqa: PLC0415 - optional extra, imported only when asked for
     except ImportError:
@@ -125,7 +172,7 @@ def _generate_ray(root: Path, todo: list[EpisodeSpec], workers: int, tick: Calla
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         remote = ray.remote(num_cpus=1)(_record)
-        pending = [remote.remote(str(root), spec) for spec in todo]
+        pending = [remote.remote(root, spec) for spec in todo]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             ray.get(ready)
