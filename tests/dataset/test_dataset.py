@@ -263,3 +263,70 @@ def test_pytorch_clips(tmp_path: Path) -> None:
     batch = next(iter(DataLoader(ds, batch_size=4)))
     assert tuple(batch["frames"].shape) == (4, 3, 8, 3, 32, 32)
     assert tuple(batch["action"].shape) == (4, 8, 3) and batch["frames"].dtype.is_floating_point is False
+
+
+def test_check_catches_a_shifted_view(tmp_path: Path) -> None:
+    generate(tmp_path, episodes=1, players=3, steps=60, resolution=32)
+    d = tmp_path / "episodes" / "episode_000000"
+    frames = MultiplayerVideoDataset(tmp_path).clip(0, 0, 60).frames
+    w = VideoWriter(d / "agent_001.mp4", 20, 32, "h264")
+    for f in np.concatenate([frames[1][3:], frames[1][-3:]]):  # same count, three ticks early
+        w.write(f)
+    w.close()
+    problems = check_dataset(tmp_path).problems
+    assert [p["kind"] for p in problems] == ["desync"] and "agent 1" in problems[0]["detail"]
+
+
+def test_killed_worker_pool_stops_with_its_parent(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    cmd = [
+        sys.executable,
+        "-m",
+        "mpgenie.cli",
+        "generate",
+        "--out",
+        str(out),
+        "--episodes",
+        "16",
+        "--players",
+        "4",
+        "--steps",
+        "150",
+        "--resolution",
+        "32",
+        "--workers",
+        "2",
+        "--json",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((out / "episodes").glob("episode_*"))) < 2:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.5)
+    count = len(list((out / "episodes").glob("episode_*")))
+    time.sleep(2.0)
+    assert len(list((out / "episodes").glob("episode_*"))) == count < 16  # nobody publishes after the kill
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["episodes"] == 16
+    assert check_dataset(out, sync_samples=2).ok
+
+
+def test_runs_with_other_parameters_or_bad_seeds_are_refused(tmp_path: Path) -> None:
+    generate(tmp_path, episodes=1, players=3, steps=20, resolution=32)
+    with pytest.raises(ValueError, match="other parameters"):
+        generate(tmp_path, episodes=2, players=5, steps=20, resolution=32)
+    with pytest.raises(ValueError, match="seed"):
+        generate(tmp_path / "b", episodes=1, players=3, steps=20, seed=-1)
+    with pytest.raises(ValueError, match="did not reach"):
+        generate("memory://mpgenie-test/lost", 2, 3, 20, resolution=32, workers=2)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", "generate", "--out", "s3nope://x/y", "--episodes", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2 and "cannot write" in bad.stderr

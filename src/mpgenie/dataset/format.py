@@ -3,12 +3,12 @@
 In the spirit of LeRobot v3, with one difference that makes publishing atomic: everything of an episode lives in
 its own directory, which appears by a single rename when the episode is complete.
 
-    DIR/meta/info.json                       fps, resolution, codec, features, totals (rebuilt after each episode)
+    DIR/meta/info.json                       fps, resolution, codec, features, totals (rebuilt at the end of a run)
     DIR/meta/episodes.parquet                one row per published episode
     DIR/episodes/episode_000000/data.parquet one row per tick; per-agent columns are lists indexed by agent
     DIR/episodes/episode_000000/events.parquet
     DIR/episodes/episode_000000/agent_000.mp4 one video per agent view; frame i is row i
-    DIR/.staging/                            episodes being written (ignored by readers, cleared on start)
+    DIR/.staging/                            episodes being written (ignored by readers; dead writers' are cleared)
 """
 
 from __future__ import annotations

@@ -11,7 +11,12 @@ last; an episode counts as published when that file exists (object stores have n
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
+import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -21,8 +26,11 @@ from typing import Any
 import fsspec
 
 from mpgenie.agents.policy import SCENARIOS
-from mpgenie.dataset.format import episode_dir
+from mpgenie.dataset.format import episode_dir, write_json_atomic
 from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
+
+_PR_SET_PDEATHSIG = 1
+MAX_SEED = (2**63 - 1) // 1_000_003 - 1_000_000
 
 
 def episode_specs(
@@ -64,8 +72,14 @@ def _published_remote(out: str, index: int) -> bool:
     return bool(fs.exists(f"{path}/episodes/episode_{index:06d}/episode.json"))
 
 
+def _die_with_parent() -> None:
+    """Pool workers end when the generating process ends, even by SIGKILL (Linux), instead of publishing on."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
 def _record(root: str, spec: EpisodeSpec) -> dict[str, Any] | None:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if not _is_url(root):
         return record_episode(Path(root), spec)
     if _published_remote(root, spec.index):
@@ -116,6 +130,8 @@ def generate(
         raise ValueError("episodes, players, steps and workers must be >= 1")
     if codec not in ("h264", "lossless"):
         raise ValueError(f"codec must be h264 or lossless, got {codec!r}")
+    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED or episodes > 1_000_000:
+        raise ValueError(f"seed must be 0..{MAX_SEED} and episodes <= 1,000,000")
     if scenario is not None and scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
     if not 0 <= cameras <= 16:
@@ -124,8 +140,29 @@ def generate(
         raise ValueError(f"resolution must be 32, 64, 128 or 256, got {resolution}")
     remote = _is_url(out)
     root = Path(out) if not remote else Path(".")
-    if not remote:
+    run = {
+        "players": players,
+        "steps": steps,
+        "resolution": resolution,
+        "seed": seed,
+        "codec": codec,
+        "scenario": scenario,
+        "adaptive": adaptive,
+        "cameras": cameras,
+    }
+    if remote:
+        try:
+            fsspec.core.url_to_fs(str(out))
+        except (ImportError, ValueError) as exc:
+            raise ValueError(f"cannot write to {out}: {exc}") from None
+    else:
         root.mkdir(parents=True, exist_ok=True)
+        lock = open(root / ".lock", "w")  # noqa: SIM115 - held for the whole run
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another `mpgenie generate` is writing to {root}") from None
+        _check_run(root, run)
         clear_staging(root)
     specs = episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive, cameras)
     if remote:
@@ -152,14 +189,35 @@ def generate(
             if progress is not None:
                 progress(done, episodes)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) as pool:
             futures = [pool.submit(_record, target, spec) for spec in todo]
             for future in as_completed(futures):
                 future.result()
                 done += 1
                 if progress is not None:
                     progress(done, episodes)
-    return _rebuild_remote_meta(target) if remote else rebuild_meta(root)
+    if remote:
+        missing = [s.index for s in specs if not _published_remote(target, s.index)]
+        if missing:
+            raise ValueError(
+                f"{len(missing)} episodes did not reach {out} (a per-process filesystem such as memory:// "
+                "needs --workers 1)"
+            )
+        return _rebuild_remote_meta(target)
+    return rebuild_meta(root)
+
+
+def _check_run(root: Path, run: dict[str, Any]) -> None:
+    """Episodes of one dataset share their parameters: a re-run with others is refused, not mixed in."""
+    path = root / "meta" / "run.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        changed = {k: (before.get(k), v) for k, v in run.items() if before.get(k) != v}
+        if changed:
+            details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            raise ValueError(f"{root} was generated with other parameters ({details}); use another --out")
+    else:
+        write_json_atomic(path, run)
 
 
 def _generate_ray(root: str, todo: list[EpisodeSpec], workers: int, tick: Callable[[], None]) -> None:

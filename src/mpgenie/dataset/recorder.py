@@ -104,7 +104,7 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     final = episode_dir(root, spec.index)
     if final.exists():
         return None
-    staging = root / ".staging" / f"{final.name}-{uuid.uuid4().hex[:8]}"
+    staging = root / ".staging" / f"{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     cfg = spec.world_config()
     world = World(cfg)
@@ -120,7 +120,7 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     targets = np.zeros((0, 3))
     rows: dict[str, list[Any]] = {name: [] for name in DATA_SCHEMA.names}
     events: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
-    spans: dict[tuple[int, int], int] = {}
+    spans: dict[tuple[int, int], tuple[int, int]] = {}
     try:
         for frame in range(spec.steps):
             actions = np.zeros(world.num_slots, dtype=np.int8)
@@ -166,7 +166,13 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     (staging / "episode.json").write_text(json.dumps(meta, sort_keys=True))
     _fsync_tree(staging)
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(staging, final)  # the moment the episode exists
+    try:
+        os.rename(staging, final)  # the moment the episode exists
+    except OSError:
+        if not final.exists():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # someone else published this episode meanwhile: theirs stands
+        return None
     return meta
 
 
@@ -257,7 +263,7 @@ def _events(events: dict[str, list[Any]], episode: int, frame: int, tick: int, g
 
 def _interactions(
     events: dict[str, list[Any]],
-    spans: dict[tuple[int, int], int],
+    spans: dict[tuple[int, int], tuple[int, int]],
     episode: int,
     frame: int,
     tick: int,
@@ -271,19 +277,37 @@ def _interactions(
     close = np.linalg.norm(p[:, None, :] - p[None, :, :], axis=2) <= chord
     now = {(int(a), int(b)) for a, b in zip(*np.nonzero(np.triu(close, 1)), strict=True)}
     for pair in sorted(set(spans) - now):
-        start = spans.pop(pair)
-        _add(events, episode, start, tick, "interaction", pair[0], pair[1], participants=list(pair), end=frame - 1)
+        start, start_tick = spans.pop(pair)
+        _add(events, episode, start, start_tick, "interaction", *pair, participants=list(pair), end=frame - 1)
     for pair in sorted(now - set(spans)):
-        spans[pair] = frame
+        spans[pair] = (frame, tick)
     if last:
-        for pair, start in sorted(spans.items()):
-            _add(events, episode, start, tick, "interaction", pair[0], pair[1], participants=list(pair), end=frame)
+        for pair, (start, start_tick) in sorted(spans.items()):
+            _add(events, episode, start, start_tick, "interaction", *pair, participants=list(pair), end=frame)
         spans.clear()
 
 
 def clear_staging(root: Path) -> None:
-    """Remove what a crashed run left half-written (never visible to readers)."""
-    shutil.rmtree(root / ".staging", ignore_errors=True)
+    """Remove what crashed writers left half-written (never visible to readers). A staging directory carries its
+    writer's pid; directories of live processes are left alone."""
+    staging = root / ".staging"
+    if not staging.is_dir():
+        return
+    for d in staging.iterdir():
+        parts = d.name.split("-")
+        pid = int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else -1
+        if pid <= 0 or not _alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def rebuild_meta(root: Path) -> dict[str, Any]:
