@@ -2,7 +2,7 @@
 
 An episode is written into ``DIR/.staging/`` and appears under ``DIR/episodes/`` by one directory rename once every
 file is complete and synced, so a crash (even ``kill -9``) at any moment leaves no partial episode visible; a
-re-run removes stale staging directories and skips published episodes.
+re-run removes the staging directories of writers no longer alive and skips published episodes.
 """
 
 from __future__ import annotations
