@@ -240,6 +240,10 @@ def test_spectator_cameras_and_adaptive_views_are_recorded(tmp_path: Path) -> No
             assert sum(1 for _ in c.decode(video=0)) == 60
     tiers = np.array(pq.read_table(d / "data.parquet").column("view_tier").to_pylist())
     assert tiers.shape == (60, 6) and tiers[0].max() == 0
+    clip = MultiplayerVideoDataset(tmp_path).clip(0, 10, 5, cameras=True)
+    assert clip.cameras is not None and clip.cameras.shape == (2, 5, 32, 32, 3)
+    assert clip.view_tier is not None and np.array_equal(clip.view_tier, tiers[10:15])
+    assert clip.score is not None and clip.height is not None and clip.height.shape == (5, 6)
     assert check_dataset(tmp_path).ok
 
 

@@ -25,6 +25,10 @@ class Clip:
     heading: np.ndarray  # (length, agents, 3) float32
     tick: np.ndarray  # (length,) int64
     events: list[dict[str, Any]]
+    height: np.ndarray | None = None  # (length, agents) float32
+    score: np.ndarray | None = None  # (length, agents) int32
+    view_tier: np.ndarray | None = None  # (length, agents) int8
+    cameras: np.ndarray | None = None  # (cameras, length, H, W, 3) uint8, when asked for
 
 
 def decode_frames(path: Path, start: int, length: int) -> np.ndarray:
@@ -61,7 +65,9 @@ class MultiplayerVideoDataset:
     def episode(self, index: int) -> dict[str, Any]:
         return json.loads((episode_dir(self.root, index) / "episode.json").read_text())
 
-    def clip(self, episode: int, start: int, length: int, agents: list[int] | None = None) -> Clip:
+    def clip(
+        self, episode: int, start: int, length: int, agents: list[int] | None = None, cameras: bool = False
+    ) -> Clip:
         meta = self.episode(episode)
         if not (start >= 0 and length >= 1 and start + length <= meta["num_frames"]):
             raise ValueError(f"episode {episode} has {meta['num_frames']} frames; asked {start}+{length}")
@@ -78,4 +84,14 @@ class MultiplayerVideoDataset:
             if e["frame_index"] <= start + length - 1 and e["end_frame"] >= start
         ]
         tick = np.array(rows.column("tick").to_pylist(), dtype=np.int64)
-        return Clip(episode, start, frames, action, position, heading, tick, events)
+        height = np.array(rows.column("height").to_pylist(), dtype=np.float32)[:, agents]
+        score = np.array(rows.column("score").to_pylist(), dtype=np.int32)[:, agents]
+        tiers = (
+            np.array(rows.column("view_tier").to_pylist(), dtype=np.int8)[:, agents]
+            if "view_tier" in rows.column_names
+            else None
+        )
+        shots = None
+        if cameras and meta.get("cameras"):
+            shots = np.stack([decode_frames(d / name, start, length) for name in meta["cameras"]])
+        return Clip(episode, start, frames, action, position, heading, tick, events, height, score, tiers, shots)

@@ -9,7 +9,8 @@ from it, a detail tier:
 Importance = action density (share of non-noop actions in the last second) + interactions in view (other agents
 within ``interaction_m``, events involving the agent this tick) + novelty (distance from where the agent was a
 second ago). Views of interactions are always tier 0: an agent within ``interaction_m`` of another, or named in
-an event this tick, is rendered in full, whatever its score. Every view is rendered in full at least every
+an event this tick, or that has such an agent within ``sight_m`` roughly ahead (a view of an interaction), is
+rendered in full, whatever its score. Every view is rendered in full at least every
 ``refresh_every`` ticks, so no view drifts far from the truth. Videos stay one frame per tick: tiers change how a
 frame is made, never whether it exists.
 """
@@ -46,6 +47,7 @@ class ViewManager:
         world: World,
         settings: RenderSettings,
         interaction_m: float = 6.0,
+        sight_m: float = 15.0,
         window_ticks: int = 20,
         high: float = 0.9,
         low: float = 0.45,
@@ -56,6 +58,7 @@ class ViewManager:
         self.full = Renderer(world, settings)
         self.reduced = Renderer(world, RenderSettings(**{**_fields(settings), "resolution": settings.resolution // 2}))
         self.interaction_m = interaction_m
+        self.sight_m = sight_m
         self.high, self.low = high, low
         self.hold_every = hold_every
         self.refresh_every = refresh_every
@@ -74,6 +77,12 @@ class ViewManager:
         np.fill_diagonal(d, np.inf)
         near = (d <= chord).sum(axis=1)
         interacting = (near > 0) | involved
+        # A view *of* an interaction counts too: someone interacting within sight (near, roughly ahead).
+        sight = 2.0 * np.sin(self.sight_m / w.cfg.radius / 2.0)
+        to = p[None, :, :] - p[:, None, :]  # (viewer, other, 3) chords
+        ahead = np.einsum("voc,vc->vo", to, w.fwd[agents]) > 0.5 * np.linalg.norm(to, axis=2)  # within ~60 deg
+        watching = ((d <= sight) & ahead & interacting[None, :]).any(axis=1)
+        interacting = interacting | watching
         acts = np.array(self._actions) if self._actions else np.zeros((1, agents.size), dtype=np.int8)
         density = (acts != 0).mean(axis=0)
         moved = (
