@@ -1,0 +1,66 @@
+"""The latent action model: infers, without action labels, a discrete action (8 codes by default) that explains
+the change from frame t to t+1 — an encoder sees both frames, an FSQ with levels (2, 2, 2) gives the 8 codes, and
+a decoder must predict frame t+1 from frame t and that code alone. Genie uses these to control the dynamics
+model where true actions are unknown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mpgenie.models.fsq import FSQ
+
+
+@dataclass(frozen=True)
+class LatentActionConfig:
+    resolution: int = 64
+    channels: int = 48
+    levels: tuple[int, ...] = (2, 2, 2)  # 8 latent actions
+
+
+def _down(c_in: int, c: int, steps: int) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c, 3, padding=1), nn.GELU()]
+    for _ in range(steps):
+        layers += [nn.Conv2d(c, c, 4, stride=2, padding=1), nn.GELU()]
+    return nn.Sequential(*layers)
+
+
+class LatentActionModel(nn.Module):
+    def __init__(self, cfg: LatentActionConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.channels
+        self.fsq = FSQ(cfg.levels)
+        self.encoder = _down(6, c, 3)
+        self.to_action = nn.Linear(c, self.fsq.dim)
+        self.context = _down(3, c, 3)
+        self.action_embed = nn.Linear(self.fsq.dim, c)
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(c, 3, 3, padding=1),
+        )
+
+    @property
+    def num_actions(self) -> int:
+        return self.fsq.codebook_size
+
+    def infer(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames (B, 3, H, W) at t and t+1 -> (latent action values (B, d), codes (B,))."""
+        h = self.encoder(torch.cat([x0, x1], dim=1)).mean(dim=(2, 3))
+        return self.fsq(self.to_action(h))
+
+    def predict(self, x0: torch.Tensor, action_values: torch.Tensor) -> torch.Tensor:
+        h = self.context(x0) + self.action_embed(action_values)[:, :, None, None]
+        return x0 + self.decoder(h)  # predict the change
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        values, codes = self.infer(x0, x1)
+        return F.mse_loss(self.predict(x0, values), x1), codes
