@@ -49,9 +49,13 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks (numbers, not pass/fail). Every one has --json.", no_args_is_help=True)
 world_app = typer.Typer(help="Inspect the world a config and seed produce.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Check and describe recorded datasets.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models (extra 'learn': PyTorch).", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate models (extra 'learn': PyTorch).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(world_app, name="world")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 err = Console(stderr=True)
@@ -359,6 +363,76 @@ def dataset_stats_cmd(
         _print_json(result)
     else:
         _print_table(f"dataset {path}", result)
+
+
+def _learn() -> Any:
+    try:
+        from mpgenie.models import train as learn  # noqa: PLC0415 - PyTorch is an optional extra
+    except ImportError:
+        raise ValueError("this needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
+    return learn
+
+
+@train_app.command("worldmodel")
+def train_worldmodel_cmd(
+    data: Annotated[str, typer.Option(help="Dataset directory (mpgenie generate).")],
+    out: Annotated[str, typer.Option(help="Checkpoint file (resumed when it exists).")],
+    config: Annotated[str, typer.Option(help="tiny (CPU), small, base (GPU).")] = "tiny",
+    steps: Annotated[int, typer.Option(help="Optimisation steps in all (tokenizer, then LAM, then dynamics).")] = 3000,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 250,
+    seed: Annotated[int, typer.Option()] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Train the Genie-style world model (tokenizer, latent actions, dynamics) on a dataset."""
+
+    def body() -> dict[str, Any]:
+        learn = _learn()
+        _dataset_dir(data)
+        if as_json:
+            return learn.train_worldmodel(data, config, out, steps, checkpoint_every, seed)  # type: ignore[no-any-return]
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("training", total=steps)
+            return learn.train_worldmodel(  # type: ignore[no-any-return]
+                data,
+                config,
+                out,
+                steps,
+                checkpoint_every,
+                seed,
+                progress=lambda i, n, phase, loss: progress.update(
+                    task, completed=i, description=f"{phase} loss {loss:.4f}"
+                ),
+            )
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table(f"trained {config}", result)
+
+
+@eval_app.command("worldmodel")
+def eval_worldmodel_cmd(
+    checkpoint: Annotated[str, typer.Option(help="Checkpoint from `mpgenie train worldmodel`.")],
+    data: Annotated[str, typer.Option(help="Dataset (its last episode is held out).")],
+    clips: Annotated[int, typer.Option(help="Held-out clips to evaluate.")] = 16,
+    preview: Annotated[str | None, typer.Option(help="PNG of rollouts next to the ground truth.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """PSNR (teacher-forced, rollout t=4, t=16) and the Genie controllability metric dTPSNR at t=4."""
+
+    def body() -> dict[str, Any]:
+        learn = _learn()
+        _dataset_dir(data)
+        if not Path(checkpoint).exists():
+            raise ValueError(f"no checkpoint at {checkpoint}")
+        return learn.eval_worldmodel(checkpoint, data, clips, preview=preview)  # type: ignore[no-any-return]
+
+    result = _run(body)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table("world model evaluation", result)
 
 
 @app.command()

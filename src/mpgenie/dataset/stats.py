@@ -8,11 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pyarrow.parquet as pq
 
 from mpgenie.dataset.format import episode_dir
+from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import decode_frames
 from mpgenie.world.actions import ACTION_NAMES, NUM_ACTIONS
 
@@ -73,14 +73,4 @@ def write_contact_sheet(root: Path, episode: int, path: Path, agents: int = 8, c
     for a in range(min(agents, meta["num_agents"])):
         video = episode_dir(root, episode) / meta["videos"][a]
         rows.append(np.concatenate([decode_frames(video, int(f), 1)[0] for f in picks], axis=1))
-    sheet = np.concatenate(rows, axis=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="image2") as c:
-        stream = c.add_stream("png")
-        stream.width, stream.height = sheet.shape[1], sheet.shape[0]
-        stream.pix_fmt = "rgb24"
-        for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(sheet), format="rgb24")):
-            c.mux(packet)
-        for packet in stream.encode():
-            c.mux(packet)
-    return path
+    return write_png(path, np.concatenate(rows, axis=0))

@@ -1,0 +1,98 @@
+"""The assembled world model: tokenizer + latent action model + dynamics, their presets, and how a rollout is made.
+
+The dynamics model takes true actions (ids 0..9) when labels exist and latent actions (ids 10..17, from the latent
+action model) otherwise; it is trained on both, half the batches each, so it can be evaluated and driven either
+way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from mpgenie.models.dynamics import Dynamics, DynamicsConfig
+from mpgenie.models.lam import LatentActionConfig, LatentActionModel
+from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
+
+TRUE_ACTIONS = 10
+
+
+@dataclass(frozen=True)
+class GenieConfig:
+    name: str
+    tokenizer: TokenizerConfig
+    lam: LatentActionConfig
+    dynamics: DynamicsConfig
+    batch: int = 16
+    lr: float = 1e-3
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, object]) -> GenieConfig:
+        t, a, y = (dict(d[k]) for k in ("tokenizer", "lam", "dynamics"))  # type: ignore[call-overload]
+        t["levels"] = tuple(t["levels"])
+        a["levels"] = tuple(a["levels"])
+        return GenieConfig(
+            str(d["name"]),
+            TokenizerConfig(**t),
+            LatentActionConfig(**a),
+            DynamicsConfig(**y),
+            int(d["batch"]),
+            float(d["lr"]),
+        )  # type: ignore[arg-type]
+
+
+def preset(name: str, resolution: int = 64) -> GenieConfig:
+    sizes = {"tiny": (32, 24, 128, 2, 4, 16), "small": (64, 48, 256, 4, 8, 32), "base": (128, 96, 512, 8, 8, 64)}
+    if name not in sizes:
+        raise ValueError(f"unknown config {name!r} (tiny, small, base)")
+    tok_c, lam_c, dim, layers, heads, batch = sizes[name]
+    down = 3 if resolution >= 64 else 2
+    tok = TokenizerConfig(resolution=resolution, channels=tok_c, downsample=down)
+    lam = LatentActionConfig(resolution=resolution, channels=lam_c)
+    grid = resolution // 2**down
+    levels = 1
+    for level in tok.levels:
+        levels *= level
+    latent = 1
+    for level in lam.levels:
+        latent *= level
+    dyn = DynamicsConfig(
+        codebook=levels,
+        grid=grid,
+        context_frames=2,
+        num_actions=TRUE_ACTIONS + latent,
+        dim=dim,
+        layers=layers,
+        heads=heads,
+    )
+    return GenieConfig(name, tok, lam, dyn, batch=batch)
+
+
+class Genie(nn.Module):
+    def __init__(self, cfg: GenieConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = Tokenizer(cfg.tokenizer)
+        self.lam = LatentActionModel(cfg.lam)
+        self.dynamics = Dynamics(cfg.dynamics)
+
+    @torch.no_grad()
+    def rollout(
+        self, frames: torch.Tensor, actions: torch.Tensor, steps: int, others: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """frames (B, C, 3, H, W) in [-1, 1] as context; actions (B, steps) dynamics action ids ->
+        predicted frames (B, steps, 3, H, W)."""
+        c = self.cfg.dynamics.context_frames
+        b = frames.shape[0]
+        codes = [self.tokenizer.encode(frames[:, i])[1] for i in range(frames.shape[1])][-c:]
+        out = []
+        for t in range(steps):
+            nxt = self.dynamics.sample(torch.stack(codes[-c:], dim=1), actions[:, t], others)
+            codes.append(nxt)
+            out.append(self.tokenizer.decode_codes(nxt).clamp(-1, 1))
+        return torch.stack(out, dim=1) if out else torch.zeros(b, 0, *frames.shape[2:])
