@@ -38,3 +38,45 @@ class ProceduralWorldModel:
 
     def step(self, context: PlayerContext, action: int) -> NDArray[np.uint8]:
         return self.renderer.render(np.array([context.player]))[0]
+
+
+class LearnedWorldModel:
+    """A checkpoint trained with ``mpgenie train worldmodel`` as a world model (needs the ``learn`` extra).
+
+    Per player it keeps the token history: ``start`` tokenizes the context's frames (the newest repeated when
+    there are fewer than the model's context), ``step`` predicts the next frame's tokens for the true action and
+    decodes them; the prediction becomes history, so the stream continues from the model's own frames until the
+    next start (a continuity break)."""
+
+    def __init__(self, checkpoint: str) -> None:
+        from mpgenie.models.train import load_checkpoint  # noqa: PLC0415 - PyTorch is an optional extra
+
+        self.model, _ = load_checkpoint(checkpoint)
+        self.model.eval()
+        self._codes: dict[int, list[object]] = {}
+
+    def start(self, context: PlayerContext) -> None:
+        import torch  # noqa: PLC0415
+
+        res = self.model.cfg.tokenizer.resolution
+        frames = [f for f in context.frames if f.shape[0] == res] or [np.zeros((res, res, 3), dtype=np.uint8)]
+        c = self.model.cfg.dynamics.context_frames
+        frames = ([frames[0]] * c + frames)[-c:]
+        x = torch.from_numpy(np.stack(frames)).float().div(127.5).sub(1.0).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            self._codes[context.player] = list(self.model.tokenizer.encode(x)[1])
+
+    def step(self, context: PlayerContext, action: int) -> NDArray[np.uint8]:
+        import torch  # noqa: PLC0415
+
+        if context.player not in self._codes:
+            self.start(context)
+        history = self._codes[context.player]
+        c = self.model.cfg.dynamics.context_frames
+        past = torch.stack(history[-c:])[None]  # type: ignore[arg-type]
+        with torch.no_grad():
+            nxt = self.model.dynamics.sample(past, torch.tensor([int(action)]))
+            image = self.model.tokenizer.decode_codes(nxt).clamp(-1, 1)
+        history.append(nxt[0])
+        del history[:-c]
+        return ((image[0] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
