@@ -9,9 +9,10 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated, Any, TypeVar  # noqa: E402
 
@@ -87,6 +88,25 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 def _print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, sort_keys=True))
+
+
+def _report(result: dict[str, Any], as_json: bool, title: str) -> None:
+    """Every command that reports numbers: one JSON object with --json, else a table."""
+    if as_json:
+        _print_json(result)
+    else:
+        _print_table(title, result)
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool, description: str, total: float) -> Iterator[Callable[..., None]]:
+    """A transient progress bar on stderr (none with --json); yields ``update(**fields)``."""
+    if quiet:
+        yield lambda **_: None
+        return
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda **fields: progress.update(task, **fields)
 
 
 def _print_table(title: str, data: dict[str, Any]) -> None:
@@ -278,7 +298,7 @@ def generate(
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
 
     def body() -> dict[str, Any]:
-        if as_json:
+        with _progress(as_json, "episodes", episodes) as update:
             return generate_dataset(
                 out,
                 episodes,
@@ -289,23 +309,7 @@ def generate(
                 workers,
                 codec,
                 ray,
-                scenario=scenario,
-                adaptive=adaptive,
-                cameras=cameras,
-            )
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("episodes", total=episodes)
-            return generate_dataset(
-                out,
-                episodes,
-                players,
-                steps,
-                resolution,
-                seed,
-                workers,
-                codec,
-                ray,
-                progress=lambda done, total: progress.update(task, completed=done),
+                progress=lambda done, total: update(completed=done),
                 scenario=scenario,
                 adaptive=adaptive,
                 cameras=cameras,
@@ -359,10 +363,7 @@ def dataset_stats_cmd(
 ) -> None:
     """The dataset card: totals, hours per agent, action histogram, interactions, diversity, preview PNG."""
     result = _run(lambda: dataset_stats(_dataset_dir(path), preview or str(Path(path) / "preview.png")))
-    if as_json:
-        _print_json(result)
-    else:
-        _print_table(f"dataset {path}", result)
+    _report(result, as_json, f"dataset {path}")
 
 
 def _learn() -> Any:
@@ -388,10 +389,7 @@ def train_worldmodel_cmd(
     def body() -> dict[str, Any]:
         learn = _learn()
         _dataset_dir(data)
-        if as_json:
-            return learn.train_worldmodel(data, config, out, steps, checkpoint_every, seed)  # type: ignore[no-any-return]
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("training", total=steps)
+        with _progress(as_json, "training", steps) as update:
             return learn.train_worldmodel(  # type: ignore[no-any-return]
                 data,
                 config,
@@ -399,16 +397,11 @@ def train_worldmodel_cmd(
                 steps,
                 checkpoint_every,
                 seed,
-                progress=lambda i, n, phase, loss: progress.update(
-                    task, completed=i, description=f"{phase} loss {loss:.4f}"
-                ),
+                progress=lambda i, n, phase, loss: update(completed=i, description=f"{phase} loss {loss:.4f}"),
             )
 
     result = _run(body)
-    if as_json:
-        _print_json(result)
-    else:
-        _print_table(f"trained {config}", result)
+    _report(result, as_json, f"trained {config}")
 
 
 @eval_app.command("worldmodel")
@@ -429,10 +422,7 @@ def eval_worldmodel_cmd(
         return learn.eval_worldmodel(checkpoint, data, clips, preview=preview)  # type: ignore[no-any-return]
 
     result = _run(body)
-    if as_json:
-        _print_json(result)
-    else:
-        _print_table("world model evaluation", result)
+    _report(result, as_json, "world model evaluation")
 
 
 @app.command()
@@ -450,10 +440,7 @@ def loadtest(
     """Connect N bot clients to a realtime server and report latency, rates, bandwidth and tick time."""
 
     def body() -> dict[str, Any]:
-        if as_json:
-            return run_loadtest(clients, duration, url, warmup, tick_rate, light=not full_clients)
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("starting", total=1.0)
+        with _progress(as_json, "starting", 1.0) as update:
             return run_loadtest(
                 clients,
                 duration,
@@ -461,14 +448,11 @@ def loadtest(
                 warmup,
                 tick_rate,
                 light=not full_clients,
-                progress=lambda what, frac: progress.update(task, description=what, completed=frac),
+                progress=lambda what, frac: update(description=what, completed=frac),
             )
 
     result = _run(body)
-    if as_json:
-        _print_json(result)
-    else:
-        _print_table(f"loadtest: {clients} clients x {duration:g} s", result)
+    _report(result, as_json, f"loadtest: {clients} clients x {duration:g} s")
 
 
 @bench_app.command("world")
@@ -482,23 +466,11 @@ def bench_world_cmd(
     """Per-tick cost of the full simulation + area of interest at constant density."""
 
     def body() -> dict[str, Any]:
-        if as_json:
-            return bench_world(players, ticks, seed=seed, warmup=warmup)
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task(f"{players} players", total=ticks)
-            return bench_world(
-                players,
-                ticks,
-                seed=seed,
-                warmup=warmup,
-                progress=lambda i: progress.update(task, completed=i),
-            )
+        with _progress(as_json, f"{players} players", ticks) as update:
+            return bench_world(players, ticks, seed=seed, warmup=warmup, progress=lambda i: update(completed=i))
 
     result = _run(body)
-    if as_json:
-        _print_json(result)
-    else:
-        _print_table(f"bench world: {players} players x {ticks} ticks", result)
+    _report(result, as_json, f"bench world: {players} players x {ticks} ticks")
 
 
 @bench_app.command("api")
@@ -515,10 +487,7 @@ def bench_api_cmd(
 ) -> None:
     """Login and join throughput of the platform API (a child process) over real HTTP."""
     result = _run(lambda: bench_api(users, concurrency, duration, database_url, argon2_memory_kib, argon2_time_cost))
-    if as_json:
-        _print_json(result)
-    else:
-        _print_table(f"bench api: {concurrency} clients, {duration:g} s each", result)
+    _report(result, as_json, f"bench api: {concurrency} clients, {duration:g} s each")
 
 
 @bench_app.command("generate")
@@ -532,10 +501,7 @@ def bench_generate_cmd(
 ) -> None:
     """Dataset generation speed: synchronized frames per second per core (render + encode + write)."""
     result = _run(lambda: bench_generate(players, steps, episodes, resolution, max_workers))
-    if as_json:
-        _print_json(result)
-    else:
-        _print_table(f"bench generate: {players} agents x {steps} ticks x {episodes} episodes", result)
+    _report(result, as_json, f"bench generate: {players} agents x {steps} ticks x {episodes} episodes")
 
 
 @bench_app.command("server")
@@ -549,17 +515,11 @@ def bench_server_cmd(
     """The realtime server's Python work per tick (inputs, simulation, deltas, encode) without sockets."""
 
     def body() -> dict[str, Any]:
-        if as_json:
-            return bench_server(clients, ticks, warmup, seed)
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task(f"{clients} clients", total=ticks)
-            return bench_server(clients, ticks, warmup, seed, progress=lambda i: progress.update(task, completed=i))
+        with _progress(as_json, f"{clients} clients", ticks) as update:
+            return bench_server(clients, ticks, warmup, seed, progress=lambda i: update(completed=i))
 
     result = _run(body)
-    if as_json:
-        _print_json(result)
-    else:
-        _print_table(f"bench server: {clients} clients x {ticks} ticks", result)
+    _report(result, as_json, f"bench server: {clients} clients x {ticks} ticks")
 
 
 @bench_app.command("aoi")
