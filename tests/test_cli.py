@@ -225,3 +225,15 @@ def test_bench_api_smoke_reports_every_key() -> None:
     data = json.loads(result.stdout)
     assert data["login_rps"] > 0 and data["join_rps"] > 0 and data["p99_ms"] > 0
     assert data["login_failed"] == 0
+
+
+def test_json_output_is_not_mixed_with_logs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", "bench", "server", "--clients", "20", "--ticks", "5", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["clients"] == 20  # joins are logged, but not onto stdout

@@ -582,6 +582,9 @@ def world_info(
 
 
 def main() -> None:
+    # Logs are JSON on stderr, warnings only unless a command (serve, demo) asks for more: stdout stays the
+    # command's output (tables, --json objects).
+    configure_logging(json_logs=True, level=logging.WARNING)
     app()
 
 
