@@ -32,6 +32,9 @@ from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
 from mpgenie.dataset.generate import generate as generate_dataset  # noqa: E402
 from mpgenie.dataset.qc import check_dataset  # noqa: E402
 from mpgenie.dataset.stats import dataset_stats  # noqa: E402
+from mpgenie.genie.backends import LearnedWorldModel  # noqa: E402
+from mpgenie.genie.http import HttpWorldModel  # noqa: E402
+from mpgenie.genie.streamer import FrameStreamer  # noqa: E402
 from mpgenie.headless import run_headless  # noqa: E402
 from mpgenie.net.core import ServerSettings  # noqa: E402
 from mpgenie.net.demo import run_network_demo  # noqa: E402
@@ -219,6 +222,12 @@ def serve(
     session: Annotated[
         str, typer.Option(help="Id of the default session (tickets from `mpgenie ticket`).")
     ] = "default",
+    renderer: Annotated[
+        str, typer.Option(help="World model drawing frames for clients that ask: procedural, learned or http.")
+    ] = "procedural",
+    renderer_checkpoint: Annotated[str | None, typer.Option(help="Checkpoint for --renderer learned.")] = None,
+    renderer_url: Annotated[str | None, typer.Option(help="Service URL for --renderer http.")] = None,
+    frame_resolution: Annotated[int, typer.Option(help="Size of streamed frames (procedural).")] = 64,
     quiet: Annotated[bool, typer.Option(help="No banner, warnings-only logs.")] = False,
 ) -> None:
     """Run the platform API and the realtime server until Ctrl-C (graceful shutdown)."""
@@ -267,7 +276,10 @@ def serve(
                 console.print(f"API [bold]{platform.api_url}/v1[/] (docs {platform.api_url}/docs)")
             console.print("Ctrl-C stops")
 
-        run_platform(api_settings, cfg, settings, host, port, api_port, api, realtime, on_ready=ready)
+        streamer = _streamer(renderer, renderer_checkpoint, renderer_url, frame_resolution)
+        run_platform(
+            api_settings, cfg, settings, host, port, api_port, api, realtime, on_ready=ready, streamer=streamer
+        )
         if not quiet:
             console.print("server stopped cleanly")
 
@@ -425,6 +437,24 @@ def eval_worldmodel_cmd(
     _report(result, as_json, "world model evaluation")
 
 
+def _streamer(renderer: str, checkpoint: str | None, url: str | None, resolution: int) -> FrameStreamer:
+    if resolution not in (32, 64, 128, 256):
+        raise ValueError("--frame-resolution must be 32, 64, 128 or 256")
+    if renderer == "procedural":
+        return FrameStreamer(resolution=resolution)
+    if renderer == "learned":
+        if not checkpoint or not Path(checkpoint).exists():
+            raise ValueError("--renderer learned needs --renderer-checkpoint pointing at a trained checkpoint")
+        _learn()
+        model = LearnedWorldModel(checkpoint)
+        return FrameStreamer(lambda core: model, resolution=model.model.cfg.tokenizer.resolution)
+    if renderer == "http":
+        if not url:
+            raise ValueError("--renderer http needs --renderer-url")
+        return FrameStreamer(lambda core: HttpWorldModel(url), resolution=resolution)
+    raise ValueError(f"unknown renderer {renderer!r} (procedural, learned, http)")
+
+
 @app.command()
 def loadtest(
     clients: Annotated[int, typer.Option(help="Bot clients to connect.")] = 100,
@@ -435,6 +465,7 @@ def loadtest(
     full_clients: Annotated[
         bool, typer.Option(help="Bots apply every delta and predict (costs load-generator CPU).")
     ] = False,
+    frames: Annotated[int, typer.Option(help="World-model frames per second each bot asks for (0: none).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Connect N bot clients to a realtime server and report latency, rates, bandwidth and tick time."""
@@ -449,6 +480,7 @@ def loadtest(
                 tick_rate,
                 light=not full_clients,
                 progress=lambda what, frac: update(description=what, completed=frac),
+                frames=frames,
             )
 
     result = _run(body)

@@ -20,6 +20,7 @@ import uvicorn
 from mpgenie.api.app import create_app
 from mpgenie.api.models import AuditEvent
 from mpgenie.api.settings import Settings
+from mpgenie.genie.streamer import FrameStreamer
 from mpgenie.net.core import ServerSettings
 from mpgenie.net.server import RealtimeServer, new_event_loop
 from mpgenie.world.config import WorldConfig
@@ -52,6 +53,7 @@ async def start_platform(
     api_port: int = 8000,
     with_api: bool = True,
     with_realtime: bool = True,
+    streamer: FrameStreamer | None = None,
 ) -> Platform:
     realtime = None
     app_holder: dict[str, object] = {}
@@ -97,7 +99,13 @@ async def start_platform(
 
     if with_realtime:
         realtime = RealtimeServer(
-            world, realtime_settings, host, realtime_port, on_kick=audit_kick, on_presence=report_presence
+            world,
+            realtime_settings,
+            host,
+            realtime_port,
+            on_kick=audit_kick,
+            on_presence=report_presence,
+            on_session_tick=streamer.tick if streamer is not None else None,
         )
         await realtime.start()
         api_settings = api_settings.model_copy(update={"realtime_url": realtime.url})
@@ -141,6 +149,7 @@ def run_platform(
     with_api: bool = True,
     with_realtime: bool = True,
     on_ready: Callable[[Platform], None] | None = None,
+    streamer: FrameStreamer | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, then stop both halves gracefully."""
     loop = new_event_loop()
@@ -148,7 +157,7 @@ def run_platform(
 
     async def main() -> None:
         platform = await start_platform(
-            api_settings, world, realtime_settings, host, realtime_port, api_port, with_api, with_realtime
+            api_settings, world, realtime_settings, host, realtime_port, api_port, with_api, with_realtime, streamer
         )
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -68,6 +68,8 @@ def start_server(
         str(max(clients * 2, 100)),
         "--quiet",
         "--no-api",
+        "--frame-resolution",
+        "64",
         *(extra or []),
     ]
     env = {**os.environ, "MPGENIE_JOIN_SECRET": secret}
@@ -96,10 +98,11 @@ async def _measure(
     light: bool,
     secret: str,
     progress: Callable[[str, float], None] | None,
+    frames: int = 0,
 ) -> dict[str, Any]:
     base = _http_base(url)
     loop = asyncio.get_running_loop()
-    swarm = BotSwarm(url, clients, secret=secret, light=light, name=f"load{os.getpid()}")
+    swarm = BotSwarm(url, clients, secret=secret, light=light, name=f"load{os.getpid()}", frames=frames)
     if progress:
         progress("connecting", 0.0)
     await swarm.connect_all()
@@ -142,6 +145,7 @@ async def _measure(
         "bytes_per_client_s": stats.bytes_in / connected / elapsed,
         "bytes_per_entity_update": stats.bytes_in / max(stats.entity_records, 1),
         "entity_updates_per_client_s": stats.entity_records / connected / elapsed,
+        "frames_per_client_s": stats.frames / connected / elapsed,  # world-model frames (with --frames)
         # Entity bytes actually sent (deltas) over what full snapshots would have sent, same ticks, same views.
         "delta_vs_full_entity_bytes": (after["entity_bytes_sent"] - before["entity_bytes_sent"])
         / max(after["entity_bytes_full"] - before["entity_bytes_full"], 1),
@@ -164,8 +168,9 @@ def run_loadtest(
     light: bool = True,
     secret: str | None = None,
     progress: Callable[[str, float], None] | None = None,
+    frames: int = 0,
 ) -> dict[str, Any]:
-    if clients < 1 or duration <= 0 or warmup < 0:
+    if clients < 1 or duration <= 0 or warmup < 0 or frames < 0:
         raise ValueError("clients must be >= 1, duration > 0 and warmup >= 0")
     secret = secret or os.environ.get("MPGENIE_JOIN_SECRET", DEV_SECRET)
     proc = None
@@ -173,7 +178,7 @@ def run_loadtest(
         proc, url = start_server(clients, tick_rate, secret)
     loop = new_event_loop()
     try:
-        return loop.run_until_complete(_measure(url, clients, duration, warmup, light, secret, progress))
+        return loop.run_until_complete(_measure(url, clients, duration, warmup, light, secret, progress, frames))
     finally:
         loop.close()
         if proc is not None:

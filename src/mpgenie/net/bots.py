@@ -37,6 +37,7 @@ class SwarmStats:
     latencies_s: np.ndarray
     corrections_m: float
     event_count: int
+    frames: int = 0
 
 
 class BotSwarm:
@@ -53,6 +54,7 @@ class BotSwarm:
         phases: int = 10,
         name: str = "bot",
         tickets: list[str] | None = None,
+        frames: int = 0,
     ) -> None:
         """``tickets``: join tickets from the platform API, one per bot; without them the bots sign their own
         development tickets with ``secret`` (the standalone server and the load test)."""
@@ -67,6 +69,7 @@ class BotSwarm:
                 tickets[i] if tickets is not None else issue_ticket(secret, f"{name}-{seed}-{i}", session, ttl_s=600),
                 predict=not light,
                 track_entities=not light,
+                frames=frames,
             )
             for i in range(n)
         ]
@@ -153,6 +156,7 @@ class BotSwarm:
             latencies_s=np.array(lat),
             corrections_m=float(max(corrections, default=0.0)),
             event_count=sum(len(c.state.events) for c in self.clients),
+            frames=sum(c.state.frames_received for c in self.clients),
         )
 
     def reset_measurements(self) -> None:
@@ -161,6 +165,7 @@ class BotSwarm:
             c.state.snapshots = 0
             c.state.bytes_in = 0
             c.state.entity_records = 0
+            c.state.frames_received = 0
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)

@@ -172,6 +172,7 @@ class ClientState:
         interp_delay_s: float = 0.1,
         predict: bool = True,
         track_entities: bool = True,
+        frames: int = 0,
     ) -> None:
         self.token = token
         self.spectate = spectate
@@ -200,6 +201,9 @@ class ClientState:
         self.entity_records = 0
         self.full_snapshots = 0
         self.server_queued = 0
+        self.frames_wanted = frames
+        self.frames_received = 0
+        self.frame: p.Frame | None = None  # the newest world-model frame (JPEG)
         self.resyncs = 0
         self.backlogged_snapshots = 0
         self.skipped_inputs = 0
@@ -208,7 +212,9 @@ class ClientState:
 
     def hello(self, resume: bool = False) -> bytes:
         token = self.welcome.resume if (resume and self.welcome is not None) else None
-        return p.encode(p.Hello(p.PROTOCOL_VERSION, self.token, token, self.last_event, self.spectate))
+        return p.encode(
+            p.Hello(p.PROTOCOL_VERSION, self.token, token, self.last_event, self.spectate, self.frames_wanted)
+        )
 
     def input(self, action: int, now: float) -> bytes:
         """Encode the next input (and predict it)."""
@@ -250,6 +256,9 @@ class ClientState:
             self.errors.append(msg)
         elif isinstance(msg, p.Goodbye):
             self.goodbye = msg.reason
+        elif isinstance(msg, p.Frame):
+            self.frames_received += 1
+            self.frame = msg
         return msg
 
     def _on_welcome(self, msg: p.Welcome, now: float) -> None:
@@ -366,9 +375,10 @@ class GameClient:
         predict: bool = True,
         track_entities: bool = True,
         on_snapshot: Callable[[GameClient, p.Snapshot], None] | None = None,
+        frames: int = 0,
     ) -> None:
         self.url = url
-        self.state = ClientState(token, spectate, interp_delay_s, predict, track_entities)
+        self.state = ClientState(token, spectate, interp_delay_s, predict, track_entities, frames)
         self.on_snapshot = on_snapshot
         self.transport: WSTransport | None = None
         self._welcome: asyncio.Future[p.Welcome] | None = None

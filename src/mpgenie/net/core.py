@@ -122,6 +122,7 @@ class Conn:
     error_tokens: float = 0.0
     error_at: float = 0.0
     closed: bool = False
+    frames_per_s: int = 0  # world-model frames the client asked for
     control_tokens: float = 0.0
     control_at: float = 0.0
     connected_at: float = 0.0
@@ -279,6 +280,7 @@ class ServerCore:
         if conn.joined:
             self._reject(conn, "already_joined", "this connection has already joined", now)
             return
+        conn.frames_per_s = max(0, min(int(hello.frames), self.cfg.tick_rate))
         if hello.version != p.PROTOCOL_VERSION:
             self._fatal(
                 conn, "version", f"protocol version {hello.version} not supported (server speaks {p.PROTOCOL_VERSION})"

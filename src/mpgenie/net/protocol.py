@@ -69,6 +69,7 @@ class Hello(msgspec.Struct, tag="hello", array_like=True, forbid_unknown_fields=
     resume: str | None = None
     last_event: int = 0
     spectate: Spectate | None = None
+    frames: int = 0  # world-model frames wanted per second (0: none; the server may send fewer)
 
 
 class Input(msgspec.Struct, tag="in", array_like=True, forbid_unknown_fields=True):
@@ -229,7 +230,17 @@ class Goodbye(msgspec.Struct, tag="bye", array_like=True):
     reason: str
 
 
-ServerMessage = Welcome | Snapshot | Events | Pong | Error | Goodbye
+class Frame(msgspec.Struct, tag="frame", array_like=True):
+    """This player's view after server tick ``tick``, drawn by the session's world model (``format`` "jpeg")."""
+
+    tick: int
+    width: int
+    height: int
+    format: str
+    data: bytes
+
+
+ServerMessage = Welcome | Snapshot | Events | Pong | Error | Goodbye | Frame
 
 _client_decoder = msgspec.msgpack.Decoder(ClientMessage)
 _server_decoder = msgspec.msgpack.Decoder(ServerMessage)

@@ -126,8 +126,10 @@ class RealtimeServer:
         on_tick: Callable[[ServerCore], None] | None = None,
         on_kick: Callable[[str, str, str], None] | None = None,
         on_presence: Callable[[str, str, bool], None] | None = None,
+        on_session_tick: Callable[[ServerCore], None] | None = None,
     ) -> None:
         self.router = SessionRouter(cfg, settings, on_kick=on_kick, on_presence=on_presence)
+        self.on_session_tick = on_session_tick  # e.g. the world-model frame streamer, after each session's tick
         self.core = self.router.default
         self.host = host
         self.port = port
@@ -232,6 +234,9 @@ class RealtimeServer:
             next_at += dt
             try:
                 self.router.tick(start)
+                if self.on_session_tick is not None:
+                    for session_core in list(self.router.cores.values()):
+                        self.on_session_tick(session_core)
                 if self.on_tick is not None:
                     self.on_tick(core)
             except Exception:  # a bug must not take the world down silently; log it and keep ticking
