@@ -93,7 +93,7 @@ class FrameStreamer:
             if history.observe(player, frame, w.pos[player], w.fwd[player], teleported=bool(w.teleported[player])):
                 model.start(assembler.assemble(player, history.history(player)))
             data = self.encoder.encode(frame)
-            core._send(conn, p.Frame(t, frame.shape[1], frame.shape[0], "jpeg", data), "frame")
+            core.send_to(conn, p.Frame(t, frame.shape[1], frame.shape[0], "jpeg", data), "frame")
             self.sent += 1
 
     def _for(self, core: ServerCore) -> tuple[WorldModel, ContextAssembler, FrameConsistencyManager]:

@@ -484,6 +484,11 @@ class ServerCore:
         self.metrics.disconnects.labels(reason).inc()
         conn.peer.close(code, reason, abort)
 
+    def send_to(self, conn: Conn, msg: object, kind: str) -> int:
+        """Send one message to a connection (counted in the metrics by ``kind``); what add-ons such as the
+        world-model frame streamer use."""
+        return self._send(conn, msg, kind)
+
     def _send(self, conn: Conn, msg: object, kind: str) -> int:
         if conn.closed:
             return 0
