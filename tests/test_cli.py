@@ -34,6 +34,12 @@ runner = CliRunner()
         (["loadtest", "--clients", "0"], "clients"),
         (["ticket", "--ttl", "0"], "ttl"),
         (["serve", "--host", "0.0.0.0"], "development secrets"),
+        (["serve", "--renderer", "magic"], "renderer"),
+        (["serve", "--renderer", "learned"], "checkpoint"),
+        (["serve", "--renderer", "http"], "renderer-url"),
+        (["serve", "--frame-resolution", "100"], "frame-resolution"),
+        (["loadtest", "--frames", "-1"], "clients"),
+        (["generate", "--out", "/tmp/x", "--resolution", "100"], "resolution"),
     ],
 )
 def test_user_mistakes_are_one_clear_line(args: list[str], needle: str) -> None:
