@@ -17,40 +17,17 @@ import pyarrow.parquet as pq
 import pytest
 from torch.utils.data import DataLoader
 
-from mpgenie.agents.policy import Observation
 from mpgenie.dataset.generate import generate
 from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
-from mpgenie.dataset.recorder import EpisodeSpec, VideoWriter
+from mpgenie.dataset.recorder import VideoWriter, rerender
 from mpgenie.dataset.torch import ClipDataset
-from mpgenie.render import Renderer, RenderSettings
-from mpgenie.world.simulation import World
 
 
 def ground_truth(root: Path, episode: int, frames: list[int]) -> dict[int, np.ndarray]:
-    """Re-run the episode from its metadata (seed, scenario) and render the requested frames again."""
+    """Re-run the episode from its metadata (seed, scenario) and render the frames around ``frames`` again."""
     meta = MultiplayerVideoDataset(root).episode(episode)
-    spec = EpisodeSpec(
-        episode,
-        meta["num_agents"],
-        meta["num_frames"],
-        meta["seed"],
-        meta["resolution"],
-        meta["codec"],
-        meta["scenario"],
-    )
-    world = World(spec.world_config())
-    agents = world.add_players(spec.players)
-    policy = spec.policy()
-    renderer = Renderer(world, RenderSettings(resolution=spec.resolution))
-    out = {}
-    for i in range(max(frames) + 3):
-        actions = np.zeros(world.num_slots, dtype=np.int8)
-        actions[agents] = policy.act(Observation.of(world, agents))
-        world.step(actions)
-        if any(abs(i - f) <= 2 for f in frames):
-            out[i] = renderer.render(agents)
-    return out
+    return rerender(meta, {g for f in frames for g in range(f - 2, f + 3) if g >= 0})
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

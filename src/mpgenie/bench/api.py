@@ -9,10 +9,8 @@ seat, later ones re-issue a ticket). Password hashing is the deployed argon2id s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +24,7 @@ import httpx
 import numpy as np
 
 from mpgenie.api.settings import Settings
-from mpgenie.bench.loadtest import LoadtestError
+from mpgenie.bench.loadtest import free_port, spawn_until_ready
 from mpgenie.net.server import new_event_loop
 
 ADMIN = "bench-admin"
@@ -41,20 +39,14 @@ async def _pg(url: str, sql: str) -> None:
         await conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start_api(database_url: str, env_overrides: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, Any]:
-    port = _free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
+    port = free_port()
     env = {
         **os.environ,
         "MPGENIE_BOOTSTRAP_ADMIN": f"{ADMIN}:{PASSWORD}",
         "MPGENIE_RATE_LIMIT_PER_MINUTE": "100000000",
         "MPGENIE_LOGIN_ATTEMPTS_PER_MINUTE": "100000000",
+        "MPGENIE_ACCOUNT_RATE_LIMIT_PER_MINUTE": "100000000",
         **env_overrides,
     }
     cmd = [
@@ -69,19 +61,9 @@ def _start_api(database_url: str, env_overrides: dict[str, str]) -> tuple[subpro
         "--database-url",
         database_url,
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise LoadtestError(f"API exited: {log.read().decode(errors='replace')[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return proc, base, log
-        time.sleep(0.2)
-    proc.kill()
-    raise LoadtestError("API did not become ready within 60 s")
+    proc, log = spawn_until_ready(cmd, env, f"{base}/readyz", "API")
+    return proc, base, log
 
 
 async def _drive(

@@ -33,7 +33,8 @@ class LoadtestError(RuntimeError):
     """The server could not be started or reached."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback right now (for child servers)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -52,7 +53,7 @@ def _get_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
 def start_server(
     clients: int, tick_rate: int, secret: str, extra: list[str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         "-m",
@@ -73,21 +74,28 @@ def start_server(
         *(extra or []),
     ]
     env = {**os.environ, "MPGENIE_JOIN_SECRET": secret}
-    # The server's log goes to a file, not a pipe nobody reads (a full pipe would block the server).
+    proc, _log = spawn_until_ready(cmd, env, f"http://127.0.0.1:{port}/healthz", "server")
+    return proc, f"ws://127.0.0.1:{port}/ws"
+
+
+def spawn_until_ready(
+    cmd: list[str], env: dict[str, str], probe_url: str, what: str, timeout_s: float = 60.0
+) -> tuple[subprocess.Popen[bytes], Any]:
+    """Start a child server and wait until ``probe_url`` answers 200. Its log goes to a temporary file, not a
+    pipe nobody reads (a full pipe would block the server); the file is returned to live as long as the child."""
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    url = f"ws://127.0.0.1:{port}/ws"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.seek(0)
-            raise LoadtestError(f"server exited: {log.read().decode(errors='replace')[-2000:]}")
+            raise LoadtestError(f"{what} exited: {log.read().decode(errors='replace')[-2000:]}")
         with contextlib.suppress(OSError):
-            _get_json(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
-            return proc, url
+            _get_json(probe_url, timeout=1.0)  # raises for anything but a 2xx JSON answer
+            return proc, log
         time.sleep(0.2)
     proc.kill()
-    raise LoadtestError("server did not become healthy within 60 s")
+    raise LoadtestError(f"{what} did not become ready within {timeout_s:g} s")
 
 
 async def _measure(

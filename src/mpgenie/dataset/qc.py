@@ -18,12 +18,8 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 
-from mpgenie.agents.policy import Observation
 from mpgenie.dataset.format import episode_dir
-from mpgenie.dataset.recorder import EpisodeSpec
-from mpgenie.render import Renderer, RenderSettings
-from mpgenie.world.config import WorldConfig
-from mpgenie.world.simulation import World
+from mpgenie.dataset.recorder import rerender
 
 BLACK_MEAN = 8.0
 FROZEN_MSE = 0.5
@@ -130,7 +126,7 @@ def _sync(
     n = int(meta["num_frames"])
     picks = set(np.linspace(1, max(1, n - 3), min(k, n)).astype(int).tolist())
     wanted = {g for f in picks for g in (f - 1, f, f + 1) if 0 <= g < n}
-    truth = _rerender(meta, wanted)
+    truth = rerender(meta, wanted)
     for f in sorted(picks):
         for a, frames in views.items():
             if tiers is not None and tiers[f, a] != 0:
@@ -141,30 +137,6 @@ def _sync(
             if own < 28.0 or any(_psnr(frames[f], t) > own for t in distinct):
                 report.add(e, "desync", f"agent {a}: frame {f} does not show tick {f} (PSNR {own:.1f} dB)")
                 return
-
-
-def _rerender(meta: dict[str, Any], frames: set[int]) -> dict[int, np.ndarray]:
-    spec = EpisodeSpec(
-        int(meta["episode_index"]),
-        int(meta["num_agents"]),
-        int(meta["num_frames"]),
-        int(meta["seed"]),
-        int(meta["resolution"]),
-        str(meta["codec"]),
-        str(meta["scenario"]),
-    )
-    world = World(WorldConfig.from_mapping(meta["world"]))
-    agents = world.add_players(spec.players)
-    policy = spec.policy()
-    renderer = Renderer(world, RenderSettings(resolution=spec.resolution))
-    out: dict[int, np.ndarray] = {}
-    for i in range(max(frames) + 1):
-        actions = np.zeros(world.num_slots, dtype=np.int8)
-        actions[agents] = policy.act(Observation.of(world, agents))
-        world.step(actions)
-        if i in frames:
-            out[i] = renderer.render(agents)
-    return out
 
 
 def _frozen(report: Report, e: int, a: int, frames: np.ndarray, pos: np.ndarray, fwd: np.ndarray, fps: int) -> None:

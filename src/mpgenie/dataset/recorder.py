@@ -37,6 +37,7 @@ from mpgenie.render.views import ViewManager
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.events import AttackHit, BeaconActivated, HazardHit, Pickup, Respawn
 from mpgenie.world.simulation import World
+from mpgenie.world.spatial import chord_unit
 
 INTERACTION_M = 6.0  # two agents this close are "interacting" (annotated as spans)
 
@@ -218,6 +219,32 @@ def _add(
         events[key].append(value)
 
 
+def rerender(meta: dict[str, Any], frames: set[int]) -> dict[int, np.ndarray]:
+    """Re-simulate an episode from its ``episode.json`` and render every agent's view again at ``frames``
+    (full detail): the ground truth that QC and the sync test compare recorded frames with."""
+    spec = EpisodeSpec(
+        int(meta["episode_index"]),
+        int(meta["num_agents"]),
+        int(meta["num_frames"]),
+        int(meta["seed"]),
+        int(meta["resolution"]),
+        str(meta["codec"]),
+        str(meta["scenario"]),
+    )
+    world = World(WorldConfig.from_mapping(meta["world"]))
+    agents = world.add_players(spec.players)
+    policy = spec.policy()
+    renderer = Renderer(world, RenderSettings(resolution=spec.resolution))
+    out: dict[int, np.ndarray] = {}
+    for i in range(max(frames, default=-1) + 1):
+        actions = np.zeros(world.num_slots, dtype=np.int8)
+        actions[agents] = policy.act(Observation.of(world, agents))
+        world.step(actions)
+        if i in frames:
+            out[i] = renderer.render(agents)
+    return out
+
+
 def _camera_targets(world: World, k: int, previous: np.ndarray, frame: int, fps: int) -> np.ndarray:
     """Re-plan once a second; keep k targets (a camera with no group to film looks at a random player)."""
     if frame % fps != 0 and previous.shape[0] == k:
@@ -273,7 +300,7 @@ def _interactions(
 ) -> None:
     """Spans of frames during which two agents stay within INTERACTION_M of each other."""
     p = world.pos[agents]
-    chord = 2.0 * np.sin(INTERACTION_M / world.cfg.radius / 2.0)
+    chord = chord_unit(INTERACTION_M, world.cfg.radius)
     close = np.linalg.norm(p[:, None, :] - p[None, :, :], axis=2) <= chord
     now = {(int(a), int(b)) for a, b in zip(*np.nonzero(np.triu(close, 1)), strict=True)}
     for pair in sorted(set(spans) - now):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from mpgenie.world.spatial import chord_unit
+
 
 @dataclass
 class _Track:
@@ -29,7 +31,7 @@ class FrameConsistencyManager:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
         self.cos_view = math.cos(math.radians(view_change_deg))
-        self.jump_chord = 2.0 * math.sin(jump_m / radius_m / 2.0)
+        self.jump_chord = chord_unit(jump_m, radius_m)
         self._tracks: dict[int, _Track] = {}
 
     def observe(

@@ -22,7 +22,6 @@ from picows import WSError
 from mpgenie.agents.scripted import HeldActions
 from mpgenie.net.client import GameClient
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket
-from mpgenie.world.layout import generate_layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +75,7 @@ class BotSwarm:
         self.failed = 0
         self.tick_rate = 20
         self._stop = asyncio.Event()
+        self._beacons: np.ndarray | None = None
 
     async def connect_all(self, concurrency: int = 32, timeout: float = 20.0) -> int:
         """Connect every bot (``concurrency`` handshakes at a time); returns how many joined."""
@@ -134,8 +134,10 @@ class BotSwarm:
             return
         cfg = self.clients[ready[0]].state.cfg
         assert cfg is not None
-        if not hasattr(self, "_beacons"):
-            self._beacons = generate_layout(cfg).beacon_pos
+        if self._beacons is None:  # the server sends the layout in the welcome
+            welcome = self.clients[ready[0]].state.welcome
+            assert welcome is not None
+            self._beacons = np.asarray(welcome.layout.get("beacons", []), dtype=np.float64).reshape(-1, 3)
         pos = np.array([self.clients[i].state.predictor.pos[0] for i in ready])  # type: ignore[union-attr]
         fwd = np.array([self.clients[i].state.predictor.fwd[0] for i in ready])  # type: ignore[union-attr]
         self.brain.steer_seekers(actions, np.array(ready), pos, fwd, self._beacons, cfg.radius, cfg.beacon_radius, tick)

@@ -21,7 +21,6 @@ import contextlib
 import gc
 import json
 import logging
-import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -274,32 +273,3 @@ def _warm_up(cfg: WorldConfig) -> None:
     world.add_players(4)
     for _ in range(3):
         world.step(np.full(world.num_slots, 8, dtype=np.int8))
-
-
-def run_server(
-    cfg: WorldConfig,
-    settings: ServerSettings,
-    host: str,
-    port: int,
-    on_ready: Callable[[RealtimeServer], None] | None = None,
-    on_tick: Callable[[ServerCore], None] | None = None,
-) -> RealtimeServer:
-    """Serve until SIGINT/SIGTERM, then shut down gracefully. Blocks; returns the stopped server."""
-    loop = new_event_loop()
-    asyncio.set_event_loop(loop)
-    server = RealtimeServer(cfg, settings, host, port, on_tick=on_tick)
-
-    async def main() -> None:
-        await server.start()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, server.request_stop)
-        if on_ready is not None:
-            on_ready(server)
-        await server.wait_stopped()
-        await server.stop()
-
-    try:
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
-    return server

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from mpgenie.render.renderer import Renderer, RenderSettings
 from mpgenie.world.simulation import World
+from mpgenie.world.spatial import chord_unit
 
 FULL, REDUCED, HELD = 0, 1, 2
 
@@ -72,13 +73,13 @@ class ViewManager:
         """(score per agent, interacting per agent) for the current world state."""
         w = self.world
         p = w.pos[agents]
-        chord = 2.0 * np.sin(self.interaction_m / w.cfg.radius / 2.0)
+        chord = chord_unit(self.interaction_m, w.cfg.radius)
         d = np.linalg.norm(p[:, None, :] - p[None, :, :], axis=2)
         np.fill_diagonal(d, np.inf)
         near = (d <= chord).sum(axis=1)
         interacting = (near > 0) | involved
         # A view *of* an interaction counts too: someone interacting within sight (near, roughly ahead).
-        sight = 2.0 * np.sin(self.sight_m / w.cfg.radius / 2.0)
+        sight = chord_unit(self.sight_m, w.cfg.radius)
         to = p[None, :, :] - p[:, None, :]  # (viewer, other, 3) chords
         ahead = np.einsum("voc,vc->vo", to, w.fwd[agents]) > 0.5 * np.linalg.norm(to, axis=2)  # within ~60 deg
         watching = ((d <= sight) & ahead & interacting[None, :]).any(axis=1)
