@@ -156,12 +156,12 @@ def run_platform(
     asyncio.set_event_loop(loop)
 
     async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before starting: a signal during start-up still stops cleanly
+            loop.add_signal_handler(sig, stop.set)
         platform = await start_platform(
             api_settings, world, realtime_settings, host, realtime_port, api_port, with_api, with_realtime, streamer
         )
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         if on_ready is not None:
             on_ready(platform)
         await stop.wait()
