@@ -47,6 +47,24 @@ def test_fsq_codes_round_trip() -> None:
         FSQ((1, 4))
 
 
+@pytest.mark.parametrize("levels", [(2, 2, 2), (8, 5, 5, 5), (3, 4)])
+def test_fsq_uses_every_level_and_passes_gradients_at_zero(levels: tuple[int, ...]) -> None:
+    """A latent near zero must reach every code and get a real gradient: the two-level latent action quantizer
+    once sat on tanh's flat tail (gradient ~0.002) and every transition got the same code."""
+    fsq = FSQ(levels)
+    _, codes = fsq(torch.randn(4000, len(levels)) * 2)
+    basis = 1
+    for level in levels:  # every channel takes every one of its levels
+        assert ((codes // basis) % level).unique().tolist() == list(range(level))
+        basis *= level
+    z = torch.zeros(1, len(levels), requires_grad=True)
+    q, _ = fsq(z)
+    q.sum().backward()
+    assert z.grad is not None and float(z.grad.min()) > 0.5
+    grid = fsq.decode_codes(torch.arange(fsq.codebook_size))
+    assert torch.allclose(grid.mean(0), torch.zeros(len(levels)), atol=1e-6)  # symmetric around zero
+
+
 def test_tokenizer_learns_and_round_trips(tmp_path: Path) -> None:
     model = Tokenizer(TokenizerConfig(resolution=32, channels=32, downsample=2))
     x = frames()

@@ -1,5 +1,11 @@
 """Finite scalar quantization (Mentzer et al., 2023): each latent channel is bounded and rounded to a few levels;
-the code is the tuple of levels. No codebook to learn or collapse, straight-through gradients."""
+the code is the tuple of levels. No codebook to learn or collapse, straight-through gradients.
+
+The bound is symmetric around zero for every level count: ``tanh(z) * (L - 1) / 2``, shifted by half a step for
+even ``L`` before rounding. (The reference formulation shifts ``z`` by ``atanh(0.5 / half_l)`` instead, which for
+``L = 2`` puts zero at tanh's flat tail — the gradient at initialisation is ~0.002 and a two-level quantizer, such
+as the latent action model's, never leaves its first code.)
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,11 @@ class FSQ(nn.Module):
         if not levels or any(level < 2 for level in levels):
             raise ValueError("every FSQ level count must be >= 2")
         self.levels = levels
-        self.register_buffer("_levels", torch.tensor(levels, dtype=torch.float32), persistent=False)
+        lv = torch.tensor(levels, dtype=torch.float32)
+        self.register_buffer("_levels", lv, persistent=False)
+        self.register_buffer("_half", (lv - 1) / 2, persistent=False)  # values span [-half, half]
+        self.register_buffer("_offset", torch.where(lv % 2 == 0, 0.5, 0.0), persistent=False)
+        self.register_buffer("_lowest", torch.floor((lv - 1) / 2), persistent=False)  # -min(round(u))
         basis = torch.cumprod(torch.tensor((1, *levels[:-1])), dim=0)
         self.register_buffer("_basis", basis, persistent=False)
 
@@ -27,19 +37,14 @@ class FSQ(nn.Module):
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z (..., dim) -> (quantized values in [-1, 1], integer codes (...))."""
-        levels = self._levels
-        half_l = (levels - 1) * (1 + 1e-3) / 2
-        offset = torch.where(levels % 2 == 0, 0.5, 0.0)  # even level counts: L values around zero, off by half
-        shift = torch.atanh(offset / half_l)
-        bounded = torch.tanh(z + shift) * half_l - offset
-        quantized = bounded + (torch.round(bounded) - bounded).detach()  # straight-through
-        half_width = torch.div(levels, 2, rounding_mode="floor")
-        digits = (torch.round(bounded) + half_width).long()
+        u = torch.tanh(z) * (self._half * (1 - 1e-3)) + self._offset  # L integers lie in u's range
+        rounded = torch.round(u)
+        quantized = u + (rounded - u).detach()  # straight-through
+        digits = (rounded + self._lowest).long()
         codes = (digits * self._basis).sum(dim=-1)
-        return quantized / half_width, codes
+        return (quantized - self._offset) / self._half, codes
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """Integer codes (...) -> quantized values (..., dim) in [-1, 1]."""
-        half_width = torch.div(self._levels, 2, rounding_mode="floor")
         digits = (codes.unsqueeze(-1) // self._basis) % self._levels.long()
-        return (digits.float() - half_width) / half_width
+        return (digits.float() - self._lowest - self._offset) / self._half
