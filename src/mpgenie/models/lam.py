@@ -34,8 +34,13 @@ class LatentActionModel(nn.Module):
         self.cfg = cfg
         c = cfg.channels
         self.fsq = FSQ(cfg.levels)
-        self.encoder = _down(6, c, 3)
-        self.to_action = nn.Linear(c, self.fsq.dim)
+        self.encoder = _down(9, c, 3)
+        grid = cfg.resolution // 8
+        self.to_action = nn.Linear(c * grid * grid, self.fsq.dim)
+        # Centre each latent dimension over the batch (running statistics at inference): the two-level quantizer
+        # keeps only the sign, and without this one sign wins for almost every pair — the codebook collapses to
+        # one or two codes and carries nothing the decoder could use.
+        self.balance = nn.BatchNorm1d(self.fsq.dim, affine=False)
         self.context = _down(3, c, 3)
         self.action_embed = nn.Linear(self.fsq.dim, c)
         self.decoder = nn.Sequential(
@@ -44,6 +49,15 @@ class LatentActionModel(nn.Module):
             nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),
             nn.GELU(),
             nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),
+            nn.GELU(),
+        )
+        # Full-resolution refinement that sees frame t itself: a turn or a step moves fine detail by a few pixels,
+        # which the 8x8 path alone cannot redraw — without this skip the action barely lowers the loss and the
+        # encoder has no reason to put anything into it.
+        self.refine = nn.Sequential(
+            nn.Conv2d(c + 3, c, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(c, c, 3, padding=1),
             nn.GELU(),
             nn.Conv2d(c, 3, 3, padding=1),
         )
@@ -54,12 +68,15 @@ class LatentActionModel(nn.Module):
 
     def infer(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Frames (B, 3, H, W) at t and t+1 -> (latent action values (B, d), codes (B,))."""
-        h = self.encoder(torch.cat([x0, x1], dim=1)).mean(dim=(2, 3))
-        return self.fsq(self.to_action(h))
+        # The change itself is an input, and the features keep their place (no global average): at
+        # initialisation an averaged encoding is the same for every pair to two decimals, every transition gets the
+        # same code and the decoder learns to do without it.
+        h = self.encoder(torch.cat([x0, x1, x1 - x0], dim=1)).flatten(1)
+        return self.fsq(self.balance(self.to_action(h)))
 
     def predict(self, x0: torch.Tensor, action_values: torch.Tensor) -> torch.Tensor:
         h = self.context(x0) + self.action_embed(action_values)[:, :, None, None]
-        return x0 + self.decoder(h)  # predict the change
+        return x0 + self.refine(torch.cat([self.decoder(h), x0], dim=1))  # predict the change
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         values, codes = self.infer(x0, x1)
