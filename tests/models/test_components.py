@@ -113,3 +113,31 @@ def test_dynamics_learns_action_conditioned_next_tokens(tmp_path: Path) -> None:
     again = Dynamics(cfg)
     again.load_state_dict(torch.load(tmp_path / "dyn.pt"))
     assert torch.equal(again.sample(past, action, others), sample)
+
+
+def test_latent_actions_tell_opposite_motions_apart() -> None:
+    """The code must carry the change: two motions that need different predictions get different codes (with the
+    old two-level FSQ bound every transition got the same code)."""
+    torch.manual_seed(2)
+    model = LatentActionModel(LatentActionConfig(resolution=32, channels=24))
+    x0 = frames(8)
+    x1 = torch.cat([torch.roll(x0[:4], 3, dims=3), torch.roll(x0[4:], -3, dims=3)])  # right, then left
+    train(model, lambda: model(x0, x1)[0], steps=80)
+    model.eval()
+    _, codes = model.infer(x0, x1)
+    right, left = set(codes[:4].tolist()), set(codes[4:].tolist())
+    assert not right & left, (right, left)
+
+
+def test_encode_views_matches_frame_by_frame_encoding() -> None:
+    from mpgenie.models.genie import Genie, preset
+    from mpgenie.models.train import _to_x, encode_views
+
+    model = Genie(preset("tiny", 32)).eval()
+    video = (torch.rand(2, 7, 32, 32, 3) * 255).to(torch.uint8).numpy()
+    tokens, latent = encode_views(model, video, chunk=3)  # chunks that split transitions
+    x = _to_x(video)
+    with torch.no_grad():
+        for v in range(2):
+            assert (tokens[v] == model.tokenizer.encode(x[v])[1].numpy()).all()
+            assert (latent[v, 1:] == model.lam.infer(x[v, :-1], x[v, 1:])[1].numpy()).all()
