@@ -1,7 +1,11 @@
 """The latent action model: infers, without action labels, a discrete action (8 codes by default) that explains
-the change from frame t to t+1 — an encoder sees both frames, an FSQ with levels (2, 2, 2) gives the 8 codes, and
-a decoder must predict frame t+1 from frame t and that code alone. Genie uses these to control the dynamics
-model where true actions are unknown."""
+the change from frame t to t+1 — an encoder sees both frames and their difference, an FSQ with levels (2, 2, 2)
+gives the 8 codes, and a decoder must predict frame t+1 from frame t and that code alone. Genie uses these to
+control the dynamics model where true actions are unknown.
+
+Three details keep the codebook alive on short CPU runs (each found by a run where it was not: every transition
+got one code): the FSQ bound is symmetric for two levels (fsq.py), the encoder keeps its spatial layout instead of
+averaging it away, and each latent dimension is centred over the batch before quantization."""
 
 from __future__ import annotations
 
