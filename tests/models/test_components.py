@@ -7,8 +7,10 @@ import torch
 
 from mpgenie.models.dynamics import Dynamics, DynamicsConfig
 from mpgenie.models.fsq import FSQ
+from mpgenie.models.genie import Genie, preset
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
+from mpgenie.models.train import _to_x, encode_views
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -130,9 +132,6 @@ def test_latent_actions_tell_opposite_motions_apart() -> None:
 
 
 def test_encode_views_matches_frame_by_frame_encoding() -> None:
-    from mpgenie.models.genie import Genie, preset
-    from mpgenie.models.train import _to_x, encode_views
-
     model = Genie(preset("tiny", 32)).eval()
     video = (torch.rand(2, 7, 32, 32, 3) * 255).to(torch.uint8).numpy()
     tokens, latent = encode_views(model, video, chunk=3)  # chunks that split transitions

@@ -47,7 +47,7 @@ def test_generate_train_eval_serve(tmp_path: Path) -> None:
     )
     for key in ("psnr_tf", "psnr_t4", "psnr_t16", "delta_psnr_t4", "delta_psnr_t4_true"):
         assert np.isfinite(scores[key]), key
-    assert scores["train_steps"] == 40 and 5.0 < scores["psnr_tf"] < 60.0
+    assert scores["train_steps"] == 40 and 5.0 < scores["psnr_tf"] < 60.0 and -1.0 <= scores["ssim_tf"] <= 1.0
     assert (tmp_path / "rollout.png").stat().st_size > 100
 
     world = World(WorldConfig(seed=1, radius=40.0, num_landmarks=8))

@@ -4,10 +4,10 @@ Training runs three phases over one step budget — tokenizer (15 %), latent act
 half the batches conditioned on true actions, half on latent actions) — with a checkpoint every
 ``checkpoint_every`` steps (written atomically; a re-run resumes from it) and the loss curve as CSV and PNG.
 
-Evaluation on held-out views (the last episode): teacher-forced next-frame PSNR; autoregressive rollout PSNR at 4
-and 16 frames (true actions); Genie's controllability metric dTPSNR at t=4 — PSNR of a rollout driven by actions
-inferred from the ground truth minus PSNR with uniformly random actions — for latent and for true actions; and a
-PNG of rollouts next to the ground truth.
+Evaluation on held-out views (the last episode): teacher-forced next-frame PSNR and SSIM; autoregressive rollout
+PSNR at 4 and 16 frames (true actions); Genie's controllability metric dTPSNR at t=4 — PSNR of a rollout driven
+by actions inferred from the ground truth minus PSNR with uniformly random actions (four draws per clip, pooled)
+— for latent and for true actions; and a PNG of rollouts next to the ground truth.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import torch
-import torch.nn.functional as F
 
 from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, GenieConfig, preset
+from mpgenie.models.metrics import psnr, ssim
 
 PHASES = (("tokenizer", 0.15), ("lam", 0.15), ("dynamics", 0.7))
 RANDOM_DRAWS = 4
@@ -210,11 +210,6 @@ def _write_curves(out: Path, history: list[dict[str, Any]]) -> None:
     write_png(out.with_suffix(".losses.png"), img)
 
 
-def _psnr(pred: torch.Tensor, true: torch.Tensor) -> float:
-    mse = float(F.mse_loss((pred + 1) * 127.5, (true + 1) * 127.5))
-    return 10.0 * math.log10(255.0**2 / max(mse, 1e-10))
-
-
 def eval_worldmodel(
     checkpoint: str | Path, data: str | Path, clips: int = 16, seed: int = 0, preview: str | Path | None = None
 ) -> dict[str, Any]:
@@ -255,12 +250,13 @@ def eval_worldmodel(
         "config": payload["config"]["name"],
         "train_steps": int(payload["step"]),
         "clips": clips,
-        "psnr_tokenizer": _psnr(recon, truth[:, 0]),
-        "psnr_tf": _psnr(roll_true[:, 0], truth[:, 0]),
-        "psnr_t4": _psnr(roll_true[:, 3], truth[:, 3]),
-        "psnr_t16": _psnr(roll_true[:, 15], truth[:, 15]),
-        "delta_psnr_t4": _psnr(roll_latent[:, 3], truth[:, 3]) - _psnr(roll_rand_latent[:, 3], truth_t4_many),
-        "delta_psnr_t4_true": _psnr(roll_true[:, 3], truth[:, 3]) - _psnr(roll_rand_true[:, 3], truth_t4_many),
+        "psnr_tokenizer": psnr(recon, truth[:, 0]),
+        "psnr_tf": psnr(roll_true[:, 0], truth[:, 0]),
+        "ssim_tf": ssim(roll_true[:, 0], truth[:, 0]),
+        "psnr_t4": psnr(roll_true[:, 3], truth[:, 3]),
+        "psnr_t16": psnr(roll_true[:, 15], truth[:, 15]),
+        "delta_psnr_t4": psnr(roll_latent[:, 3], truth[:, 3]) - psnr(roll_rand_latent[:, 3], truth_t4_many),
+        "delta_psnr_t4_true": psnr(roll_true[:, 3], truth[:, 3]) - psnr(roll_rand_true[:, 3], truth_t4_many),
     }
     if preview is not None:
 

@@ -1,0 +1,46 @@
+"""Image quality of predicted frames: PSNR and SSIM on 8-bit scale, for frames in [-1, 1] as the models make them.
+
+SSIM is Wang et al. (2004) as most papers report it: an 11x11 Gaussian window (sigma 1.5), C1 = (0.01 * 255)^2,
+C2 = (0.03 * 255)^2, computed per colour channel over the valid region (no padding) and averaged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+_WINDOW, _SIGMA = 11, 1.5
+_C1, _C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+
+def _to_255(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(-1, 1) + 1) * 127.5
+
+
+def psnr(pred: torch.Tensor, true: torch.Tensor) -> float:
+    """PSNR in dB of the pooled mean squared error over the whole batch (B, 3, H, W)."""
+    mse = float(F.mse_loss(_to_255(pred), _to_255(true)))
+    return 10.0 * math.log10(255.0**2 / max(mse, 1e-10))
+
+
+def gaussian_window(size: int = _WINDOW, sigma: float = _SIGMA) -> torch.Tensor:
+    g = torch.exp(-((torch.arange(size, dtype=torch.float64) - (size - 1) / 2) ** 2) / (2 * sigma**2))
+    g = g / g.sum()
+    return g[:, None] * g[None, :]
+
+
+def ssim(pred: torch.Tensor, true: torch.Tensor) -> float:
+    """Mean SSIM over the batch (B, 3, H, W); frames must be at least 11 pixels on a side."""
+    x, y = _to_255(pred).double(), _to_255(true).double()
+    channels = x.shape[1]
+    w = gaussian_window().to(x)[None, None].repeat(channels, 1, 1, 1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, w, groups=channels)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    s = ((2 * mx * my + _C1) * (2 * cxy + _C2)) / ((mx**2 + my**2 + _C1) * (vx + vy + _C2))
+    return float(s.mean())
