@@ -9,7 +9,8 @@ fills the frame in a few rounds, keeping the most confident tokens each round.
 Every next-frame token's input also carries the action and the previous frame's token at the same place (as
 Genie adds action embeddings to the video tokens). Most tokens move by less than one cell per tick, so "copy the
 token here, moved as the action says" becomes a short path for the network; with the action as one token among
-~200 it learned to ignore it (next-frame PSNR 28.2 dB vs 29.6 dB after the same 5,000 steps, BENCHMARKS.md).
+~200 and no per-token copy path, the same 5,000 steps reached a next-frame PSNR of 28.2 dB instead of 29.6 dB
+(BENCHMARKS.md).
 """
 
 from __future__ import annotations
