@@ -257,6 +257,9 @@ def eval_worldmodel(
         "psnr_t16": psnr(roll_true[:, 15], truth[:, 15]),
         "delta_psnr_t4": psnr(roll_latent[:, 3], truth[:, 3]) - psnr(roll_rand_latent[:, 3], truth_t4_many),
         "delta_psnr_t4_true": psnr(roll_true[:, 3], truth[:, 3]) - psnr(roll_rand_true[:, 3], truth_t4_many),
+        # The baseline in the same run: repeat the last context frame (a model must beat standing still).
+        "psnr_copy_tf": psnr(ctx[:, -1], truth[:, 0]),
+        "psnr_copy_t4": psnr(ctx[:, -1], truth[:, 3]),
     }
     if preview is not None:
 
