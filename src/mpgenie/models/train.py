@@ -162,7 +162,9 @@ def train_worldmodel(
             loss = model.dynamics.loss(codes[:, :c], action, codes[:, c])
         opts[phase].zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        # Clip this phase's gradients only: the earlier phases' last gradients are still attached to their
+        # parameters, and counting them in the norm would scale this phase's steps down.
+        torch.nn.utils.clip_grad_norm_(getattr(model, phase).parameters(), 1.0)
         opts[phase].step()
         value = float(loss.detach())
         if step % 10 == 0 or step == steps - 1:
