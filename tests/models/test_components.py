@@ -10,7 +10,7 @@ from mpgenie.models.fsq import FSQ
 from mpgenie.models.genie import Genie, preset
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
-from mpgenie.models.train import _to_x, encode_views
+from mpgenie.models.train import _to_x, encode_views, load_checkpoint
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -140,3 +140,16 @@ def test_encode_views_matches_frame_by_frame_encoding() -> None:
         for v in range(2):
             assert (tokens[v] == model.tokenizer.encode(x[v])[1].numpy()).all()
             assert (latent[v, 1:] == model.lam.infer(x[v, :-1], x[v, 1:])[1].numpy()).all()
+
+
+def test_foreign_or_outdated_checkpoints_are_refused_clearly(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    model = Genie(preset("tiny", 32))
+    state = model.state_dict()
+    del state["lam.balance.running_mean"]  # as a checkpoint from before the latent action encoder changed
+    outdated = tmp_path / "outdated.pt"
+    torch.save({"config": model.cfg.to_dict(), "model": state, "step": 1, "history": []}, outdated)
+    for path in (garbage, outdated):
+        with pytest.raises(ValueError, match="not a world-model checkpoint this version can load"):
+            load_checkpoint(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -76,9 +77,14 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> tuple[Genie, dict[str, Any]]:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    model = Genie(GenieConfig.from_dict(payload["config"]))
-    model.load_state_dict(payload["model"])
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        model = Genie(GenieConfig.from_dict(payload["config"]))
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
+        # Not a checkpoint, or one written by an older version of these models (their layers have changed).
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} is not a world-model checkpoint this version can load ({first})") from exc
     return model, payload
 
 
