@@ -25,6 +25,9 @@ class LatentActionConfig:
     levels: tuple[int, ...] = (2, 2, 2)  # 8 latent actions
 
 
+_DOWNSAMPLE = 3  # stride-2 steps of the encoders (the decoder mirrors them): 64x64 -> 8x8
+
+
 def _down(c_in: int, c: int, steps: int) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(c_in, c, 3, padding=1), nn.GELU()]
     for _ in range(steps):
@@ -38,23 +41,19 @@ class LatentActionModel(nn.Module):
         self.cfg = cfg
         c = cfg.channels
         self.fsq = FSQ(cfg.levels)
-        self.encoder = _down(9, c, 3)
-        grid = cfg.resolution // 8
+        self.encoder = _down(9, c, _DOWNSAMPLE)
+        grid = cfg.resolution // 2**_DOWNSAMPLE
         self.to_action = nn.Linear(c * grid * grid, self.fsq.dim)
         # Centre each latent dimension over the batch (running statistics at inference): the two-level quantizer
         # keeps only the sign, and without this one sign wins for almost every pair — the codebook collapses to
         # one or two codes and carries nothing the decoder could use.
         self.balance = nn.BatchNorm1d(self.fsq.dim, affine=False)
-        self.context = _down(3, c, 3)
+        self.context = _down(3, c, _DOWNSAMPLE)
         self.action_embed = nn.Linear(self.fsq.dim, c)
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),
-            nn.GELU(),
-            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),
-            nn.GELU(),
-            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),
-            nn.GELU(),
-        )
+        up: list[nn.Module] = []
+        for _ in range(_DOWNSAMPLE):
+            up += [nn.ConvTranspose2d(c, c, 4, stride=2, padding=1), nn.GELU()]
+        self.decoder = nn.Sequential(*up)
         # Full-resolution refinement that sees frame t itself: a turn or a step moves fine detail by a few pixels,
         # which the 8x8 path alone cannot redraw — without this skip the action barely lowers the loss and the
         # encoder has no reason to put anything into it.

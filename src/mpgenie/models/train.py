@@ -143,8 +143,7 @@ def train_worldmodel(
     bounds = np.cumsum([0] + [int(steps * share) for _, share in PHASES])
     bounds[-1] = steps
     c = cfg.dynamics.context_frames
-    tokens: np.ndarray | None = None
-    latent_actions = np.zeros(0, dtype=np.int64)
+    encoded: tuple[np.ndarray, np.ndarray] | None = None  # (tokens, latent actions), made when dynamics starts
     started = time.monotonic()
     for step in range(start, steps):
         phase = PHASES[int(np.searchsorted(bounds, step, side="right") - 1)][0]
@@ -156,10 +155,10 @@ def train_worldmodel(
         elif phase == "lam":
             loss, _ = model.lam(_to_x(frames[views, t]), _to_x(frames[views, t + 1]))
         else:
-            if tokens is None:  # the tokenizer and latent action model are final now: encode every frame once
-                model.eval()
-                tokens, latent_actions = encode_views(model, frames)
+            if encoded is None:  # the tokenizer and latent action model are final now: encode every frame once
+                encoded = encode_views(model.eval(), frames)
                 model.train()
+            tokens, latent_actions = encoded
             codes = torch.from_numpy(tokens[views[:, None], t[:, None] + np.arange(-c + 1, 2)])  # c past + next
             true = torch.from_numpy(actions[views, t + 1])
             latent = torch.from_numpy(latent_actions[views, t + 1])
@@ -237,12 +236,9 @@ def eval_worldmodel(
     truth = _to_x(np.stack([frames[v, s : s + horizon] for v, s in zip(views, starts, strict=True)]))
     true_actions = torch.from_numpy(np.stack([actions[v, s : s + horizon] for v, s in zip(views, starts, strict=True)]))
     with torch.no_grad():
-        latent = (
-            torch.stack(
-                [model.lam.infer(torch.cat([ctx[:, -1:], truth], 1)[:, i], truth[:, i])[1] for i in range(horizon)], 1
-            )
-            + TRUE_ACTIONS
-        )
+        # Latent actions of the 4 true transitions the rollout needs (last context frame -> truth 0 ... 3), one batch.
+        seen = torch.cat([ctx[:, -1:], truth[:, :4]], 1)
+        latent = model.lam.infer(seen[:, :-1].flatten(0, 1), seen[:, 1:].flatten(0, 1))[1].view(clips, 4) + TRUE_ACTIONS
         # Random-action rollouts: RANDOM_DRAWS independent draws per clip, pooled, so dTPSNR is not one draw's luck.
         many = ctx.repeat(RANDOM_DRAWS, 1, 1, 1, 1)
         rand_true = torch.randint(0, TRUE_ACTIONS, (many.shape[0], 4))
