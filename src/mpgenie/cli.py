@@ -394,12 +394,14 @@ def train_worldmodel_cmd(
     steps: Annotated[int, typer.Option(help="Optimisation steps in all (tokenizer, then LAM, then dynamics).")] = 3000,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 250,
     seed: Annotated[int, typer.Option()] = 0,
+    threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Train the Genie-style world model (tokenizer, latent actions, dynamics) on a dataset."""
 
     def body() -> dict[str, Any]:
         learn = _learn()
+        _torch_threads(threads)
         _dataset_dir(data)
         with _progress(as_json, "training", steps) as update:
             return learn.train_worldmodel(  # type: ignore[no-any-return]
@@ -416,18 +418,30 @@ def train_worldmodel_cmd(
     _report(result, as_json, f"trained {config}")
 
 
+def _torch_threads(threads: int) -> None:
+    """Training and evaluation are PyTorch's own matrix work, unlike the tick loop the BLAS pin above is for: give
+    it every core (or the number asked for)."""
+    if threads < 0:
+        raise ValueError("--threads must be >= 0")
+    import torch  # noqa: PLC0415 - PyTorch is an optional extra (checked by _learn first)
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
 @eval_app.command("worldmodel")
 def eval_worldmodel_cmd(
     checkpoint: Annotated[str, typer.Option(help="Checkpoint from `mpgenie train worldmodel`.")],
     data: Annotated[str, typer.Option(help="Dataset (its last episode is held out).")],
     clips: Annotated[int, typer.Option(help="Held-out clips to evaluate.")] = 16,
     preview: Annotated[str | None, typer.Option(help="PNG of rollouts next to the ground truth.")] = None,
+    threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """PSNR (teacher-forced, rollout t=4, t=16) and the Genie controllability metric dTPSNR at t=4."""
 
     def body() -> dict[str, Any]:
         learn = _learn()
+        _torch_threads(threads)
         _dataset_dir(data)
         if not Path(checkpoint).exists():
             raise ValueError(f"no checkpoint at {checkpoint}")

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpgenie.genie.context import PlayerContext
+from mpgenie.models.others import from_players
 from mpgenie.render import Renderer, RenderSettings
 from mpgenie.world.simulation import World
 
@@ -46,7 +47,8 @@ class LearnedWorldModel:
     Per player it keeps the token history: ``start`` tokenizes the context's frames (the newest repeated when
     there are fewer than the model's context), ``step`` predicts the next frame's tokens for the true action and
     decodes them; the prediction becomes history, so the stream continues from the model's own frames until the
-    next start (a continuity break)."""
+    next start (a continuity break). The nearby players are told as seen from the player's pose at its previous
+    frame (models/others.py says why), so that pose is kept too."""
 
     def __init__(self, checkpoint: str) -> None:
         from mpgenie.models.train import load_checkpoint  # noqa: PLC0415 - PyTorch is an optional extra
@@ -54,6 +56,11 @@ class LearnedWorldModel:
         self.model, _ = load_checkpoint(checkpoint)
         self.model.eval()
         self._codes: dict[int, list[object]] = {}
+        self._pose: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+
+    @staticmethod
+    def _own_pose(context: PlayerContext) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return np.asarray(context.own["position"], dtype=np.float64), np.asarray(context.own["heading"], np.float64)
 
     def start(self, context: PlayerContext) -> None:
         import torch  # noqa: PLC0415
@@ -65,6 +72,7 @@ class LearnedWorldModel:
         x = torch.from_numpy(np.stack(frames)).float().div(127.5).sub(1.0).permute(0, 3, 1, 2)
         with torch.no_grad():
             self._codes[context.player] = list(self.model.tokenizer.encode(x)[1])
+        self._pose[context.player] = self._own_pose(context)
 
     def step(self, context: PlayerContext, action: int) -> NDArray[np.uint8]:
         import torch  # noqa: PLC0415
@@ -74,8 +82,19 @@ class LearnedWorldModel:
         history = self._codes[context.player]
         c = self.model.cfg.dynamics.context_frames
         past = torch.stack(history[-c:])[None]  # type: ignore[arg-type]
+        position, heading = self._pose[context.player]
+        own = context.own
+        seen = from_players(
+            context.players,
+            position,
+            heading,
+            float(own["planet_radius_m"]),
+            float(own["view_radius_m"]),
+            self.model.cfg.dynamics.max_others,
+        )
+        self._pose[context.player] = self._own_pose(context)
         with torch.no_grad():
-            nxt = self.model.dynamics.sample(past, torch.tensor([int(action)]))
+            nxt = self.model.dynamics.sample(past, torch.tensor([int(action)]), torch.from_numpy(seen)[None])
             image = self.model.tokenizer.decode_codes(nxt).clamp(-1, 1)
         history.append(nxt[0])
         del history[:-c]

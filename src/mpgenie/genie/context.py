@@ -2,8 +2,9 @@
 
 A context holds the player's own state, its recent frames (newest last), the visible nearby players (position
 relative to the player's own view: metres forward and right, their heading relative to its own, their last
-action), nearby landmarks and objects, and recent events. Items are added in a fixed priority order until the
-budget (bytes, by the sizes below) is spent; whatever does not fit is dropped and counted in ``dropped``:
+action, and their absolute position and heading), nearby landmarks and objects, and recent events. Items are
+added in a fixed priority order until the budget (bytes, by the sizes below) is spent; whatever does not fit is
+dropped and counted in ``dropped``:
 
 1. own state (always; it is small and everything else is relative to it);
 2. the newest frame;
@@ -30,7 +31,7 @@ from mpgenie.world.geometry import right_of
 from mpgenie.world.simulation import World
 
 OWN_BYTES = 64
-PLAYER_BYTES = 32
+PLAYER_BYTES = 56
 OBJECT_BYTES = 24
 EVENT_BYTES = 48
 
@@ -43,6 +44,8 @@ class NearbyPlayer:
     distance_m: float
     relative_heading_deg: float
     last_action: int
+    position: tuple[float, float, float]  # unit vector from the planet's centre, as the player's own state
+    heading: tuple[float, float, float]  # unit tangent it faces
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,30 @@ class PlayerContext:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
+def relative_to(
+    p: NDArray[np.float64], h: NDArray[np.float64], points: NDArray[np.float64], radius: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Where ``points`` (unit vectors) lie as seen from ``p`` facing ``h``: metres forward and right (the
+    great-circle distance split along the direction towards each point) and the distance itself."""
+    p, h = np.asarray(p, dtype=np.float64), np.asarray(h, dtype=np.float64)
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    r = right_of(p[None], h[None])[0]
+    ang = np.arccos(np.clip(points @ p, -1.0, 1.0))
+    tangent = points - np.outer(points @ p, p)
+    norm = np.linalg.norm(tangent, axis=1)
+    unit = tangent / np.where(norm > 0, norm, 1.0)[:, None]
+    dist = ang * radius
+    return unit @ h * dist, unit @ r * dist, dist
+
+
+def relative_heading_deg(p: NDArray[np.float64], h: NDArray[np.float64], headings: NDArray[np.float64]) -> NDArray:
+    """Headings (unit tangents of nearby players) relative to ``h`` at ``p``: degrees, positive to the right."""
+    h = np.asarray(h, dtype=np.float64)
+    r = right_of(np.asarray(p, dtype=np.float64)[None], h[None])[0]
+    headings = np.asarray(headings, dtype=np.float64).reshape(-1, 3)
+    return np.degrees(np.arctan2(headings @ r, headings @ h))
+
+
 class ContextAssembler:
     def __init__(self, world: World, budget_bytes: int = 64 * 1024, radius_m: float | None = None) -> None:
         if budget_bytes < OWN_BYTES:
@@ -77,14 +104,7 @@ class ContextAssembler:
 
     def _relative(self, player: int, points: NDArray[np.float64]) -> tuple[NDArray, NDArray, NDArray]:
         w = self.world
-        p, h = w.pos[player], w.fwd[player]
-        r = right_of(p[None], h[None])[0]
-        ang = np.arccos(np.clip(points @ p, -1.0, 1.0))
-        tangent = points - np.outer(points @ p, p)
-        norm = np.linalg.norm(tangent, axis=1)
-        unit = tangent / np.where(norm > 0, norm, 1.0)[:, None]
-        dist = ang * w.cfg.radius
-        return unit @ h * dist, unit @ r * dist, dist
+        return relative_to(w.pos[player], w.fwd[player], points, w.cfg.radius)
 
     def assemble(
         self, player: int, frames: list[NDArray[np.uint8]], events: list[dict[str, Any]] | None = None
@@ -101,6 +121,8 @@ class ContextAssembler:
                 "height_m": float(w.height[player]),
                 "score": int(w.score[player]),
                 "last_action": int(w.last_action[player]),
+                "planet_radius_m": float(w.cfg.radius),
+                "view_radius_m": float(self.radius_m),
             },
             size_bytes=OWN_BYTES,
         )
@@ -139,9 +161,7 @@ class ContextAssembler:
         if others.size == 0:
             return []
         fwd, right, dist = self._relative(player, w.pos[others])
-        h = w.fwd[player]
-        r = right_of(w.pos[player][None], h[None])[0]
-        rel = np.degrees(np.arctan2(w.fwd[others] @ r, w.fwd[others] @ h))
+        rel = relative_heading_deg(w.pos[player], w.fwd[player], w.fwd[others])
         order = np.argsort(dist, kind="stable")
         return [
             NearbyPlayer(
@@ -151,6 +171,8 @@ class ContextAssembler:
                 float(dist[i]),
                 float(rel[i]),
                 int(w.last_action[others[i]]),
+                tuple(w.pos[others[i]].tolist()),
+                tuple(w.fwd[others[i]].tolist()),
             )
             for i in order
         ]

@@ -27,6 +27,10 @@ class GenieConfig:
     dynamics: DynamicsConfig
     batch: int = 16
     lr: float = 1e-3
+    # Share of dynamics examples drawn from transitions where the action differs from the one before. Scripted
+    # agents keep their action 77 % of the time, so "continue the motion of the context frames" predicts most
+    # transitions and the action input is nearly redundant; at a change, only the action says what comes next.
+    change_share: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -43,6 +47,7 @@ class GenieConfig:
             DynamicsConfig(**y),
             int(d["batch"]),
             float(d["lr"]),
+            float(d.get("change_share", 0.0)),  # type: ignore[arg-type]
         )  # type: ignore[arg-type]
 
 
@@ -85,14 +90,16 @@ class Genie(nn.Module):
     def rollout(
         self, frames: torch.Tensor, actions: torch.Tensor, steps: int, others: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """frames (B, C, 3, H, W) in [-1, 1] as context; actions (B, steps) dynamics action ids ->
+        """frames (B, C, 3, H, W) in [-1, 1] as context; actions (B, steps) dynamics action ids; others
+        (B, steps, K, F) the other players at each predicted frame (models/others.py) or None ->
         predicted frames (B, steps, 3, H, W)."""
         c = self.cfg.dynamics.context_frames
         b = frames.shape[0]
         codes = [self.tokenizer.encode(frames[:, i])[1] for i in range(frames.shape[1])][-c:]
         out = []
         for t in range(steps):
-            nxt = self.dynamics.sample(torch.stack(codes[-c:], dim=1), actions[:, t], others)
+            seen = None if others is None else others[:, t]
+            nxt = self.dynamics.sample(torch.stack(codes[-c:], dim=1), actions[:, t], seen)
             codes.append(nxt)
             out.append(self.tokenizer.decode_codes(nxt).clamp(-1, 1))
         return torch.stack(out, dim=1) if out else torch.zeros(b, 0, *frames.shape[2:])

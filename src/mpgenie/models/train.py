@@ -18,6 +18,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,28 +31,58 @@ from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, GenieConfig, preset
 from mpgenie.models.metrics import psnr, ssim
+from mpgenie.models.others import from_episode
 
 PHASES = (("tokenizer", 0.15), ("lam", 0.15), ("dynamics", 0.7))
 RANDOM_DRAWS = 4
+# Share of dynamics examples trained without the other players (all-zero rows): the dTPSNR rollouts are made without
+# them (see eval_worldmodel), and a backend may have nobody to tell about.
+OTHERS_DROPOUT = 0.25
 
 
-def load_views(root: str | Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Every agent view of every episode: frames (V, T, H, W, 3) uint8, actions (V, T), episode of each view."""
+@dataclass
+class Views:
+    """Every agent view of a dataset, as the trainer and evaluation read it."""
+
+    frames: np.ndarray  # (V, T, H, W, 3) uint8
+    actions: np.ndarray  # (V, T) the action applied at each frame's tick
+    others: np.ndarray  # (V, T, K, F) the other players the dynamics is told about (models/others.py)
+    episode_of: list[int]  # the episode of each view
+
+
+def load_views(root: str | Path, max_others: int, held_out_only: bool = False) -> Views:
+    """Every agent view of every episode, or of the held-out last one only."""
     ds = MultiplayerVideoDataset(root)
-    frames, actions, episode_of = [], [], []
-    for ep in ds.episodes:
-        e = int(ep["episode_index"])
+    frames, actions, others, episode_of = [], [], [], []
+    indices = sorted(int(ep["episode_index"]) for ep in ds.episodes)
+    for e in indices[-1:] if held_out_only else indices:
         meta = ds.episode(e)
         d = episode_dir(Path(root), e)
-        acts = np.array(pq.read_table(d / "data.parquet").column("action").to_pylist(), dtype=np.int64)
+        table = pq.read_table(d / "data.parquet", columns=["action", "position", "heading", "alive"])
+        acts = np.array(table.column("action").to_pylist(), dtype=np.int64)
+        seen = from_episode(
+            np.array(table.column("position").to_pylist(), dtype=np.float64),
+            np.array(table.column("heading").to_pylist(), dtype=np.float64),
+            acts,
+            np.array(table.column("alive").to_pylist(), dtype=bool),
+            float(meta["world"]["radius"]),
+            float(meta["world"]["render_distance"]),
+            max_others,
+        )
         for a, name in enumerate(meta["videos"]):
             frames.append(decode_frames(d / name, 0, meta["num_frames"]))
             actions.append(acts[:, a])
+            others.append(seen[a])
             episode_of.append(e)
     if not frames:
         raise ValueError(f"{root} has no episodes")
     t = min(f.shape[0] for f in frames)
-    return np.stack([f[:t] for f in frames]), np.stack([a[:t] for a in actions]), episode_of
+    return Views(
+        np.stack([f[:t] for f in frames]),
+        np.stack([a[:t] for a in actions]),
+        np.stack([o[:t] for o in others]),
+        episode_of,
+    )
 
 
 def _split(episode_of: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -105,6 +136,14 @@ def encode_views(model: Genie, frames: np.ndarray, chunk: int = 256) -> tuple[np
     return tokens, latent
 
 
+def _action_changes(actions: np.ndarray, views: np.ndarray, context: int) -> np.ndarray:
+    """(view, t) rows, t the last context frame, where the action into frame t+1 differs from the one into t."""
+    t = np.arange(context, actions.shape[1] - 1)
+    changed = actions[views][:, t + 1] != actions[views][:, t]
+    rows, cols = np.nonzero(changed)
+    return np.stack([views[rows], t[cols]], axis=1)
+
+
 def train_worldmodel(
     data: str | Path,
     config: str,
@@ -116,11 +155,9 @@ def train_worldmodel(
 ) -> dict[str, Any]:
     if steps < 10 or checkpoint_every < 1:
         raise ValueError("steps must be >= 10 and checkpoint_every >= 1")
-    frames, actions, episode_of = load_views(data)
-    resolution = frames.shape[2]
+    resolution = int(MultiplayerVideoDataset(data).info["resolution"])
     if resolution not in (32, 64, 128, 256):
         raise ValueError(f"unsupported frame size {resolution}")
-    train_idx, _ = _split(episode_of)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -133,6 +170,9 @@ def train_worldmodel(
     else:
         model, payload, start, history = Genie(preset(config, resolution)), {}, 0, []
     cfg = model.cfg
+    views_all = load_views(data, cfg.dynamics.max_others)
+    frames, actions, others = views_all.frames, views_all.actions, views_all.others
+    train_idx, _ = _split(views_all.episode_of)
     opts = {
         "tokenizer": torch.optim.AdamW(model.tokenizer.parameters(), lr=cfg.lr),
         "lam": torch.optim.AdamW(model.lam.parameters(), lr=cfg.lr),
@@ -143,12 +183,17 @@ def train_worldmodel(
     bounds = np.cumsum([0] + [int(steps * share) for _, share in PHASES])
     bounds[-1] = steps
     c = cfg.dynamics.context_frames
+    changes = _action_changes(actions, train_idx, c)
     encoded: tuple[np.ndarray, np.ndarray] | None = None  # (tokens, latent actions), made when dynamics starts
     started = time.monotonic()
     for step in range(start, steps):
         phase = PHASES[int(np.searchsorted(bounds, step, side="right") - 1)][0]
         views = rng.choice(train_idx, size=cfg.batch)
         t = rng.integers(c, frames.shape[1] - 1, size=cfg.batch)
+        if phase == "dynamics" and len(changes):
+            pick = rng.random(cfg.batch) < cfg.change_share
+            rows = changes[rng.integers(len(changes), size=int(pick.sum()))]
+            views[pick], t[pick] = rows[:, 0], rows[:, 1]
         model.train()
         if phase == "tokenizer":
             loss, _ = model.tokenizer(_to_x(frames[views, t]))
@@ -164,7 +209,9 @@ def train_worldmodel(
             latent = torch.from_numpy(latent_actions[views, t + 1])
             use_true = torch.rand(cfg.batch) < 0.5
             action = torch.where(use_true, true, latent + TRUE_ACTIONS)
-            loss = model.dynamics.loss(codes[:, :c], action, codes[:, c])
+            seen = torch.from_numpy(others[views, t + 1])
+            seen[torch.rand(cfg.batch) < OTHERS_DROPOUT] = 0.0  # as told "nobody in sight"
+            loss = model.dynamics.loss(codes[:, :c], action, codes[:, c], seen)
         opts[phase].zero_grad()
         loss.backward()
         # Clip this phase's gradients only: the earlier phases' last gradients are still attached to their
@@ -222,8 +269,10 @@ def eval_worldmodel(
 ) -> dict[str, Any]:
     model, payload = load_checkpoint(checkpoint)
     model.eval()
-    frames, actions, episode_of = load_views(data)
-    _, held = _split(episode_of)
+    # Only the held-out episode is decoded: the training episodes would be wasted time.
+    held_out = load_views(data, model.cfg.dynamics.max_others, held_out_only=True)
+    frames, actions = held_out.frames, held_out.actions
+    held = np.arange(frames.shape[0])
     c = model.cfg.dynamics.context_frames
     horizon = 16
     if frames.shape[1] < c + horizon + 1:
@@ -232,9 +281,11 @@ def eval_worldmodel(
     torch.manual_seed(seed)
     views = rng.choice(held, size=clips)
     starts = rng.integers(c, frames.shape[1] - horizon, size=clips)
-    ctx = _to_x(np.stack([frames[v, s - c : s] for v, s in zip(views, starts, strict=True)]))
-    truth = _to_x(np.stack([frames[v, s : s + horizon] for v, s in zip(views, starts, strict=True)]))
-    true_actions = torch.from_numpy(np.stack([actions[v, s : s + horizon] for v, s in zip(views, starts, strict=True)]))
+    window = starts[:, None] + np.arange(horizon)  # (clips, horizon) the frames to predict
+    ctx = _to_x(frames[views[:, None], starts[:, None] + np.arange(-c, 0)])
+    truth = _to_x(frames[views[:, None], window])
+    true_actions = torch.from_numpy(actions[views[:, None], window])
+    others = torch.from_numpy(held_out.others[views[:, None], window])
     with torch.no_grad():
         # Latent actions of the 4 true transitions the rollout needs (last context frame -> truth 0 ... 3), one batch.
         seen = torch.cat([ctx[:, -1:], truth[:, :4]], 1)
@@ -243,7 +294,11 @@ def eval_worldmodel(
         many = ctx.repeat(RANDOM_DRAWS, 1, 1, 1, 1)
         rand_true = torch.randint(0, TRUE_ACTIONS, (many.shape[0], 4))
         rand_latent = torch.randint(0, model.lam.num_actions, (many.shape[0], 4)) + TRUE_ACTIONS
-        roll_true = model.rollout(ctx, true_actions, horizon)
+        # The other players are told as the server would (seen from the recorded poses) in the rollouts scored
+        # against the truth, but not in the dTPSNR rollouts: after one step, the recorded poses are those of the true
+        # actions, which a random-action rollout must not be told.
+        roll_true = model.rollout(ctx, true_actions, horizon, others)
+        roll_true_blind = model.rollout(ctx, true_actions, 4)
         roll_latent = model.rollout(ctx, latent, 4)
         roll_rand_latent = model.rollout(many, rand_latent, 4)
         roll_rand_true = model.rollout(many, rand_true, 4)
@@ -260,7 +315,7 @@ def eval_worldmodel(
         "psnr_t4": psnr(roll_true[:, 3], truth[:, 3]),
         "psnr_t16": psnr(roll_true[:, 15], truth[:, 15]),
         "delta_psnr_t4": psnr(roll_latent[:, 3], truth[:, 3]) - psnr(roll_rand_latent[:, 3], truth_t4_many),
-        "delta_psnr_t4_true": psnr(roll_true[:, 3], truth[:, 3]) - psnr(roll_rand_true[:, 3], truth_t4_many),
+        "delta_psnr_t4_true": psnr(roll_true_blind[:, 3], truth[:, 3]) - psnr(roll_rand_true[:, 3], truth_t4_many),
         # The baseline in the same run: repeat the last context frame (a model must beat standing still).
         "psnr_copy_tf": psnr(ctx[:, -1], truth[:, 0]),
         "psnr_copy_t4": psnr(ctx[:, -1], truth[:, 3]),
