@@ -434,6 +434,9 @@ def eval_worldmodel_cmd(
     data: Annotated[str, typer.Option(help="Dataset (its last episode is held out).")],
     clips: Annotated[int, typer.Option(help="Held-out clips to evaluate.")] = 16,
     preview: Annotated[str | None, typer.Option(help="PNG of rollouts next to the ground truth.")] = None,
+    guidance: Annotated[
+        float | None, typer.Option(help="Action guidance when sampling (default: the checkpoint's; 1: none).")
+    ] = None,
     threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -445,7 +448,11 @@ def eval_worldmodel_cmd(
         _dataset_dir(data)
         if not Path(checkpoint).exists():
             raise ValueError(f"no checkpoint at {checkpoint}")
-        return learn.eval_worldmodel(checkpoint, data, clips, preview=preview)  # type: ignore[no-any-return]
+        if guidance is not None and guidance < 0:
+            raise ValueError("--guidance must be >= 0")
+        return learn.eval_worldmodel(  # type: ignore[no-any-return]
+            checkpoint, data, clips, preview=preview, guidance=guidance
+        )
 
     result = _run(body)
     _report(result, as_json, "world model evaluation")

@@ -98,14 +98,18 @@ def test_latent_action_model_learns_with_eight_codes(tmp_path: Path) -> None:
 
 
 def test_dynamics_learns_action_conditioned_next_tokens(tmp_path: Path) -> None:
-    cfg = DynamicsConfig(codebook=16, grid=4, context_frames=2, num_actions=3, dim=64, layers=2, heads=4)
+    cfg = DynamicsConfig(levels=(4, 4), grid=4, context_frames=2, num_actions=3, dim=64, layers=2, heads=4)
     model = Dynamics(cfg)
-    b = 8
-    past = torch.randint(0, 16, (b, 2, 4, 4))
-    action = torch.randint(0, 3, (b,))
-    target = (past[:, -1] + action[:, None, None]) % 16  # the next frame depends on the action
-    others = torch.randn(b, 4, 5)
-    assert model.logits(past, action, target, others).shape == (b, 16, 16)
+    b = 6
+    past = torch.randint(0, 16, (2, 2, 4, 4)).repeat(3, 1, 1, 1)  # two contexts, each with all three actions
+    action = torch.arange(3).repeat_interleave(2)
+    target = (past[:, -1] + action[:, None, None]) % 16  # the same context, three different next frames
+    others = torch.randn(1, 4, 5).repeat(b, 1, 1)  # the same for all: only the action tells the targets apart
+    assert model.logits(past, action, target, others).shape == (b, 16, 4 + 4)  # one classifier per digit
+    codes = torch.arange(16)
+    digits = model._digits(codes)  # the tokenizer's FSQ order: code = d0 + 4 * d1
+    assert torch.equal(digits[:, 0] + 4 * digits[:, 1], codes)
+    assert model._digits(torch.tensor([model.mask_id])).tolist() == [[4, 4]]
     torch.manual_seed(1)
     first, last = train(model, lambda: model.loss(past, action, target, others), steps=150)
     assert last < 0.5 * first
@@ -116,6 +120,11 @@ def test_dynamics_learns_action_conditioned_next_tokens(tmp_path: Path) -> None:
     again = Dynamics(cfg)
     again.load_state_dict(torch.load(tmp_path / "dyn.pt"))
     assert torch.equal(again.sample(past, action, others), sample)
+    # Guidance 0 is the no-action prediction (the id that training drops actions to); guidance 1 is the plain one.
+    no_action = torch.full_like(action, model.no_action)
+    unguided = model.sample(past, no_action, others, guidance=1.0)
+    assert torch.equal(model.sample(past, action, others, guidance=0.0), unguided)
+    assert not torch.equal(model.sample(past, action, others, guidance=1.0), unguided)
 
 
 def test_latent_actions_tell_opposite_motions_apart() -> None:

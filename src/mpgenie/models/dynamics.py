@@ -25,7 +25,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class DynamicsConfig:
-    codebook: int = 1000
+    levels: tuple[int, ...] = (8, 5, 5, 5)  # the tokenizer's FSQ levels: a token is one digit per level
     grid: int = 8
     context_frames: int = 2
     num_actions: int = 10  # true actions (10) or latent actions (8)
@@ -34,10 +34,19 @@ class DynamicsConfig:
     dim: int = 128
     layers: int = 2
     heads: int = 4
+    # Classifier-free guidance on the action: training drops the action (a "no action" id) in this share of
+    # examples, and sampling pushes each digit's logits away from the no-action prediction by this factor
+    # (1: no guidance; each round then costs one forward pass instead of two).
+    action_dropout: float = 0.1
+    guidance: float = 2.0
 
     @property
     def tokens(self) -> int:
         return self.grid * self.grid
+
+    @property
+    def codebook(self) -> int:
+        return math.prod(self.levels)
 
 
 class Dynamics(nn.Module):
@@ -46,10 +55,17 @@ class Dynamics(nn.Module):
         self.cfg = cfg
         n = cfg.tokens
         self.mask_id = cfg.codebook
-        self.token_embed = nn.Embedding(cfg.codebook + 1, cfg.dim)
-        self.action_embed = nn.Embedding(cfg.num_actions, cfg.dim)
-        self.action_on_tokens = nn.Embedding(cfg.num_actions, cfg.dim)
-        self.previous_on_tokens = nn.Embedding(cfg.codebook, cfg.dim)
+        levels = torch.tensor(cfg.levels)
+        self.register_buffer("_levels", levels, persistent=False)
+        self.register_buffer(
+            "_basis", torch.cumprod(torch.cat([torch.ones(1, dtype=levels.dtype), levels[:-1]]), 0), persistent=False
+        )
+        # One embedding per digit (plus MASK), summed: codes that share digits share what was learned about them.
+        self.token_embed = nn.ModuleList(nn.Embedding(level + 1, cfg.dim) for level in cfg.levels)
+        self.no_action = cfg.num_actions
+        self.action_embed = nn.Embedding(cfg.num_actions + 1, cfg.dim)
+        self.action_on_tokens = nn.Embedding(cfg.num_actions + 1, cfg.dim)
+        self.previous_on_tokens = nn.ModuleList(nn.Embedding(level, cfg.dim) for level in cfg.levels)
         self.other_proj = nn.Linear(cfg.other_features, cfg.dim)
         length = (cfg.context_frames + 1) * n + 1 + cfg.max_others
         self.position = nn.Parameter(torch.zeros(1, length, cfg.dim))
@@ -59,22 +75,35 @@ class Dynamics(nn.Module):
         )
         self.transformer = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.dim)
-        self.head = nn.Linear(cfg.dim, cfg.codebook)
+        self.head = nn.Linear(cfg.dim, sum(cfg.levels))  # one classifier per digit
+
+    def _digits(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes (...) -> digits (..., D); MASK -> each level's own MASK digit (its level count)."""
+        digits = (codes.unsqueeze(-1) // self._basis) % self._levels
+        return torch.where((codes == self.mask_id).unsqueeze(-1), self._levels, digits)
+
+    def _embed(self, codes: torch.Tensor, tables: nn.ModuleList) -> torch.Tensor:
+        digits = self._digits(codes)
+        return sum(table(digits[..., i]) for i, table in enumerate(tables))  # type: ignore[return-value]
+
+    def _digit_logits(self, logits: torch.Tensor) -> list[torch.Tensor]:
+        return list(logits.split(list(self.cfg.levels), dim=-1))
 
     def logits(
         self, past: torch.Tensor, action: torch.Tensor, target: torch.Tensor, others: torch.Tensor | None = None
     ) -> torch.Tensor:
         """past (B, T, g, g) codes, action (B,), target (B, g, g) codes with MASK where unknown,
-        others (B, K, F) or None -> logits (B, g*g, codebook) for the next frame."""
+        others (B, K, F) or None -> logits (B, g*g, sum(levels)) for the next frame: each digit's, one after
+        another."""
         b = past.shape[0]
         cfg = self.cfg
-        seq = [self.token_embed(past.reshape(b, -1)), self.action_embed(action)[:, None]]
+        seq = [self._embed(past.reshape(b, -1), self.token_embed), self.action_embed(action)[:, None]]
         if others is None:
             others = torch.zeros(b, cfg.max_others, cfg.other_features, device=past.device)
         seq.append(self.other_proj(others[:, : cfg.max_others]))
         seq.append(
-            self.token_embed(target.reshape(b, -1))
-            + self.previous_on_tokens(past[:, -1].reshape(b, -1))
+            self._embed(target.reshape(b, -1), self.token_embed)
+            + self._embed(past[:, -1].reshape(b, -1), self.previous_on_tokens)
             + self.action_on_tokens(action)[:, None]
         )
         x = torch.cat(seq, dim=1) + self.position
@@ -90,21 +119,39 @@ class Dynamics(nn.Module):
         ratio = torch.cos(torch.rand(b, 1, device=target.device) * math.pi / 2)
         masked = torch.rand_like(flat, dtype=torch.float32) < ratio.clamp(min=1.0 / flat.shape[1])
         inputs = torch.where(masked, torch.full_like(flat, self.mask_id), flat)
-        logits = self.logits(past, action, inputs.reshape_as(target), others)
-        return F.cross_entropy(logits[masked], flat[masked])
+        dropped = torch.rand(b, device=action.device) < self.cfg.action_dropout
+        action = torch.where(dropped, torch.full_like(action, self.no_action), action)
+        logits = self.logits(past, action, inputs.reshape_as(target), others)[masked]
+        digits = self._digits(flat[masked])
+        return sum(  # type: ignore[return-value]
+            F.cross_entropy(part, digits[:, i]) for i, part in enumerate(self._digit_logits(logits))
+        )
 
     @torch.no_grad()
     def sample(
-        self, past: torch.Tensor, action: torch.Tensor, others: torch.Tensor | None = None, steps: int = 4
+        self,
+        past: torch.Tensor,
+        action: torch.Tensor,
+        others: torch.Tensor | None = None,
+        steps: int = 4,
+        guidance: float | None = None,
     ) -> torch.Tensor:
-        """Next-frame codes (B, g, g): start all masked, keep the most confident share each round (argmax)."""
+        """Next-frame codes (B, g, g): start all masked, keep the most confident share each round (argmax).
+        ``guidance`` (default: the config's) scales the action's effect on the logits."""
         b, g = past.shape[0], self.cfg.grid
         n = g * g
+        w = self.cfg.guidance if guidance is None else guidance
         codes = torch.full((b, n), self.mask_id, dtype=torch.long, device=past.device)
         for step in range(steps):
             logits = self.logits(past, action, codes.reshape(b, g, g), others)
-            probs = logits.softmax(-1)
-            conf, pred = probs.max(-1)
+            if w != 1.0:
+                unguided = self.logits(past, torch.full_like(action, self.no_action), codes.reshape(b, g, g), others)
+                logits = unguided + w * (logits - unguided)
+            conf = torch.ones(b, n, device=past.device)
+            pred = torch.zeros(b, n, dtype=torch.long, device=past.device)
+            for part, base in zip(self._digit_logits(logits), self._basis, strict=True):
+                p, digit = part.softmax(-1).max(-1)
+                conf, pred = conf * p, pred + digit * base
             unknown = codes == self.mask_id
             conf = torch.where(unknown, conf, torch.full_like(conf, -1.0))
             keep = n - int(n * math.cos(math.pi / 2 * (step + 1) / steps))  # total known after this round

@@ -40,6 +40,7 @@ class GenieConfig:
         t, a, y = (dict(d[k]) for k in ("tokenizer", "lam", "dynamics"))  # type: ignore[call-overload]
         t["levels"] = tuple(t["levels"])
         a["levels"] = tuple(a["levels"])
+        y["levels"] = tuple(y["levels"])
         return GenieConfig(
             str(d["name"]),
             TokenizerConfig(**t),
@@ -60,14 +61,11 @@ def preset(name: str, resolution: int = 64) -> GenieConfig:
     tok = TokenizerConfig(resolution=resolution, channels=tok_c, downsample=down)
     lam = LatentActionConfig(resolution=resolution, channels=lam_c)
     grid = resolution // 2**down
-    levels = 1
-    for level in tok.levels:
-        levels *= level
     latent = 1
     for level in lam.levels:
         latent *= level
     dyn = DynamicsConfig(
-        codebook=levels,
+        levels=tok.levels,
         grid=grid,
         context_frames=2,
         num_actions=TRUE_ACTIONS + latent,
@@ -88,18 +86,23 @@ class Genie(nn.Module):
 
     @torch.no_grad()
     def rollout(
-        self, frames: torch.Tensor, actions: torch.Tensor, steps: int, others: torch.Tensor | None = None
+        self,
+        frames: torch.Tensor,
+        actions: torch.Tensor,
+        steps: int,
+        others: torch.Tensor | None = None,
+        guidance: float | None = None,
     ) -> torch.Tensor:
         """frames (B, C, 3, H, W) in [-1, 1] as context; actions (B, steps) dynamics action ids; others
         (B, steps, K, F) the other players at each predicted frame (models/others.py) or None ->
-        predicted frames (B, steps, 3, H, W)."""
+        predicted frames (B, steps, 3, H, W). ``guidance``: the action guidance (default: the config's)."""
         c = self.cfg.dynamics.context_frames
         b = frames.shape[0]
         codes = [self.tokenizer.encode(frames[:, i])[1] for i in range(frames.shape[1])][-c:]
         out = []
         for t in range(steps):
             seen = None if others is None else others[:, t]
-            nxt = self.dynamics.sample(torch.stack(codes[-c:], dim=1), actions[:, t], seen)
+            nxt = self.dynamics.sample(torch.stack(codes[-c:], dim=1), actions[:, t], seen, guidance=guidance)
             codes.append(nxt)
             out.append(self.tokenizer.decode_codes(nxt).clamp(-1, 1))
         return torch.stack(out, dim=1) if out else torch.zeros(b, 0, *frames.shape[2:])

@@ -13,6 +13,7 @@ by actions inferred from the ground truth minus PSNR with uniformly random actio
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import pickle
@@ -265,9 +266,17 @@ def _write_curves(out: Path, history: list[dict[str, Any]]) -> None:
 
 
 def eval_worldmodel(
-    checkpoint: str | Path, data: str | Path, clips: int = 16, seed: int = 0, preview: str | Path | None = None
+    checkpoint: str | Path,
+    data: str | Path,
+    clips: int = 16,
+    seed: int = 0,
+    preview: str | Path | None = None,
+    guidance: float | None = None,
 ) -> dict[str, Any]:
     model, payload = load_checkpoint(checkpoint)
+    if guidance is None:
+        guidance = model.cfg.dynamics.guidance
+    roll = functools.partial(model.rollout, guidance=guidance)
     model.eval()
     # Only the held-out episode is decoded: the training episodes would be wasted time.
     held_out = load_views(data, model.cfg.dynamics.max_others, held_out_only=True)
@@ -297,11 +306,11 @@ def eval_worldmodel(
         # The other players are told as the server would (seen from the recorded poses) in the rollouts scored
         # against the truth, but not in the dTPSNR rollouts: after one step, the recorded poses are those of the true
         # actions, which a random-action rollout must not be told.
-        roll_true = model.rollout(ctx, true_actions, horizon, others)
-        roll_true_blind = model.rollout(ctx, true_actions, 4)
-        roll_latent = model.rollout(ctx, latent, 4)
-        roll_rand_latent = model.rollout(many, rand_latent, 4)
-        roll_rand_true = model.rollout(many, rand_true, 4)
+        roll_true = roll(ctx, true_actions, horizon, others)
+        roll_true_blind = roll(ctx, true_actions, 4)
+        roll_latent = roll(ctx, latent, 4)
+        roll_rand_latent = roll(many, rand_latent, 4)
+        roll_rand_true = roll(many, rand_true, 4)
         truth_t4_many = truth[:, 3].repeat(RANDOM_DRAWS, 1, 1, 1)
         recon = model.tokenizer.decode_codes(model.tokenizer.encode(truth[:, 0])[1]).clamp(-1, 1)
     result = {
@@ -309,6 +318,7 @@ def eval_worldmodel(
         "config": payload["config"]["name"],
         "train_steps": int(payload["step"]),
         "clips": clips,
+        "guidance": guidance,
         "psnr_tokenizer": psnr(recon, truth[:, 0]),
         "psnr_tf": psnr(roll_true[:, 0], truth[:, 0]),
         "ssim_tf": ssim(roll_true[:, 0], truth[:, 0]),
