@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from mpgenie.dataset.generate import generate
 from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
-from mpgenie.dataset.recorder import VideoWriter, rerender
+from mpgenie.dataset.recorder import VideoWriter, counterfactual_views, rerender
 from mpgenie.dataset.torch import ClipDataset
 
 
@@ -65,6 +65,21 @@ def test_lossless_codec_is_exact(tmp_path: Path) -> None:
     truth = ground_truth(tmp_path, 0, [0, 29 - 2])
     for f in (0, 27):
         assert np.array_equal(ds.clip(0, f, 1).frames[:, 0], truth[f])
+
+
+def test_counterfactual_views_fork_the_episode_at_the_right_frame(tmp_path: Path) -> None:
+    generate(tmp_path, episodes=1, players=3, steps=30, resolution=32, codec="lossless")
+    meta = MultiplayerVideoDataset(tmp_path).episode(0)
+    recorded = np.array(pq.read_table(tmp_path / "episodes" / "episode_000000" / "data.parquet")["action"].to_pylist())
+    starts, agents = np.array([20, 5, 12]), np.array([1, 0, 2])
+    truth = rerender(meta, set(range(30)))
+    # The recorded actions reproduce the recorded futures exactly (starts given out of order on purpose).
+    same = counterfactual_views(meta, starts, agents, recorded[starts[:, None] + np.arange(4), agents[:, None]])
+    for i, (s, a) in enumerate(zip(starts, agents, strict=True)):
+        assert np.array_equal(same[i], np.stack([truth[f][a] for f in range(s, s + 4)]))
+    # Turning for four ticks instead shows another view from the first forked frame on.
+    turned = counterfactual_views(meta, starts[:1], agents[:1], np.full((1, 4), 6 if recorded[20, 1] != 6 else 5))
+    assert all(psnr(turned[0, j], truth[20 + j][1]) < 30.0 for j in range(4))
 
 
 def test_plain_pyarrow_and_pyav_read_it_and_counts_match(tmp_path: Path) -> None:

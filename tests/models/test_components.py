@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -11,7 +10,7 @@ from mpgenie.models.fsq import FSQ
 from mpgenie.models.genie import Genie, preset
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
-from mpgenie.models.train import _action_changes, _to_x, encode_views, load_checkpoint
+from mpgenie.models.train import _to_x, encode_views, load_checkpoint
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -163,15 +162,3 @@ def test_foreign_or_outdated_checkpoints_are_refused_clearly(tmp_path: Path) -> 
     for path in (garbage, outdated):
         with pytest.raises(ValueError, match="not a world-model checkpoint this version can load"):
             load_checkpoint(path)
-
-
-def test_action_changes_lists_exactly_the_transitions_whose_action_differs() -> None:
-    rng = np.random.default_rng(3)
-    actions = rng.integers(0, 3, size=(5, 40))
-    views = np.array([0, 2, 4])
-    rows = _action_changes(actions, views, context=2)
-    expected = {
-        (v, t) for v in views for t in range(2, 39) if actions[v, t + 1] != actions[v, t]
-    }  # brute force: t is the last context frame, t + 1 the target
-    assert {tuple(r) for r in rows.tolist()} == expected
-    assert len(rows) == len(expected)

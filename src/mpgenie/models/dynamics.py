@@ -3,7 +3,7 @@ action (a latent action code, or the true action when labels exist) and — for 
 players (relative position, heading, last action; models/others.py), so it can draw other players where they are.
 
 One bidirectional transformer sees [past frame tokens | action token | other-player tokens | next frame tokens,
-some replaced by MASK]; training masks a random share of the next frame and predicts it (cross-entropy); sampling
+some replaced by MASK]; training masks a random share of the next frame and predicts it (cross-entropy per digit); sampling
 fills the frame in a few rounds, keeping the most confident tokens each round.
 
 Every next-frame token's input also carries the action and the previous frame's token at the same place (as
@@ -11,6 +11,16 @@ Genie adds action embeddings to the video tokens). Most tokens move by less than
 token here, moved as the action says" becomes a short path for the network; with the action as one token among
 ~200 and no per-token copy path, the same 5,000 steps reached a next-frame PSNR of 28.2 dB instead of 29.6 dB
 (BENCHMARKS.md).
+
+A token is the tuple of the tokenizer's FSQ digits (levels 8, 5, 5, 5), and the model embeds and predicts it digit
+by digit (summed embeddings, one small classifier per digit) rather than as one of 1,000 unrelated classes: a patch
+that moved a little keeps most of its digits, and what is learned about one digit value is shared by every code
+that has it.
+
+Classifier-free guidance on the action: training replaces the action by a "no action" id in a share of examples,
+so the model also learns what the next frame looks like whatever the action; sampling can then push each digit's
+logits away from that prediction, ``unguided + w * (conditioned - unguided)``. ``w = 1`` is plain sampling;
+BENCHMARKS.md measures what larger ``w`` does to the controllability metric and to accuracy.
 """
 
 from __future__ import annotations

@@ -27,10 +27,6 @@ class GenieConfig:
     dynamics: DynamicsConfig
     batch: int = 16
     lr: float = 1e-3
-    # Share of dynamics examples drawn from transitions where the action differs from the one before. Scripted
-    # agents keep their action 77 % of the time, so "continue the motion of the context frames" predicts most
-    # transitions and the action input is nearly redundant; at a change, only the action says what comes next.
-    change_share: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -48,7 +44,6 @@ class GenieConfig:
             DynamicsConfig(**y),
             int(d["batch"]),
             float(d["lr"]),
-            float(d.get("change_share", 0.0)),  # type: ignore[arg-type]
         )  # type: ignore[arg-type]
 
 

@@ -30,6 +30,7 @@ import torch
 from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
+from mpgenie.dataset.recorder import counterfactual_views
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, GenieConfig, preset
 from mpgenie.models.metrics import psnr, ssim
 from mpgenie.models.others import from_episode
@@ -49,15 +50,18 @@ class Views:
     actions: np.ndarray  # (V, T) the action applied at each frame's tick
     others: np.ndarray  # (V, T, K, F) the other players the dynamics is told about (models/others.py)
     episode_of: list[int]  # the episode of each view
+    agent_of: list[int]  # the agent whose view it is
 
 
 def load_views(root: str | Path, max_others: int, held_out_only: bool = False) -> Views:
     """Every agent view of every episode, or of the held-out last one only."""
     ds = MultiplayerVideoDataset(root)
-    frames, actions, others, episode_of = [], [], [], []
+    frames, actions, others, episode_of, agent_of = [], [], [], [], []
     indices = sorted(int(ep["episode_index"]) for ep in ds.episodes)
     for e in indices[-1:] if held_out_only else indices:
         meta = ds.episode(e)
+        if "world" not in meta:
+            raise ValueError(f"episode {e} of {root} does not record its world config; generate it again")
         d = episode_dir(Path(root), e)
         table = pq.read_table(d / "data.parquet", columns=["action", "position", "heading", "alive"])
         acts = np.array(table.column("action").to_pylist(), dtype=np.int64)
@@ -75,6 +79,7 @@ def load_views(root: str | Path, max_others: int, held_out_only: bool = False) -
             actions.append(acts[:, a])
             others.append(seen[a])
             episode_of.append(e)
+            agent_of.append(a)
     if not frames:
         raise ValueError(f"{root} has no episodes")
     t = min(f.shape[0] for f in frames)
@@ -83,6 +88,7 @@ def load_views(root: str | Path, max_others: int, held_out_only: bool = False) -
         np.stack([a[:t] for a in actions]),
         np.stack([o[:t] for o in others]),
         episode_of,
+        agent_of,
     )
 
 
@@ -137,14 +143,6 @@ def encode_views(model: Genie, frames: np.ndarray, chunk: int = 256) -> tuple[np
     return tokens, latent
 
 
-def _action_changes(actions: np.ndarray, views: np.ndarray, context: int) -> np.ndarray:
-    """(view, t) rows, t the last context frame, where the action into frame t+1 differs from the one into t."""
-    t = np.arange(context, actions.shape[1] - 1)
-    changed = actions[views][:, t + 1] != actions[views][:, t]
-    rows, cols = np.nonzero(changed)
-    return np.stack([views[rows], t[cols]], axis=1)
-
-
 def train_worldmodel(
     data: str | Path,
     config: str,
@@ -184,17 +182,12 @@ def train_worldmodel(
     bounds = np.cumsum([0] + [int(steps * share) for _, share in PHASES])
     bounds[-1] = steps
     c = cfg.dynamics.context_frames
-    changes = _action_changes(actions, train_idx, c)
     encoded: tuple[np.ndarray, np.ndarray] | None = None  # (tokens, latent actions), made when dynamics starts
     started = time.monotonic()
     for step in range(start, steps):
         phase = PHASES[int(np.searchsorted(bounds, step, side="right") - 1)][0]
         views = rng.choice(train_idx, size=cfg.batch)
         t = rng.integers(c, frames.shape[1] - 1, size=cfg.batch)
-        if phase == "dynamics" and len(changes):
-            pick = rng.random(cfg.batch) < cfg.change_share
-            rows = changes[rng.integers(len(changes), size=int(pick.sum()))]
-            views[pick], t[pick] = rows[:, 0], rows[:, 1]
         model.train()
         if phase == "tokenizer":
             loss, _ = model.tokenizer(_to_x(frames[views, t]))
@@ -313,6 +306,16 @@ def eval_worldmodel(
         roll_rand_true = roll(many, rand_true, 4)
         truth_t4_many = truth[:, 3].repeat(RANDOM_DRAWS, 1, 1, 1)
         recon = model.tokenizer.decode_codes(model.tokenizer.encode(truth[:, 0])[1]).clamp(-1, 1)
+    # What the simulator itself draws after those random true actions (the episode forked at each clip's start):
+    # a model that follows its actions lands nearer these than the recorded future.
+    simulated = _to_x(
+        counterfactual_views(
+            MultiplayerVideoDataset(data).episode(held_out.episode_of[0]),
+            np.tile(starts, RANDOM_DRAWS),
+            np.tile(np.array(held_out.agent_of)[views], RANDOM_DRAWS),
+            rand_true.numpy(),
+        )[:, 3]
+    )
     result = {
         "checkpoint": str(checkpoint),
         "config": payload["config"]["name"],
@@ -326,6 +329,9 @@ def eval_worldmodel(
         "psnr_t16": psnr(roll_true[:, 15], truth[:, 15]),
         "delta_psnr_t4": psnr(roll_latent[:, 3], truth[:, 3]) - psnr(roll_rand_latent[:, 3], truth_t4_many),
         "delta_psnr_t4_true": psnr(roll_true_blind[:, 3], truth[:, 3]) - psnr(roll_rand_true[:, 3], truth_t4_many),
+        "psnr_t4_random_vs_truth": psnr(roll_rand_true[:, 3], truth_t4_many),
+        "psnr_t4_random_vs_sim": psnr(roll_rand_true[:, 3], simulated),
+        "psnr_sim_random_vs_truth": psnr(simulated, truth_t4_many),
         # The baseline in the same run: repeat the last context frame (a model must beat standing still).
         "psnr_copy_tf": psnr(ctx[:, -1], truth[:, 0]),
         "psnr_copy_t4": psnr(ctx[:, -1], truth[:, 3]),
