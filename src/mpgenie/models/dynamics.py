@@ -3,8 +3,8 @@ action (a latent action code, or the true action when labels exist) and — for 
 players (relative position, heading, last action; models/others.py), so it can draw other players where they are.
 
 One bidirectional transformer sees [past frame tokens | action token | other-player tokens | next frame tokens,
-some replaced by MASK]; training masks a random share of the next frame and predicts it (cross-entropy per digit); sampling
-fills the frame in a few rounds, keeping the most confident tokens each round.
+some replaced by MASK]; training masks a random share of the next frame and predicts it (cross-entropy per
+digit); sampling fills the frame in a few rounds, keeping the most confident tokens each round.
 
 Every next-frame token's input also carries the action and the previous frame's token at the same place (as
 Genie adds action embeddings to the video tokens). Most tokens move by less than one cell per tick, so "copy the
