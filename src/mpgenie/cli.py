@@ -305,6 +305,13 @@ def generate(
         bool, typer.Option(help="View management: render unimportant views at less detail (interactions in full).")
     ] = False,
     cameras: Annotated[int, typer.Option(help="Spectator orbit cameras per episode, placed where players meet.")] = 0,
+    explore: Annotated[
+        float,
+        typer.Option(
+            help="Share of agent-ticks that take a uniformly random action (0-1): actions a world model "
+            "cannot guess from the motion it has seen."
+        ),
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
 ) -> None:
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
@@ -325,6 +332,7 @@ def generate(
                 scenario=scenario,
                 adaptive=adaptive,
                 cameras=cameras,
+                explore=explore,
             )
 
     info = _run(body)

@@ -147,6 +147,29 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         generate(tmp_path, 1, 2, 5, resolution=100)
     with pytest.raises(ValueError, match="codec"):
         generate(tmp_path, 1, 2, 5, codec="gif")
+    with pytest.raises(ValueError, match="explore"):
+        generate(tmp_path, 1, 2, 5, explore=1.5)
+
+
+def test_exploration_replaces_a_share_of_actions_and_replays_exactly(tmp_path: Path) -> None:
+    plain, explored = tmp_path / "plain", tmp_path / "explore"
+    generate(plain, episodes=1, players=4, steps=100, resolution=32, codec="lossless")
+    generate(explored, episodes=1, players=4, steps=100, resolution=32, codec="lossless", explore=0.3)
+
+    def actions(root: Path) -> np.ndarray:
+        return np.array(pq.read_table(root / "episodes" / "episode_000000" / "data.parquet")["action"].to_pylist())
+
+    # The scripted choices are the same until a random action moves someone; after that the runs diverge (other
+    # poses, other choices), so the share of differing actions is bounded loosely, not equal to 30 %.
+    differ = (actions(plain) != actions(explored)).mean()
+    assert 0.15 < differ < 0.95
+    assert {0, 9} <= set(np.unique(actions(explored)).tolist())  # noop and interact both occur
+    meta = MultiplayerVideoDataset(explored).episode(0)
+    assert meta["explore"] == 0.3
+    truth = rerender(meta, {10, 60})  # the replay takes the same random actions
+    ds = MultiplayerVideoDataset(explored)
+    for f in (10, 60):
+        assert np.array_equal(ds.clip(0, f, 1).frames[:, 0], truth[f])
 
 
 def test_check_and_stats_on_a_good_dataset(tmp_path: Path) -> None:

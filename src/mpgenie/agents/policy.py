@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpgenie.agents.scripted import HeldActions
-from mpgenie.world.actions import Action
+from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.geometry import right_of
 from mpgenie.world.simulation import World
 
@@ -72,10 +72,14 @@ def draw_styles(scenario: str, agents: int, rng: np.random.Generator) -> NDArray
 class ScriptedPolicy:
     """Scripted agents of mixed styles. Deterministic given the seed and the world."""
 
-    def __init__(self, styles: NDArray[np.int8], seed: int = 0) -> None:
+    def __init__(self, styles: NDArray[np.int8], seed: int = 0, explore: float = 0.0) -> None:
         self.styles = np.asarray(styles, dtype=np.int8)
         self.held = HeldActions(seed)
         self.rng = np.random.default_rng([seed, 11])
+        # Exploration: a share of agent-ticks take a uniformly random action (their own stream, so explore=0
+        # episodes are the same as before it existed).
+        self.explore = explore
+        self.explore_rng = np.random.default_rng([seed, 13])
 
     def act(self, obs: Observation) -> NDArray[np.int8]:
         n = obs.agents.shape[0]
@@ -115,6 +119,9 @@ class ScriptedPolicy:
         if wander.size:
             calm = self.rng.random(wander.size) < 0.6
             actions[wander[calm]] = Action.NOOP
+        if self.explore > 0.0:
+            flip = self.explore_rng.random(n) < self.explore
+            actions[flip] = self.explore_rng.integers(0, NUM_ACTIONS, int(flip.sum()))
         return actions
 
     def _steer(

@@ -43,6 +43,7 @@ def episode_specs(
     scenario: str | None = None,
     adaptive: bool = False,
     cameras: int = 0,
+    explore: float = 0.0,
 ) -> list[EpisodeSpec]:
     """Episode e: its own seed, and the scenario given, else the templates in turn (mixed, co-op beacon rush,
     chase, exploration, ...), so a run covers all of them."""
@@ -58,6 +59,7 @@ def episode_specs(
             scenario or names[e % len(names)],
             adaptive,
             cameras,
+            explore,
         )
         for e in range(episodes)
     ]
@@ -124,6 +126,7 @@ def generate(
     scenario: str | None = None,
     adaptive: bool = False,
     cameras: int = 0,
+    explore: float = 0.0,
 ) -> dict[str, Any]:
     """Record the episodes not yet published; returns meta/info.json's content."""
     if episodes < 1 or players < 1 or steps < 1 or workers < 1:
@@ -134,6 +137,8 @@ def generate(
         raise ValueError(f"seed must be 0..{MAX_SEED} and episodes <= 1,000,000")
     if scenario is not None and scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+    if not 0.0 <= explore <= 1.0:
+        raise ValueError(f"explore must be between 0 and 1, got {explore}")
     if not 0 <= cameras <= 16:
         raise ValueError(f"cameras must be 0..16, got {cameras}")
     if resolution not in (32, 64, 128, 256):
@@ -149,6 +154,7 @@ def generate(
         "scenario": scenario,
         "adaptive": adaptive,
         "cameras": cameras,
+        "explore": explore,
     }
     if remote:
         try:
@@ -164,7 +170,7 @@ def generate(
             raise ValueError(f"another `mpgenie generate` is writing to {root}") from None
         _check_run(root, run)
         clear_staging(root)
-    specs = episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive, cameras)
+    specs = episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive, cameras, explore)
     if remote:
         todo = [s for s in specs if not _published_remote(str(out), s.index)]
     else:
@@ -211,7 +217,7 @@ def _check_run(root: Path, run: dict[str, Any]) -> None:
     """Episodes of one dataset share their parameters: a re-run with others is refused, not mixed in."""
     path = root / "meta" / "run.json"
     if path.exists():
-        before = json.loads(path.read_text())
+        before = {"explore": 0.0, **json.loads(path.read_text())}  # datasets from before --explore existed
         changed = {k: (before.get(k), v) for k, v in run.items() if before.get(k) != v}
         if changed:
             details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())

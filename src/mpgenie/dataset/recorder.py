@@ -54,6 +54,8 @@ class EpisodeSpec:
     scenario: str = "mixed"
     adaptive: bool = False  # view management: detail tiers by importance (interactions always in full)
     cameras: int = 0  # spectator orbit cameras placed by the planner (re-planned every second)
+    explore: float = 0.0  # share of agent-ticks whose action is replaced by a uniformly random one
+
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
@@ -61,7 +63,7 @@ class EpisodeSpec:
     def policy(self) -> ScriptedPolicy:
         """The episode's agents: styles drawn from the scenario with the episode's seed (so re-runs match)."""
         styles = draw_styles(self.scenario, self.players, np.random.default_rng([self.seed, 5]))
-        return ScriptedPolicy(styles, self.seed)
+        return ScriptedPolicy(styles, self.seed, self.explore)
 
 
 class VideoWriter:
@@ -158,6 +160,7 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
         "codec": spec.codec,
         "scenario": spec.scenario,
         "adaptive": spec.adaptive,
+        "explore": spec.explore,
         "render_work_saved": views.stats.saved if views is not None else 0.0,
         "styles": [Style(int(s)).name.lower() for s in policy.styles],
         "world": asdict(cfg),  # type: ignore[call-overload]
@@ -230,6 +233,7 @@ def _replay(meta: dict[str, Any]) -> tuple[World, np.ndarray, ScriptedPolicy, Re
         int(meta["resolution"]),
         str(meta["codec"]),
         str(meta["scenario"]),
+        explore=float(meta.get("explore", 0.0)),
     )
     world = World(WorldConfig.from_mapping(meta["world"]))
     agents = world.add_players(spec.players)
