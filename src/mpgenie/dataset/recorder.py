@@ -56,7 +56,6 @@ class EpisodeSpec:
     cameras: int = 0  # spectator orbit cameras placed by the planner (re-planned every second)
     explore: float = 0.0  # share of agent-ticks whose action is replaced by a uniformly random one
 
-
     def world_config(self) -> WorldConfig:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
 
