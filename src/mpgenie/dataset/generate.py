@@ -213,11 +213,15 @@ def generate(
     return rebuild_meta(root)
 
 
+# Run parameters added after datasets were first written: a run.json without one was made with this value.
+_LATER_PARAMETERS: dict[str, Any] = {"explore": 0.0}
+
+
 def _check_run(root: Path, run: dict[str, Any]) -> None:
     """Episodes of one dataset share their parameters: a re-run with others is refused, not mixed in."""
     path = root / "meta" / "run.json"
     if path.exists():
-        before = {"explore": 0.0, **json.loads(path.read_text())}  # datasets from before --explore existed
+        before = {**_LATER_PARAMETERS, **json.loads(path.read_text())}
         changed = {k: (before.get(k), v) for k, v in run.items() if before.get(k) != v}
         if changed:
             details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
