@@ -401,6 +401,10 @@ def train_worldmodel_cmd(
     config: Annotated[str, typer.Option(help="tiny (CPU), small, base (GPU).")] = "tiny",
     steps: Annotated[int, typer.Option(help="Optimisation steps in all (tokenizer, then LAM, then dynamics).")] = 3000,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 250,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(help="Stop (with a checkpoint) after this many seconds of training, resumed runs included."),
+    ] = None,
     seed: Annotated[int, typer.Option()] = 0,
     threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -420,6 +424,7 @@ def train_worldmodel_cmd(
                 checkpoint_every,
                 seed,
                 progress=lambda i, n, phase, loss: update(completed=i, description=f"{phase} loss {loss:.4f}"),
+                time_limit=time_limit,
             )
 
     result = _run(body)

@@ -1,5 +1,6 @@
 """End to end: generate a tiny dataset, train `tiny` for a few steps, evaluate, serve frames from the checkpoint."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -23,16 +24,21 @@ def run(*args: str) -> dict:
 def test_generate_train_eval_serve(tmp_path: Path) -> None:
     ds, ckpt = tmp_path / "ds", tmp_path / "tiny.pt"
     run("generate", "--out", str(ds), "--episodes", "2", "--players", "3", "--steps", "40", "--resolution", "32")
+    # A time limit already spent by loading the data: one step, then a checkpoint, and the run says why it stopped.
     trained = run(
-        "train", "worldmodel", "--data", str(ds), "--out", str(ckpt), "--steps", "30", "--checkpoint-every", "10"
+        "train", "worldmodel", "--data", str(ds), "--out", str(ckpt), "--steps", "40", "--time-limit", "0.001"
     )
-    assert trained["steps"] == 30 and ckpt.exists()
-    assert ckpt.with_suffix(".losses.csv").read_text().startswith("step,phase,loss")
-    assert ckpt.with_suffix(".losses.png").stat().st_size > 100
+    assert trained["steps"] == 1 and trained["stopped_by_time_limit"] and ckpt.exists()
     resumed = run(
         "train", "worldmodel", "--data", str(ds), "--out", str(ckpt), "--steps", "40", "--checkpoint-every", "10"
     )
-    assert resumed["steps"] == 40  # continued from step 30
+    assert resumed["steps"] == 40 and not resumed["stopped_by_time_limit"]  # continued from step 1
+    with open(ckpt.with_suffix(".losses.csv")) as f:
+        curve = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in curve] == [0, *range(10, 40, 10), 39]
+    seconds = [float(r["seconds"]) for r in curve]
+    assert seconds == sorted(seconds) and seconds[0] > 0  # counted on from the first run, loading included
+    assert ckpt.with_suffix(".losses.png").stat().st_size > 100
     scores = run(
         "eval",
         "worldmodel",

@@ -151,9 +151,16 @@ def train_worldmodel(
     checkpoint_every: int = 250,
     seed: int = 0,
     progress: Callable[[int, int, str, float], None] | None = None,
+    time_limit: float | None = None,
 ) -> dict[str, Any]:
+    """Train ``out`` up to ``steps`` (resuming it when it exists), or until ``time_limit`` seconds of training have
+    passed: counted from this call's start, data loading included, and added to the seconds of earlier runs of the
+    same checkpoint, so that "trained for an hour" means the same thing when a run was interrupted and resumed."""
     if steps < 10 or checkpoint_every < 1:
         raise ValueError("steps must be >= 10 and checkpoint_every >= 1")
+    if time_limit is not None and time_limit <= 0:
+        raise ValueError("the time limit must be > 0 seconds")
+    started = time.monotonic()
     resolution = int(MultiplayerVideoDataset(data).info["resolution"])
     if resolution not in (32, 64, 128, 256):
         raise ValueError(f"unsupported frame size {resolution}")
@@ -168,6 +175,7 @@ def train_worldmodel(
             raise ValueError(f"{out} holds a {payload['config']['name']!r} model, not {config!r}")
     else:
         model, payload, start, history = Genie(preset(config, resolution)), {}, 0, []
+    started -= float(payload.get("seconds", 0.0))  # earlier runs' training time
     cfg = model.cfg
     views_all = load_views(data, cfg.dynamics.max_others)
     frames, actions, others = views_all.frames, views_all.actions, views_all.others
@@ -183,7 +191,7 @@ def train_worldmodel(
     bounds[-1] = steps
     c = cfg.dynamics.context_frames
     encoded: tuple[np.ndarray, np.ndarray] | None = None  # (tokens, latent actions), made when dynamics starts
-    started = time.monotonic()
+    step, out_of_time = start - 1, False
     for step in range(start, steps):
         phase = PHASES[int(np.searchsorted(bounds, step, side="right") - 1)][0]
         views = rng.choice(train_idx, size=cfg.batch)
@@ -213,26 +221,31 @@ def train_worldmodel(
         torch.nn.utils.clip_grad_norm_(getattr(model, phase).parameters(), 1.0)
         opts[phase].step()
         value = float(loss.detach())
-        if step % 10 == 0 or step == steps - 1:
+        out_of_time = time_limit is not None and time.monotonic() - started >= time_limit
+        if step % 10 == 0 or step == steps - 1 or out_of_time:
             history.append({"step": step, "phase": phase, "loss": value, "seconds": time.monotonic() - started})
         if progress is not None:
             progress(step + 1, steps, phase, value)
-        if (step + 1) % checkpoint_every == 0 or step == steps - 1:
+        if (step + 1) % checkpoint_every == 0 or step == steps - 1 or out_of_time:
             _save(
                 out,
                 {
                     "config": cfg.to_dict(),
                     "model": model.state_dict(),
                     "step": step + 1,
+                    "seconds": time.monotonic() - started,
                     "history": history,
                     "optimizers": {k: o.state_dict() for k, o in opts.items()},
                 },
             )
+        if out_of_time:
+            break
     _write_curves(out, history)
     return {
         "checkpoint": str(out),
-        "steps": steps,
+        "steps": step + 1,
         "config": config,
+        "stopped_by_time_limit": out_of_time,
         "final_loss": {p: next((h["loss"] for h in reversed(history) if h["phase"] == p), None) for p, _ in PHASES},
         "seconds": time.monotonic() - started,
     }
