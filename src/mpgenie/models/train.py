@@ -221,9 +221,10 @@ def train_worldmodel(
         torch.nn.utils.clip_grad_norm_(getattr(model, phase).parameters(), 1.0)
         opts[phase].step()
         value = float(loss.detach())
-        out_of_time = time_limit is not None and time.monotonic() - started >= time_limit
+        elapsed = time.monotonic() - started
+        out_of_time = time_limit is not None and elapsed >= time_limit
         if step % 10 == 0 or step == steps - 1 or out_of_time:
-            history.append({"step": step, "phase": phase, "loss": value, "seconds": time.monotonic() - started})
+            history.append({"step": step, "phase": phase, "loss": value, "seconds": elapsed})
         if progress is not None:
             progress(step + 1, steps, phase, value)
         if (step + 1) % checkpoint_every == 0 or step == steps - 1 or out_of_time:
@@ -233,7 +234,7 @@ def train_worldmodel(
                     "config": cfg.to_dict(),
                     "model": model.state_dict(),
                     "step": step + 1,
-                    "seconds": time.monotonic() - started,
+                    "seconds": elapsed,
                     "history": history,
                     "optimizers": {k: o.state_dict() for k, o in opts.items()},
                 },
