@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 
 from mpgenie.agents.scripted import ScriptedBots
+from mpgenie.errors import UsageError
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.simulation import World
 
@@ -67,9 +68,9 @@ def run_headless(
 ) -> DemoStats:
     """Run ``players`` bots for ``seconds`` of simulated time; returns the final statistics."""
     if players < 1:
-        raise ValueError("players must be >= 1")
+        raise UsageError("players must be >= 1")
     if seconds <= 0:
-        raise ValueError("seconds must be > 0")
+        raise UsageError("seconds must be > 0")
     console = console or Console()
     cfg = WorldConfig.scaled_for_density(max(players, 100), seed=seed)
     world = World(cfg)

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpgenie.agents.scripted import HeldActions
+from mpgenie.errors import UsageError
 from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.geometry import right_of
 from mpgenie.world.simulation import World
@@ -63,7 +64,7 @@ _STEER_DEG = 12.0
 def draw_styles(scenario: str, agents: int, rng: np.random.Generator) -> NDArray[np.int8]:
     """Each agent's style for one episode: the scenario's weights, perturbed (Dirichlet) for variety."""
     if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+        raise UsageError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
     weights = np.asarray(SCENARIOS[scenario]) + 1e-3
     mixture = rng.dirichlet(weights * 20.0)
     return rng.choice(len(Style), size=agents, p=mixture).astype(np.int8)

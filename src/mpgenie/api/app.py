@@ -18,7 +18,7 @@ from mpgenie.api import problems
 from mpgenie.api.db import make_engine, migrate, session_factory
 from mpgenie.api.deps import AppContext, rate_limit
 from mpgenie.api.models import User
-from mpgenie.api.observability import ApiMetrics, RequestContext, configure_logging
+from mpgenie.api.observability import ApiMetrics, RequestContext
 from mpgenie.api.permissions import Role
 from mpgenie.api.presence import MemoryPresence, RedisPresence
 from mpgenie.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -26,6 +26,7 @@ from mpgenie.api.routers import analytics, auth, health, matchmaking, sessions, 
 from mpgenie.api.routers.matchmaking import match_now
 from mpgenie.api.security import Passwords
 from mpgenie.api.settings import Settings
+from mpgenie.logs import configure_logging
 
 MATCH_EVERY_S = 1.0
 log = structlog.get_logger("mpgenie.api")

@@ -7,12 +7,9 @@ into join tickets (claim ``cid``) so that the realtime server's log lines about 
 
 from __future__ import annotations
 
-import logging
 import re
-import sys
 import time
 import uuid
-from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -20,32 +17,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def configure_logging(json_logs: bool = True, level: int = logging.INFO) -> None:
-    renderer: Any = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=lambda *_: structlog.PrintLogger(file=_Stderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=False,
-    )
-
-
-class _Stderr:
-    """Whatever ``sys.stderr`` is at the moment of writing (test capture and redirection included)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
 
 
 class ApiMetrics:

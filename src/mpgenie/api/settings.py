@@ -6,9 +6,15 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mpgenie.errors import UsageError
 from mpgenie.net.tickets import DEV_SECRET
 
 DEV_JWT_SECRET = "mpgenie-dev-jwt-secret-change-me-0123456789"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class InsecureSettingsError(UsageError):
+    """Development secrets on an address other hosts can reach."""
 
 
 class Settings(BaseSettings):
@@ -49,3 +55,17 @@ class Settings(BaseSettings):
     @property
     def uses_dev_secrets(self) -> bool:
         return self.jwt_secret == DEV_JWT_SECRET or self.join_secret == DEV_SECRET
+
+    def dev_secrets_in_use(self, api: bool) -> bool:
+        """Whether a published development secret signs anything this process serves: the join secret always
+        (the realtime server verifies tickets with it), the JWT secret only when the API runs here."""
+        return self.join_secret == DEV_SECRET or (api and self.jwt_secret == DEV_JWT_SECRET)
+
+    def check_exposure(self, host: str, api: bool) -> None:
+        """Refuse to listen beyond loopback with a development secret: anyone who read our source could forge
+        join tickets or access tokens. On loopback they are fine (and the embedded default)."""
+        if host not in LOOPBACK_HOSTS and self.dev_secrets_in_use(api):
+            raise InsecureSettingsError(
+                f"refusing to listen on {host} with the development secrets: set MPGENIE_JOIN_SECRET and "
+                "MPGENIE_JWT_SECRET (or --join-secret / --jwt-secret)"
+            )

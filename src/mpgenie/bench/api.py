@@ -25,6 +25,7 @@ import numpy as np
 
 from mpgenie.api.settings import Settings
 from mpgenie.bench.loadtest import free_port, spawn_until_ready
+from mpgenie.errors import UsageError
 from mpgenie.net.server import new_event_loop
 
 ADMIN = "bench-admin"
@@ -153,7 +154,7 @@ def bench_api(
     argon2_time_cost: int | None = None,
 ) -> dict[str, Any]:
     if users < 1 or concurrency < 1 or duration <= 0:
-        raise ValueError("users and concurrency must be >= 1, duration > 0")
+        raise UsageError("users and concurrency must be >= 1, duration > 0")
     workdir = Path(tempfile.mkdtemp(prefix="mpgenie-bench-api-"))
     url = database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
     env: dict[str, str] = {}

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from mpgenie.errors import UsageError
 from mpgenie.net.bots import BotSwarm
 from mpgenie.net.server import new_event_loop
 from mpgenie.net.tickets import DEV_SECRET
@@ -179,7 +180,7 @@ def run_loadtest(
     frames: int = 0,
 ) -> dict[str, Any]:
     if clients < 1 or duration <= 0 or warmup < 0 or frames < 0:
-        raise ValueError("clients must be >= 1, duration > 0 and warmup >= 0")
+        raise UsageError("clients must be >= 1, duration > 0 and warmup >= 0")
     secret = secret or os.environ.get("MPGENIE_JOIN_SECRET", DEV_SECRET)
     proc = None
     if url is None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mpgenie.agents.scripted import HeldActions
+from mpgenie.errors import UsageError
 from mpgenie.net import protocol as p
 from mpgenie.net.core import ServerCore, ServerSettings
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket
@@ -41,7 +42,7 @@ def bench_server(
     clients: int, ticks: int, warmup: int = 20, seed: int = 0, progress: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
     if clients < 1 or ticks < 1 or warmup < 0:
-        raise ValueError("clients and ticks must be >= 1, warmup >= 0")
+        raise UsageError("clients and ticks must be >= 1, warmup >= 0")
     core = ServerCore(WorldConfig.scaled_for_density(clients, seed=seed), ServerSettings(max_players=clients))
     peers = [_NullPeer() for _ in range(clients)]
     now = 0.0

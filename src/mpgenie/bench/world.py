@@ -17,6 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from mpgenie.agents.scripted import ScriptedBots
+from mpgenie.errors import UsageError
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.geometry import random_unit_vectors
 from mpgenie.world.simulation import World
@@ -32,7 +33,7 @@ def bench_world(
 ) -> dict[str, Any]:
     """Step ``players`` scripted bots for ``ticks`` ticks (after ``warmup`` untimed ones)."""
     if players < 1 or ticks < 1 or warmup < 0:
-        raise ValueError("players and ticks must be >= 1, warmup >= 0")
+        raise UsageError("players and ticks must be >= 1, warmup >= 0")
     cfg = WorldConfig.scaled_for_density(players, seed=seed)
     world = World(cfg)
     world.add_players(players)

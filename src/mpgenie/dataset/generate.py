@@ -28,6 +28,7 @@ import fsspec
 from mpgenie.agents.policy import SCENARIOS
 from mpgenie.dataset.format import episode_dir, write_json_atomic
 from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
+from mpgenie.errors import UsageError
 
 _PR_SET_PDEATHSIG = 1
 MAX_SEED = (2**63 - 1) // 1_000_003 - 1_000_000
@@ -130,19 +131,19 @@ def generate(
 ) -> dict[str, Any]:
     """Record the episodes not yet published; returns meta/info.json's content."""
     if episodes < 1 or players < 1 or steps < 1 or workers < 1:
-        raise ValueError("episodes, players, steps and workers must be >= 1")
+        raise UsageError("episodes, players, steps and workers must be >= 1")
     if codec not in ("h264", "lossless"):
-        raise ValueError(f"codec must be h264 or lossless, got {codec!r}")
+        raise UsageError(f"codec must be h264 or lossless, got {codec!r}")
     if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED or episodes > 1_000_000:
-        raise ValueError(f"seed must be 0..{MAX_SEED} and episodes <= 1,000,000")
+        raise UsageError(f"seed must be 0..{MAX_SEED} and episodes <= 1,000,000")
     if scenario is not None and scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+        raise UsageError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
     if not 0.0 <= explore <= 1.0:
-        raise ValueError(f"explore must be between 0 and 1, got {explore}")
+        raise UsageError(f"explore must be between 0 and 1, got {explore}")
     if not 0 <= cameras <= 16:
-        raise ValueError(f"cameras must be 0..16, got {cameras}")
+        raise UsageError(f"cameras must be 0..16, got {cameras}")
     if resolution not in (32, 64, 128, 256):
-        raise ValueError(f"resolution must be 32, 64, 128 or 256, got {resolution}")
+        raise UsageError(f"resolution must be 32, 64, 128 or 256, got {resolution}")
     remote = _is_url(out)
     root = Path(out) if not remote else Path(".")
     run = {
@@ -160,14 +161,14 @@ def generate(
         try:
             fsspec.core.url_to_fs(str(out))
         except (ImportError, ValueError) as exc:
-            raise ValueError(f"cannot write to {out}: {exc}") from None
+            raise UsageError(f"cannot write to {out}: {exc}") from None
     else:
         root.mkdir(parents=True, exist_ok=True)
         lock = open(root / ".lock", "w")  # noqa: SIM115 - held for the whole run
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"another `mpgenie generate` is writing to {root}") from None
+            raise UsageError(f"another `mpgenie generate` is writing to {root}") from None
         _check_run(root, run)
         clear_staging(root)
     specs = episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive, cameras, explore)
@@ -205,7 +206,7 @@ def generate(
     if remote:
         missing = [s.index for s in specs if not _published_remote(target, s.index)]
         if missing:
-            raise ValueError(
+            raise UsageError(
                 f"{len(missing)} episodes did not reach {out} (a per-process filesystem such as memory:// "
                 "needs --workers 1)"
             )
@@ -225,7 +226,7 @@ def _check_run(root: Path, run: dict[str, Any]) -> None:
         changed = {k: (before.get(k), v) for k, v in run.items() if before.get(k) != v}
         if changed:
             details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-            raise ValueError(f"{root} was generated with other parameters ({details}); use another --out")
+            raise UsageError(f"{root} was generated with other parameters ({details}); use another --out")
     else:
         write_json_atomic(path, run)
 
@@ -234,7 +235,7 @@ def _generate_ray(root: str, todo: list[EpisodeSpec], workers: int, tick: Callab
     try:
         import ray  # noqa: PLC0415 - optional extra, imported only when asked for
     except ImportError:
-        raise ValueError("--ray needs the 'scale' extra: pip install 'mpgenie[scale]'") from None
+        raise UsageError("--ray needs the 'scale' extra: pip install 'mpgenie[scale]'") from None
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from mpgenie.errors import UsageError
 from mpgenie.models.dynamics import Dynamics, DynamicsConfig
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
@@ -50,7 +51,7 @@ class GenieConfig:
 def preset(name: str, resolution: int = 64) -> GenieConfig:
     sizes = {"tiny": (32, 24, 128, 2, 4, 16), "small": (64, 48, 256, 4, 8, 32), "base": (128, 96, 512, 8, 8, 64)}
     if name not in sizes:
-        raise ValueError(f"unknown config {name!r} (tiny, small, base)")
+        raise UsageError(f"unknown config {name!r} (tiny, small, base)")
     tok_c, lam_c, dim, layers, heads, batch = sizes[name]
     down = 3 if resolution >= 64 else 2
     tok = TokenizerConfig(resolution=resolution, channels=tok_c, downsample=down)

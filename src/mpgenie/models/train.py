@@ -31,6 +31,7 @@ from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.dataset.recorder import counterfactual_views
+from mpgenie.errors import UsageError
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, GenieConfig, preset
 from mpgenie.models.metrics import psnr, ssim
 from mpgenie.models.others import from_episode
@@ -61,7 +62,7 @@ def load_views(root: str | Path, max_others: int, held_out_only: bool = False) -
     for e in indices[-1:] if held_out_only else indices:
         meta = ds.episode(e)
         if "world" not in meta:
-            raise ValueError(f"episode {e} of {root} does not record its world config; generate it again")
+            raise UsageError(f"episode {e} of {root} does not record its world config; generate it again")
         d = episode_dir(Path(root), e)
         table = pq.read_table(d / "data.parquet", columns=["action", "position", "heading", "alive"])
         acts = np.array(table.column("action").to_pylist(), dtype=np.int64)
@@ -81,7 +82,7 @@ def load_views(root: str | Path, max_others: int, held_out_only: bool = False) -
             episode_of.append(e)
             agent_of.append(a)
     if not frames:
-        raise ValueError(f"{root} has no episodes")
+        raise UsageError(f"{root} has no episodes")
     t = min(f.shape[0] for f in frames)
     return Views(
         np.stack([f[:t] for f in frames]),
@@ -122,7 +123,7 @@ def load_checkpoint(path: str | Path) -> tuple[Genie, dict[str, Any]]:
     except (RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
         # Not a checkpoint, or one written by an older version of these models (their layers have changed).
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path} is not a world-model checkpoint this version can load ({first})") from exc
+        raise UsageError(f"{path} is not a world-model checkpoint this version can load ({first})") from exc
     return model, payload
 
 
@@ -157,13 +158,13 @@ def train_worldmodel(
     passed: counted from this call's start, data loading included, and added to the seconds of earlier runs of the
     same checkpoint, so that "trained for an hour" means the same thing when a run was interrupted and resumed."""
     if steps < 10 or checkpoint_every < 1:
-        raise ValueError("steps must be >= 10 and checkpoint_every >= 1")
+        raise UsageError("steps must be >= 10 and checkpoint_every >= 1")
     if time_limit is not None and time_limit <= 0:
-        raise ValueError("the time limit must be > 0 seconds")
+        raise UsageError("the time limit must be > 0 seconds")
     started = time.monotonic()
     resolution = int(MultiplayerVideoDataset(data).info["resolution"])
     if resolution not in (32, 64, 128, 256):
-        raise ValueError(f"unsupported frame size {resolution}")
+        raise UsageError(f"unsupported frame size {resolution}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -172,7 +173,7 @@ def train_worldmodel(
         model, payload = load_checkpoint(out)
         start, history = int(payload["step"]), list(payload["history"])
         if payload["config"]["name"] != config:
-            raise ValueError(f"{out} holds a {payload['config']['name']!r} model, not {config!r}")
+            raise UsageError(f"{out} holds a {payload['config']['name']!r} model, not {config!r}")
     else:
         model, payload, start, history = Genie(preset(config, resolution)), {}, 0, []
     started -= float(payload.get("seconds", 0.0))  # earlier runs' training time
@@ -292,7 +293,7 @@ def eval_worldmodel(
     c = model.cfg.dynamics.context_frames
     horizon = 16
     if frames.shape[1] < c + horizon + 1:
-        raise ValueError(f"episodes need at least {c + horizon + 1} frames for evaluation")
+        raise UsageError(f"episodes need at least {c + horizon + 1} frames for evaluation")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     views = rng.choice(held, size=clips)

@@ -8,6 +8,8 @@ from enum import IntEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from mpgenie.errors import UsageError
+
 
 class Action(IntEnum):
     """One action per player per tick. Values are stable: they appear on the wire and in datasets."""
@@ -28,7 +30,7 @@ NUM_ACTIONS = len(Action)
 ACTION_NAMES: tuple[str, ...] = tuple(a.name.lower() for a in Action)
 
 
-class UnknownActionError(ValueError):
+class UnknownActionError(UsageError):
     """An action name or number that is not part of :class:`Action`."""
 
 

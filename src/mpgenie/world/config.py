@@ -11,10 +11,12 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from mpgenie.errors import UsageError
+
 MIN_SCALED_RADIUS = 20.0
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A configuration value is invalid. ``field`` names the offending field."""
 
     def __init__(self, field: str, message: str) -> None:

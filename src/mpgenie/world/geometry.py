@@ -58,16 +58,6 @@ def great_circle_distance(p: ArrayLike, q: ArrayLike, radius: float) -> NDArray[
     return central_angle(p, q) * radius
 
 
-def chord_for_distance(distance: float, radius: float) -> float:
-    """Straight-line (3D) distance between two surface points ``distance`` metres apart on the surface.
-
-    Chord length is monotonic in surface distance up to the antipode, so a radius query in 3D with this chord
-    is exactly a great-circle radius query: the spatial index works in 3D and stays exact.
-    """
-    angle = min(distance / radius, np.pi)
-    return float(2.0 * radius * np.sin(angle / 2.0))
-
-
 def east_north(p: ArrayLike) -> tuple[Vec, Vec]:
     """Local east and north unit vectors at ``p``. At the poles, east is chosen as +y (any tangent works)."""
     a = np.asarray(p, dtype=np.float64)

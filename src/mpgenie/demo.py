@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 from mpgenie.api.settings import Settings
+from mpgenie.errors import UsageError
 from mpgenie.net.bots import BotSwarm
 from mpgenie.net.core import ServerCore, ServerSettings
 from mpgenie.net.server import RealtimeServer, new_event_loop
@@ -161,9 +162,9 @@ def run_network_demo(
 ) -> DemoSummary:
     """Serve with ``bots`` SDK bots until Ctrl-C, or for ``seconds`` when positive."""
     if bots < 1:
-        raise ValueError("bots must be >= 1")
+        raise UsageError("bots must be >= 1")
     if seconds < 0:
-        raise ValueError("seconds must be >= 0 (0: until Ctrl-C)")
+        raise UsageError("seconds must be >= 0 (0: until Ctrl-C)")
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     stop = asyncio.Event()

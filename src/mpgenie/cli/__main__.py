@@ -1,0 +1,5 @@
+"""``python -m mpgenie.cli``: the same command as the ``mpgenie`` script."""
+
+from mpgenie.cli import main
+
+main()

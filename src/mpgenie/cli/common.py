@@ -1,0 +1,97 @@
+"""What every command module shares: the consoles, the user-error boundary, --set parsing and the output forms.
+
+Only typer and rich are imported here, never a pillar: each command imports the pillar it runs inside its body, so
+``mpgenie version`` or ``mpgenie --help`` does not pay for NumPy, FastAPI, Numba or PyTorch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from mpgenie.errors import UsageError
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def run(fn: Callable[[], T], *also: type[Exception]) -> T:
+    """Run a command body: a :class:`UsageError` (or an ``OSError``: a path, a port) becomes one ``error:`` line
+    and exit code 2. ``also`` adds error types a command knows to be the environment's, not a bug. Every other
+    exception keeps its traceback: it is ours to fix, not the user's."""
+    from mpgenie.logs import configure_logging
+
+    # Warnings only unless the command (serve, demo) asks for more; JSON on stderr, stdout stays the output.
+    configure_logging(json_logs=True, level=logging.WARNING)
+    try:
+        return fn()
+    except (UsageError, OSError, *also) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs; values parse as JSON, else stay strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, sort_keys=True))
+
+
+def print_table(title: str, data: dict[str, Any]) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in data.items():
+        text = (
+            f"{value:.3f}" if isinstance(value, float) else json.dumps(value) if isinstance(value, dict) else str(value)
+        )
+        table.add_row(key, text)
+    console.print(table)
+
+
+def report(result: dict[str, Any], as_json: bool, title: str) -> None:
+    """Every command that reports numbers: one JSON object with --json, else a table."""
+    if as_json:
+        print_json(result)
+    else:
+        print_table(title, result)
+
+
+@contextlib.contextmanager
+def progress(quiet: bool, description: str, total: float) -> Iterator[Callable[..., None]]:
+    """A transient progress bar on stderr (none with --json); yields ``update(**fields)``."""
+    if quiet:
+        yield lambda **_: None
+        return
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda **fields: bar.update(task, **fields)
+
+
+def dataset_dir(path: str) -> str:
+    """A recorded dataset's directory, or a user error naming the path."""
+    if not (Path(path) / "meta" / "info.json").exists():
+        raise UsageError(f"{path} is not a dataset (no meta/info.json)")
+    return path

@@ -1,0 +1,99 @@
+"""Commands of the Learn pillar (extra ``learn``: PyTorch): train and evaluate the world model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mpgenie.cli.common import dataset_dir, progress, report, run
+from mpgenie.cli.groups import eval_app, train_app
+from mpgenie.errors import UsageError
+
+
+def _learn() -> Any:
+    """The trainer module, or a user error naming the extra to install."""
+    try:
+        from mpgenie.models import train as learn
+    except ImportError:
+        raise UsageError("this needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
+    return learn
+
+
+def _torch_threads(threads: int) -> None:
+    """Training and evaluation are PyTorch's own matrix work, unlike the tick loop the BLAS pin in ``main`` is for:
+    give it every core (or the number asked for)."""
+    if threads < 0:
+        raise UsageError("--threads must be >= 0")
+    import torch  # the 'learn' extra, checked by _learn first
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+@train_app.command("worldmodel")
+def train_worldmodel_cmd(
+    data: Annotated[str, typer.Option(help="Dataset directory (mpgenie generate).")],
+    out: Annotated[str, typer.Option(help="Checkpoint file (resumed when it exists).")],
+    config: Annotated[str, typer.Option(help="tiny (CPU), small, base (GPU).")] = "tiny",
+    steps: Annotated[int, typer.Option(help="Optimisation steps in all (tokenizer, then LAM, then dynamics).")] = 3000,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 250,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(help="Stop (with a checkpoint) after this many seconds of training, resumed runs included."),
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Train the Genie-style world model (tokenizer, latent actions, dynamics) on a dataset."""
+
+    def body() -> dict[str, Any]:
+        learn = _learn()
+        _torch_threads(threads)
+        dataset_dir(data)
+        with progress(as_json, "training", steps) as update:
+            return learn.train_worldmodel(  # type: ignore[no-any-return]
+                data,
+                config,
+                out,
+                steps,
+                checkpoint_every,
+                seed,
+                progress=lambda i, n, phase, loss: update(completed=i, description=f"{phase} loss {loss:.4f}"),
+                time_limit=time_limit,
+            )
+
+    result = run(body)
+    report(result, as_json, f"trained {config}")
+
+
+@eval_app.command("worldmodel")
+def eval_worldmodel_cmd(
+    checkpoint: Annotated[str, typer.Option(help="Checkpoint from `mpgenie train worldmodel`.")],
+    data: Annotated[str, typer.Option(help="Dataset (its last episode is held out).")],
+    clips: Annotated[int, typer.Option(help="Held-out clips to evaluate.")] = 16,
+    preview: Annotated[str | None, typer.Option(help="PNG of rollouts next to the ground truth.")] = None,
+    guidance: Annotated[
+        float | None, typer.Option(help="Action guidance when sampling (default: the checkpoint's; 1: none).")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """PSNR (teacher-forced, rollout t=4, t=16) and the Genie controllability metric dTPSNR at t=4."""
+
+    def body() -> dict[str, Any]:
+        learn = _learn()
+        _torch_threads(threads)
+        dataset_dir(data)
+        if not Path(checkpoint).exists():
+            raise UsageError(f"no checkpoint at {checkpoint}")
+        if guidance is not None and guidance < 0:
+            raise UsageError("--guidance must be >= 0")
+        return learn.eval_worldmodel(  # type: ignore[no-any-return]
+            checkpoint, data, clips, preview=preview, guidance=guidance
+        )
+
+    result = run(body)
+    report(result, as_json, "world model evaluation")
