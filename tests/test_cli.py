@@ -243,3 +243,31 @@ def test_json_output_is_not_mixed_with_logs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["clients"] == 20  # joins are logged, but not onto stdout
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only UsageError is the user's fault; a ValueError from inside is a bug and must not be disguised as one."""
+    import mpgenie.bench.world as bench_world_module  # noqa: PLC0415 - the module the command imports when it runs
+
+    def broken(*_: object, **__: object) -> None:
+        raise ValueError("an internal invariant broke")
+
+    monkeypatch.setattr(bench_world_module, "bench_world", broken)
+    result = runner.invoke(app, ["bench", "world", "--players", "10", "--ticks", "1", "--json"])
+    assert result.exit_code != 2
+    assert isinstance(result.exception, ValueError)
+    assert "error:" not in result.output
+
+
+def test_exposure_policy_lives_in_the_settings() -> None:
+    from mpgenie.api.settings import InsecureSettingsError, Settings  # noqa: PLC0415
+
+    dev = Settings()
+    dev.check_exposure("127.0.0.1", api=True)  # loopback: the embedded default is fine
+    with pytest.raises(InsecureSettingsError, match="development secrets"):
+        dev.check_exposure("0.0.0.0", api=False)  # the join secret signs tickets even without the API
+    realtime_only = Settings(join_secret="a-real-join-secret-0123456789abcdef")
+    realtime_only.check_exposure("0.0.0.0", api=False)  # the JWT secret is not used without the API
+    with pytest.raises(InsecureSettingsError, match="JWT"):
+        realtime_only.check_exposure("0.0.0.0", api=True)
+    Settings(join_secret="j" * 40, jwt_secret="w" * 40).check_exposure("10.0.0.5", api=True)
