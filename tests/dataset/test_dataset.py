@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 from mpgenie.dataset.generate import generate
 from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
-from mpgenie.dataset.recorder import VideoWriter, counterfactual_views, rerender
+from mpgenie.dataset.recorder import VideoWriter
+from mpgenie.dataset.replay import counterfactual_views, rerender
 from mpgenie.dataset.torch import ClipDataset
 
 

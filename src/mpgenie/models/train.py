@@ -30,7 +30,7 @@ import torch
 from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
-from mpgenie.dataset.recorder import counterfactual_views
+from mpgenie.dataset.replay import counterfactual_views
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, GenieConfig, preset
 from mpgenie.models.metrics import psnr, ssim
 from mpgenie.models.others import from_episode
