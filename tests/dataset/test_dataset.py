@@ -22,7 +22,7 @@ from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
 from mpgenie.dataset.recorder import VideoWriter
 from mpgenie.dataset.replay import counterfactual_views, rerender
-from mpgenie.dataset.torch import ClipDataset
+from mpgenie.dataset.torch_clips import ClipDataset
 
 
 def ground_truth(root: Path, episode: int, frames: list[int]) -> dict[int, np.ndarray]:
