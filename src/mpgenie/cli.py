@@ -29,6 +29,7 @@ from mpgenie.bench.generate import bench_generate  # noqa: E402
 from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
 from mpgenie.bench.server import bench_server  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
+from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT  # noqa: E402
 from mpgenie.dataset.generate import generate as generate_dataset  # noqa: E402
 from mpgenie.dataset.qc import check_dataset  # noqa: E402
 from mpgenie.dataset.stats import dataset_stats  # noqa: E402
@@ -472,8 +473,8 @@ def eval_worldmodel_cmd(
 
 
 def _streamer(renderer: str, checkpoint: str | None, url: str | None, resolution: int) -> FrameStreamer:
-    if resolution not in (32, 64, 128, 256):
-        raise ValueError("--frame-resolution must be 32, 64, 128 or 256")
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"--frame-resolution must be {RESOLUTIONS_TEXT}")
     if renderer == "procedural":
         return FrameStreamer(resolution=resolution)
     if renderer == "learned":

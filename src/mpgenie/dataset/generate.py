@@ -26,7 +26,7 @@ from typing import Any
 import fsspec
 
 from mpgenie.agents.policy import SCENARIOS
-from mpgenie.dataset.format import episode_dir, write_json_atomic
+from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT, episode_dir, write_json_atomic
 from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
 
 _PR_SET_PDEATHSIG = 1
@@ -141,8 +141,8 @@ def generate(
         raise ValueError(f"explore must be between 0 and 1, got {explore}")
     if not 0 <= cameras <= 16:
         raise ValueError(f"cameras must be 0..16, got {cameras}")
-    if resolution not in (32, 64, 128, 256):
-        raise ValueError(f"resolution must be 32, 64, 128 or 256, got {resolution}")
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be {RESOLUTIONS_TEXT}, got {resolution}")
     remote = _is_url(out)
     root = Path(out) if not remote else Path(".")
     run = {

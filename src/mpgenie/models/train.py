@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from mpgenie.dataset.format import episode_dir
+from mpgenie.dataset.format import RESOLUTIONS, episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.dataset.replay import counterfactual_views
@@ -162,7 +162,7 @@ def train_worldmodel(
         raise ValueError("the time limit must be > 0 seconds")
     started = time.monotonic()
     resolution = int(MultiplayerVideoDataset(data).info["resolution"])
-    if resolution not in (32, 64, 128, 256):
+    if resolution not in RESOLUTIONS:
         raise ValueError(f"unsupported frame size {resolution}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
