@@ -30,6 +30,7 @@ from mpgenie.bench.loadtest import LoadtestError, run_loadtest  # noqa: E402
 from mpgenie.bench.server import bench_server  # noqa: E402
 from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
 from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT  # noqa: E402
+from mpgenie.dataset.generate import GenerateConfig  # noqa: E402
 from mpgenie.dataset.generate import generate as generate_dataset  # noqa: E402
 from mpgenie.dataset.qc import check_dataset  # noqa: E402
 from mpgenie.dataset.stats import dataset_stats  # noqa: E402
@@ -320,20 +321,22 @@ def generate(
     def body() -> dict[str, Any]:
         with _progress(as_json, "episodes", episodes) as update:
             return generate_dataset(
-                out,
-                episodes,
-                players,
-                steps,
-                resolution,
-                seed,
-                workers,
-                codec,
-                ray,
+                GenerateConfig(
+                    out=out,
+                    episodes=episodes,
+                    players=players,
+                    steps=steps,
+                    resolution=resolution,
+                    seed=seed,
+                    workers=workers,
+                    codec=codec,
+                    ray=ray,
+                    scenario=scenario,
+                    adaptive=adaptive,
+                    cameras=cameras,
+                    explore=explore,
+                ),
                 progress=lambda done, total: update(completed=done),
-                scenario=scenario,
-                adaptive=adaptive,
-                cameras=cameras,
-                explore=explore,
             )
 
     info = _run(body)
