@@ -15,14 +15,12 @@ import fsspec
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from torch.utils.data import DataLoader
 
 from mpgenie.dataset.generate import GenerateConfig, generate
 from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
 from mpgenie.dataset.recorder import VideoWriter
 from mpgenie.dataset.replay import counterfactual_views, rerender
-from mpgenie.dataset.torch_clips import ClipDataset
 
 
 def ground_truth(root: Path, episode: int, frames: list[int]) -> dict[int, np.ndarray]:
@@ -282,6 +280,12 @@ def test_fsspec_urls_as_output(tmp_path: Path) -> None:
 
 
 def test_pytorch_clips(tmp_path: Path) -> None:
+    # PyTorch is the optional 'learn' extra: without it this test is skipped and the rest of the module still runs.
+    pytest.importorskip("torch")
+    from torch.utils.data import DataLoader  # noqa: PLC0415 - needs the optional extra checked just above
+
+    from mpgenie.dataset.torch_clips import ClipDataset  # noqa: PLC0415 - imports torch
+
     generate(GenerateConfig(out=tmp_path, episodes=2, players=3, steps=40, resolution=32))
     ds = ClipDataset(tmp_path, length=8)
     assert len(ds) == 2 * 5
