@@ -15,13 +15,12 @@ import fsspec
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from torch.utils.data import DataLoader
 
-from mpgenie.dataset.generate import generate
+from mpgenie.dataset.generate import GenerateConfig, generate
 from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
-from mpgenie.dataset.recorder import VideoWriter, counterfactual_views, rerender
-from mpgenie.dataset.torch import ClipDataset
+from mpgenie.dataset.recorder import VideoWriter
+from mpgenie.dataset.replay import counterfactual_views, rerender
 
 
 def ground_truth(root: Path, episode: int, frames: list[int]) -> dict[int, np.ndarray]:
@@ -36,7 +35,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_frame_i_is_the_tick_of_row_i(tmp_path: Path) -> None:
-    generate(tmp_path, episodes=2, players=4, steps=80, resolution=64, seed=0)
+    generate(GenerateConfig(out=tmp_path, episodes=2, players=4, steps=80, resolution=64, seed=0))
     ds = MultiplayerVideoDataset(tmp_path)
     sampled = [3, 9, 13, 17, 21, 25, 29, 33, 40, 44, 48, 53, 58, 62, 66, 71, 77]
     truth = ground_truth(tmp_path, 1, sampled)
@@ -60,7 +59,7 @@ def test_frame_i_is_the_tick_of_row_i(tmp_path: Path) -> None:
 
 
 def test_lossless_codec_is_exact(tmp_path: Path) -> None:
-    generate(tmp_path, episodes=1, players=3, steps=30, resolution=32, codec="lossless")
+    generate(GenerateConfig(out=tmp_path, episodes=1, players=3, steps=30, resolution=32, codec="lossless"))
     ds = MultiplayerVideoDataset(tmp_path)
     truth = ground_truth(tmp_path, 0, [0, 29 - 2])
     for f in (0, 27):
@@ -68,7 +67,7 @@ def test_lossless_codec_is_exact(tmp_path: Path) -> None:
 
 
 def test_counterfactual_views_fork_the_episode_at_the_right_frame(tmp_path: Path) -> None:
-    generate(tmp_path, episodes=1, players=3, steps=30, resolution=32, codec="lossless")
+    generate(GenerateConfig(out=tmp_path, episodes=1, players=3, steps=30, resolution=32, codec="lossless"))
     meta = MultiplayerVideoDataset(tmp_path).episode(0)
     recorded = np.array(pq.read_table(tmp_path / "episodes" / "episode_000000" / "data.parquet")["action"].to_pylist())
     starts, agents = np.array([20, 5, 12]), np.array([1, 0, 2])
@@ -83,7 +82,7 @@ def test_counterfactual_views_fork_the_episode_at_the_right_frame(tmp_path: Path
 
 
 def test_plain_pyarrow_and_pyav_read_it_and_counts_match(tmp_path: Path) -> None:
-    generate(tmp_path, episodes=3, players=5, steps=40, resolution=32, workers=2)
+    generate(GenerateConfig(out=tmp_path, episodes=3, players=5, steps=40, resolution=32, workers=2))
     info = json.loads((tmp_path / "meta" / "info.json").read_text())
     episodes = pq.read_table(tmp_path / "meta" / "episodes.parquet").to_pylist()
     assert info["totals"]["episodes"] == len(episodes) == 3
@@ -144,17 +143,19 @@ def test_kill_9_leaves_no_partial_episode_and_a_rerun_resumes(tmp_path: Path) ->
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="resolution"):
-        generate(tmp_path, 1, 2, 5, resolution=100)
+        generate(GenerateConfig(out=tmp_path, episodes=1, players=2, steps=5, resolution=100))
     with pytest.raises(ValueError, match="codec"):
-        generate(tmp_path, 1, 2, 5, codec="gif")
+        generate(GenerateConfig(out=tmp_path, episodes=1, players=2, steps=5, codec="gif"))
     with pytest.raises(ValueError, match="explore"):
-        generate(tmp_path, 1, 2, 5, explore=1.5)
+        generate(GenerateConfig(out=tmp_path, episodes=1, players=2, steps=5, explore=1.5))
 
 
 def test_exploration_replaces_a_share_of_actions_and_replays_exactly(tmp_path: Path) -> None:
     plain, explored = tmp_path / "plain", tmp_path / "explore"
-    generate(plain, episodes=1, players=4, steps=100, resolution=32, codec="lossless")
-    generate(explored, episodes=1, players=4, steps=100, resolution=32, codec="lossless", explore=0.3)
+    generate(GenerateConfig(out=plain, episodes=1, players=4, steps=100, resolution=32, codec="lossless"))
+    generate(
+        GenerateConfig(out=explored, episodes=1, players=4, steps=100, resolution=32, codec="lossless", explore=0.3)
+    )
 
     def actions(root: Path) -> np.ndarray:
         return np.array(pq.read_table(root / "episodes" / "episode_000000" / "data.parquet")["action"].to_pylist())
@@ -173,7 +174,7 @@ def test_exploration_replaces_a_share_of_actions_and_replays_exactly(tmp_path: P
 
 
 def test_check_and_stats_on_a_good_dataset(tmp_path: Path) -> None:
-    generate(tmp_path, episodes=2, players=4, steps=60, resolution=32)
+    generate(GenerateConfig(out=tmp_path, episodes=2, players=4, steps=60, resolution=32))
     ok = subprocess.run(
         [sys.executable, "-m", "mpgenie.cli", "dataset", "check", str(tmp_path), "--json"],
         capture_output=True,
@@ -198,7 +199,7 @@ def test_check_and_stats_on_a_good_dataset(tmp_path: Path) -> None:
 
 
 def test_check_catches_broken_datasets(tmp_path: Path) -> None:
-    generate(tmp_path, episodes=1, players=3, steps=50, resolution=32)
+    generate(GenerateConfig(out=tmp_path, episodes=1, players=3, steps=50, resolution=32))
     d = tmp_path / "episodes" / "episode_000000"
     # A truncated view (desynchronised), and a second agent's video replaced by a copy of the first.
     frames = MultiplayerVideoDataset(tmp_path).clip(0, 0, 50).frames
@@ -221,7 +222,7 @@ def test_check_catches_broken_datasets(tmp_path: Path) -> None:
     kinds = {p["kind"] for p in json.loads(bad.stdout)["problems"]}
     assert {"frame_count", "duplicate_views"} <= kinds
     black = tmp_path / "black"
-    generate(black, episodes=1, players=2, steps=30, resolution=32)
+    generate(GenerateConfig(out=black, episodes=1, players=2, steps=30, resolution=32))
     w = VideoWriter(black / "episodes" / "episode_000000" / "agent_000.mp4", 20, 32, "h264")
     for _ in range(30):
         w.write(np.zeros((32, 32, 3), dtype=np.uint8))
@@ -239,13 +240,15 @@ def test_check_catches_broken_datasets(tmp_path: Path) -> None:
 
 
 def test_ray_path_with_two_local_workers(tmp_path: Path) -> None:
-    info = generate(tmp_path, episodes=3, players=3, steps=30, resolution=32, workers=2, use_ray=True)
+    info = generate(GenerateConfig(out=tmp_path, episodes=3, players=3, steps=30, resolution=32, workers=2, ray=True))
     assert info["totals"]["episodes"] == 3 and info["totals"]["videos"] == 9
     assert check_dataset(tmp_path).ok
 
 
 def test_spectator_cameras_and_adaptive_views_are_recorded(tmp_path: Path) -> None:
-    info = generate(tmp_path, episodes=1, players=6, steps=60, resolution=32, cameras=2, adaptive=True)
+    info = generate(
+        GenerateConfig(out=tmp_path, episodes=1, players=6, steps=60, resolution=32, cameras=2, adaptive=True)
+    )
     assert info["totals"]["episodes"] == 1
     d = tmp_path / "episodes" / "episode_000000"
     meta = json.loads((d / "episode.json").read_text())
@@ -263,20 +266,27 @@ def test_spectator_cameras_and_adaptive_views_are_recorded(tmp_path: Path) -> No
 
 
 def test_fsspec_urls_as_output(tmp_path: Path) -> None:
-    info = generate("memory://mpgenie-test/ds", 2, 3, 20, resolution=32)
+    info = generate(GenerateConfig(out="memory://mpgenie-test/ds", episodes=2, players=3, steps=20, resolution=32))
     assert info["totals"]["episodes"] == 2
     fs = fsspec.filesystem("memory")
     assert fs.exists("/mpgenie-test/ds/meta/info.json")
     assert fs.exists("/mpgenie-test/ds/episodes/episode_000001/agent_002.mp4")
-    again = generate("memory://mpgenie-test/ds", 3, 3, 20, resolution=32)  # resumes: one more episode
+    # Resumes: one more episode.
+    again = generate(GenerateConfig(out="memory://mpgenie-test/ds", episodes=3, players=3, steps=20, resolution=32))
     assert again["totals"]["episodes"] == 3
     url = f"file://{tmp_path}/viaurl"
-    generate(url, 2, 3, 20, resolution=32, workers=2)
+    generate(GenerateConfig(out=url, episodes=2, players=3, steps=20, resolution=32, workers=2))
     assert check_dataset(tmp_path / "viaurl").ok
 
 
 def test_pytorch_clips(tmp_path: Path) -> None:
-    generate(tmp_path, episodes=2, players=3, steps=40, resolution=32)
+    # PyTorch is the optional 'learn' extra: without it this test is skipped and the rest of the module still runs.
+    pytest.importorskip("torch")
+    from torch.utils.data import DataLoader  # noqa: PLC0415 - needs the optional extra checked just above
+
+    from mpgenie.dataset.torch_clips import ClipDataset  # noqa: PLC0415 - imports torch
+
+    generate(GenerateConfig(out=tmp_path, episodes=2, players=3, steps=40, resolution=32))
     ds = ClipDataset(tmp_path, length=8)
     assert len(ds) == 2 * 5
     batch = next(iter(DataLoader(ds, batch_size=4)))
@@ -285,7 +295,7 @@ def test_pytorch_clips(tmp_path: Path) -> None:
 
 
 def test_check_catches_a_shifted_view(tmp_path: Path) -> None:
-    generate(tmp_path, episodes=1, players=3, steps=60, resolution=32)
+    generate(GenerateConfig(out=tmp_path, episodes=1, players=3, steps=60, resolution=32))
     d = tmp_path / "episodes" / "episode_000000"
     frames = MultiplayerVideoDataset(tmp_path).clip(0, 0, 60).frames
     w = VideoWriter(d / "agent_001.mp4", 20, 32, "h264")
@@ -334,13 +344,15 @@ def test_killed_worker_pool_stops_with_its_parent(tmp_path: Path) -> None:
 
 
 def test_runs_with_other_parameters_or_bad_seeds_are_refused(tmp_path: Path) -> None:
-    generate(tmp_path, episodes=1, players=3, steps=20, resolution=32)
+    generate(GenerateConfig(out=tmp_path, episodes=1, players=3, steps=20, resolution=32))
     with pytest.raises(ValueError, match="other parameters"):
-        generate(tmp_path, episodes=2, players=5, steps=20, resolution=32)
+        generate(GenerateConfig(out=tmp_path, episodes=2, players=5, steps=20, resolution=32))
     with pytest.raises(ValueError, match="seed"):
-        generate(tmp_path / "b", episodes=1, players=3, steps=20, seed=-1)
+        generate(GenerateConfig(out=tmp_path / "b", episodes=1, players=3, steps=20, seed=-1))
     with pytest.raises(ValueError, match="did not reach"):
-        generate("memory://mpgenie-test/lost", 2, 3, 20, resolution=32, workers=2)
+        generate(
+            GenerateConfig(out="memory://mpgenie-test/lost", episodes=2, players=3, steps=20, resolution=32, workers=2)
+        )
     bad = subprocess.run(
         [sys.executable, "-m", "mpgenie.cli", "generate", "--out", "s3nope://x/y", "--episodes", "1"],
         capture_output=True,

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mpgenie.dataset.generate import generate
+from mpgenie.dataset.generate import GenerateConfig, generate
 
 TB = 1e12
 
@@ -18,7 +18,11 @@ def _run(workers: int, episodes: int, players: int, steps: int, resolution: int)
     root = Path(tempfile.mkdtemp(prefix="mpgenie-bench-gen-"))
     try:
         t0 = time.perf_counter()
-        info = generate(root, episodes, players, steps, resolution=resolution, workers=workers)
+        info = generate(
+            GenerateConfig(
+                out=root, episodes=episodes, players=players, steps=steps, resolution=resolution, workers=workers
+            )
+        )
         elapsed = time.perf_counter() - t0
         video_bytes = sum(p.stat().st_size for p in root.rglob("*.mp4"))
         return elapsed, int(info["totals"]["agent_frames"]), video_bytes

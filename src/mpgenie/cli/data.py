@@ -40,26 +40,28 @@ def generate(
     as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
 ) -> None:
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
+    from mpgenie.dataset.generate import GenerateConfig
     from mpgenie.dataset.generate import generate as generate_dataset
+
+    config = GenerateConfig(
+        out=out,
+        episodes=episodes,
+        players=players,
+        steps=steps,
+        resolution=resolution,
+        seed=seed,
+        workers=workers,
+        codec=codec,
+        ray=ray,
+        scenario=scenario,
+        adaptive=adaptive,
+        cameras=cameras,
+        explore=explore,
+    )
 
     def body() -> dict[str, Any]:
         with progress(as_json, "episodes", episodes) as update:
-            return generate_dataset(
-                out,
-                episodes,
-                players,
-                steps,
-                resolution,
-                seed,
-                workers,
-                codec,
-                ray,
-                progress=lambda done, total: update(completed=done),
-                scenario=scenario,
-                adaptive=adaptive,
-                cameras=cameras,
-                explore=explore,
-            )
+            return generate_dataset(config, progress=lambda done, total: update(completed=done))
 
     info = run(body)
     if as_json:

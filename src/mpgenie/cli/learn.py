@@ -55,14 +55,16 @@ def train_worldmodel_cmd(
         dataset_dir(data)
         with progress(as_json, "training", steps) as update:
             return learn.train_worldmodel(  # type: ignore[no-any-return]
-                data,
-                config,
-                out,
-                steps,
-                checkpoint_every,
-                seed,
+                learn.TrainConfig(
+                    data=data,
+                    out=out,
+                    preset=config,
+                    steps=steps,
+                    checkpoint_every=checkpoint_every,
+                    seed=seed,
+                    time_limit=time_limit,
+                ),
                 progress=lambda i, n, phase, loss: update(completed=i, description=f"{phase} loss {loss:.4f}"),
-                time_limit=time_limit,
             )
 
     result = run(body)

@@ -172,10 +172,11 @@ def serve(
 
 
 def _streamer(renderer: str, checkpoint: str | None, url: str | None, resolution: int) -> FrameStreamer:
+    from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT
     from mpgenie.genie.streamer import FrameStreamer
 
-    if resolution not in (32, 64, 128, 256):
-        raise UsageError("--frame-resolution must be 32, 64, 128 or 256")
+    if resolution not in RESOLUTIONS:
+        raise UsageError(f"--frame-resolution must be {RESOLUTIONS_TEXT}")
     if renderer == "procedural":
         return FrameStreamer(resolution=resolution)
     if renderer == "learned":

@@ -22,6 +22,11 @@ from typing import Any
 import pyarrow as pa
 
 FORMAT_VERSION = "mpgenie-v1"
+# View sizes (pixels, square) a dataset may be recorded at, and so the frame sizes the world models train on and the
+# frame streamer sends: one list, so that what `generate` records, `train` accepts and the server streams cannot
+# drift apart (the renderer alone would draw any size from 8 to 1024; the models' presets halve these evenly).
+RESOLUTIONS = (32, 64, 128, 256)
+RESOLUTIONS_TEXT = ", ".join(map(str, RESOLUTIONS[:-1])) + f" or {RESOLUTIONS[-1]}"  # for messages: "32, ... or 256"
 CODECS = {
     "h264": ("libx264", "yuv420p", {"crf": "20", "preset": "veryfast"}),
     "lossless": ("libx264rgb", "rgb24", {"crf": "0", "preset": "veryfast"}),

@@ -20,13 +20,14 @@ import signal
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import fsspec
 
 from mpgenie.agents.policy import SCENARIOS
-from mpgenie.dataset.format import episode_dir, write_json_atomic
+from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT, episode_dir, write_json_atomic
 from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
 from mpgenie.errors import UsageError
 
@@ -34,35 +35,45 @@ _PR_SET_PDEATHSIG = 1
 MAX_SEED = (2**63 - 1) // 1_000_003 - 1_000_000
 
 
-def episode_specs(
-    episodes: int,
-    players: int,
-    steps: int,
-    seed: int,
-    resolution: int,
-    codec: str,
-    scenario: str | None = None,
-    adaptive: bool = False,
-    cameras: int = 0,
-    explore: float = 0.0,
-) -> list[EpisodeSpec]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenerateConfig:
+    """One ``mpgenie generate`` run: a named field per setting (the CLI, the benchmark and the tests set some and
+    leave the rest), where a dozen arguments in a row were easy to pass in the wrong order. Not checked here:
+    :func:`generate` refuses bad values with the messages the CLI shows."""
+
+    out: str | Path  # a directory or an fsspec URL
+    episodes: int
+    players: int  # agents per episode (each gets a video)
+    steps: int  # ticks (= frames) per episode
+    resolution: int = 64  # one of format.RESOLUTIONS
+    seed: int = 0  # base seed; episode e uses seed * 1_000_003 + e
+    workers: int = 1  # local processes, or Ray CPUs with ``ray``
+    codec: str = "h264"  # or "lossless"
+    ray: bool = False  # spread episodes with Ray (extra 'scale') instead of a local process pool
+    scenario: str | None = None  # None: the scenario templates in turn
+    adaptive: bool = False  # view management: unimportant views at less detail
+    cameras: int = 0  # spectator orbit cameras per episode
+    explore: float = 0.0  # share of agent-ticks that take a uniformly random action
+
+
+def episode_specs(config: GenerateConfig) -> list[EpisodeSpec]:
     """Episode e: its own seed, and the scenario given, else the templates in turn (mixed, co-op beacon rush,
     chase, exploration, ...), so a run covers all of them."""
     names = list(SCENARIOS)
     return [
         EpisodeSpec(
             e,
-            players,
-            steps,
-            seed * 1_000_003 + e,
-            resolution,
-            codec,
-            scenario or names[e % len(names)],
-            adaptive,
-            cameras,
-            explore,
+            config.players,
+            config.steps,
+            config.seed * 1_000_003 + e,
+            config.resolution,
+            config.codec,
+            config.scenario or names[e % len(names)],
+            config.adaptive,
+            config.cameras,
+            config.explore,
         )
-        for e in range(episodes)
+        for e in range(config.episodes)
     ]
 
 
@@ -113,23 +124,12 @@ def _rebuild_remote_meta(out: str) -> dict[str, Any]:
     return info
 
 
-def generate(
-    out: str | Path,
-    episodes: int,
-    players: int,
-    steps: int,
-    resolution: int = 64,
-    seed: int = 0,
-    workers: int = 1,
-    codec: str = "h264",
-    use_ray: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    scenario: str | None = None,
-    adaptive: bool = False,
-    cameras: int = 0,
-    explore: float = 0.0,
-) -> dict[str, Any]:
-    """Record the episodes not yet published; returns meta/info.json's content."""
+def generate(config: GenerateConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Record the episodes not yet published; returns meta/info.json's content. ``progress(done, total)`` is
+    called as episodes finish (episodes already published count as done from the start)."""
+    out, episodes, players, steps = config.out, config.episodes, config.players, config.steps
+    resolution, seed, workers, codec = config.resolution, config.seed, config.workers, config.codec
+    scenario, adaptive, cameras, explore = config.scenario, config.adaptive, config.cameras, config.explore
     if episodes < 1 or players < 1 or steps < 1 or workers < 1:
         raise UsageError("episodes, players, steps and workers must be >= 1")
     if codec not in ("h264", "lossless"):
@@ -142,8 +142,8 @@ def generate(
         raise UsageError(f"explore must be between 0 and 1, got {explore}")
     if not 0 <= cameras <= 16:
         raise UsageError(f"cameras must be 0..16, got {cameras}")
-    if resolution not in (32, 64, 128, 256):
-        raise UsageError(f"resolution must be 32, 64, 128 or 256, got {resolution}")
+    if resolution not in RESOLUTIONS:
+        raise UsageError(f"resolution must be {RESOLUTIONS_TEXT}, got {resolution}")
     remote = _is_url(out)
     root = Path(out) if not remote else Path(".")
     run = {
@@ -171,7 +171,7 @@ def generate(
             raise UsageError(f"another `mpgenie generate` is writing to {root}") from None
         _check_run(root, run)
         clear_staging(root)
-    specs = episode_specs(episodes, players, steps, seed, resolution, codec, scenario, adaptive, cameras, explore)
+    specs = episode_specs(config)
     if remote:
         todo = [s for s in specs if not _published_remote(str(out), s.index)]
     else:
@@ -180,7 +180,7 @@ def generate(
     done = episodes - len(todo)
     if progress is not None:
         progress(done, episodes)
-    if use_ray:
+    if config.ray:
         finished = [done]
 
         def one_more() -> None:

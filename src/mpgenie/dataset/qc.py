@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from mpgenie.dataset.format import episode_dir
-from mpgenie.dataset.recorder import rerender
+from mpgenie.dataset.replay import rerender
 
 BLACK_MEAN = 8.0
 FROZEN_MSE = 0.5

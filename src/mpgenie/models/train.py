@@ -27,10 +27,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from mpgenie.dataset.format import episode_dir
+from mpgenie.dataset.format import RESOLUTIONS, episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
-from mpgenie.dataset.recorder import counterfactual_views
+from mpgenie.dataset.replay import counterfactual_views
 from mpgenie.errors import UsageError
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, GenieConfig, preset
 from mpgenie.models.metrics import psnr, ssim
@@ -41,6 +41,21 @@ RANDOM_DRAWS = 4
 # Share of dynamics examples trained without the other players (all-zero rows): the dTPSNR rollouts are made without
 # them (see eval_worldmodel), and a backend may have nobody to tell about.
 OTHERS_DROPOUT = 0.25
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    """One ``mpgenie train worldmodel`` run, a named field per setting (as the CLI options), where eight arguments in
+    a row were easy to misorder. Not checked here: :func:`train_worldmodel` refuses bad values with the messages the
+    CLI shows."""
+
+    data: str | Path  # a dataset directory (mpgenie generate)
+    out: str | Path  # the checkpoint file, resumed when it exists
+    preset: str  # the model size: tiny (CPU), small, base (GPU)
+    steps: int = 3000  # optimisation steps in all (tokenizer, then LAM, then dynamics)
+    checkpoint_every: int = 250
+    seed: int = 0
+    time_limit: float | None = None  # seconds of training, resumed runs included; None: no limit
 
 
 @dataclass
@@ -145,37 +160,33 @@ def encode_views(model: Genie, frames: np.ndarray, chunk: int = 256) -> tuple[np
 
 
 def train_worldmodel(
-    data: str | Path,
-    config: str,
-    out: str | Path,
-    steps: int = 3000,
-    checkpoint_every: int = 250,
-    seed: int = 0,
-    progress: Callable[[int, int, str, float], None] | None = None,
-    time_limit: float | None = None,
+    config: TrainConfig, progress: Callable[[int, int, str, float], None] | None = None
 ) -> dict[str, Any]:
     """Train ``out`` up to ``steps`` (resuming it when it exists), or until ``time_limit`` seconds of training have
     passed: counted from this call's start, data loading included, and added to the seconds of earlier runs of the
-    same checkpoint, so that "trained for an hour" means the same thing when a run was interrupted and resumed."""
+    same checkpoint, so that "trained for an hour" means the same thing when a run was interrupted and resumed.
+    ``progress(step, steps, phase, loss)`` is called after every step."""
+    data, steps, checkpoint_every = config.data, config.steps, config.checkpoint_every
+    seed, time_limit, name = config.seed, config.time_limit, config.preset
     if steps < 10 or checkpoint_every < 1:
         raise UsageError("steps must be >= 10 and checkpoint_every >= 1")
     if time_limit is not None and time_limit <= 0:
         raise UsageError("the time limit must be > 0 seconds")
     started = time.monotonic()
     resolution = int(MultiplayerVideoDataset(data).info["resolution"])
-    if resolution not in (32, 64, 128, 256):
+    if resolution not in RESOLUTIONS:
         raise UsageError(f"unsupported frame size {resolution}")
-    out = Path(out)
+    out = Path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     if out.exists():  # resume
         model, payload = load_checkpoint(out)
         start, history = int(payload["step"]), list(payload["history"])
-        if payload["config"]["name"] != config:
-            raise UsageError(f"{out} holds a {payload['config']['name']!r} model, not {config!r}")
+        if payload["config"]["name"] != name:
+            raise UsageError(f"{out} holds a {payload['config']['name']!r} model, not {name!r}")
     else:
-        model, payload, start, history = Genie(preset(config, resolution)), {}, 0, []
+        model, payload, start, history = Genie(preset(name, resolution)), {}, 0, []
     started -= float(payload.get("seconds", 0.0))  # earlier runs' training time
     cfg = model.cfg
     views_all = load_views(data, cfg.dynamics.max_others)
@@ -246,7 +257,7 @@ def train_worldmodel(
     return {
         "checkpoint": str(out),
         "steps": step + 1,
-        "config": config,
+        "config": name,
         "stopped_by_time_limit": out_of_time,
         "final_loss": {p: next((h["loss"] for h in reversed(history) if h["phase"] == p), None) for p, _ in PHASES},
         "seconds": time.monotonic() - started,
