@@ -36,7 +36,7 @@ from mpgenie.genie.backends import LearnedWorldModel  # noqa: E402
 from mpgenie.genie.http import HttpWorldModel  # noqa: E402
 from mpgenie.genie.streamer import FrameStreamer  # noqa: E402
 from mpgenie.headless import run_headless  # noqa: E402
-from mpgenie.net.core import ServerSettings  # noqa: E402
+from mpgenie.net.connections import ServerSettings  # noqa: E402
 from mpgenie.net.demo import run_network_demo  # noqa: E402
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket  # noqa: E402
 from mpgenie.platform import Platform, run_platform  # noqa: E402
