@@ -262,12 +262,6 @@ class RealtimeServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=drain_s)
 
-    async def wait_stopped(self) -> None:
-        await self._stopping.wait()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
-
 
 def _warm_up(cfg: WorldConfig) -> None:
     """Load the compiled kernels on a throwaway world, so the first real tick is not 1 s late."""
