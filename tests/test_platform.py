@@ -16,7 +16,7 @@ from sqlalchemy import select
 from mpgenie.api.models import AuditEvent
 from mpgenie.api.settings import Settings
 from mpgenie.net.client import GameClient
-from mpgenie.net.core import ServerSettings
+from mpgenie.net.connections import ServerSettings
 from mpgenie.net.server import new_event_loop
 from mpgenie.net.tickets import issue_ticket
 from mpgenie.platform import start_platform, stop_platform

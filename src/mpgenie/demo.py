@@ -24,7 +24,8 @@ from rich.table import Table
 from mpgenie.api.settings import Settings
 from mpgenie.errors import UsageError
 from mpgenie.net.bots import BotSwarm
-from mpgenie.net.core import ServerCore, ServerSettings
+from mpgenie.net.connections import ServerSettings
+from mpgenie.net.core import ServerCore
 from mpgenie.net.server import RealtimeServer, new_event_loop
 from mpgenie.platform import start_platform, stop_platform
 from mpgenie.world.config import WorldConfig

@@ -21,7 +21,7 @@ from mpgenie.api.app import create_app
 from mpgenie.api.models import AuditEvent
 from mpgenie.api.settings import Settings
 from mpgenie.genie.streamer import FrameStreamer
-from mpgenie.net.core import ServerSettings
+from mpgenie.net.connections import ServerSettings
 from mpgenie.net.server import RealtimeServer, new_event_loop
 from mpgenie.world.config import WorldConfig
 

@@ -4,7 +4,7 @@ import msgspec
 import numpy as np
 
 from mpgenie.net import protocol as p
-from mpgenie.net.core import CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER, ServerSettings
+from mpgenie.net.connections import CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER, ServerSettings
 from mpgenie.net.tickets import issue_ticket
 from mpgenie.world import Action, WorldConfig
 

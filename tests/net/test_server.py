@@ -16,7 +16,7 @@ from picows import WSListener, WSMsgType, ws_connect
 from mpgenie.net import protocol as p
 from mpgenie.net.bots import BotSwarm
 from mpgenie.net.client import GameClient
-from mpgenie.net.core import ServerSettings
+from mpgenie.net.connections import ServerSettings
 from mpgenie.net.server import RealtimeServer, new_event_loop
 from mpgenie.net.snapshots import EMPTY_TABLE, apply_delta, build_deltas
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket

@@ -18,7 +18,8 @@ import numpy as np
 from mpgenie.agents.scripted import HeldActions
 from mpgenie.errors import UsageError
 from mpgenie.net import protocol as p
-from mpgenie.net.core import ServerCore, ServerSettings
+from mpgenie.net.connections import ServerSettings
+from mpgenie.net.core import ServerCore
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket
 from mpgenie.world.config import WorldConfig
 

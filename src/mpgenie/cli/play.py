@@ -115,7 +115,7 @@ def serve(
     """Run the platform API and the realtime server until Ctrl-C (graceful shutdown)."""
     from mpgenie.api.settings import Settings
     from mpgenie.logs import configure_logging
-    from mpgenie.net.core import ServerSettings
+    from mpgenie.net.connections import ServerSettings
     from mpgenie.platform import run_platform
 
     def body() -> None:

@@ -36,7 +36,7 @@ from mpgenie.render import Renderer, RenderSettings
 from mpgenie.render.cameras import orbit_cameras, plan_cameras
 from mpgenie.render.views import ViewManager
 from mpgenie.world.config import WorldConfig
-from mpgenie.world.events import AttackHit, BeaconActivated, HazardHit, Pickup, Respawn
+from mpgenie.world.events import WIRE_KIND, AttackHit, BeaconActivated, GameplayEvent, HazardHit, Pickup, Respawn
 from mpgenie.world.simulation import World
 from mpgenie.world.spatial import chord_unit
 
@@ -234,31 +234,27 @@ def _camera_targets(world: World, k: int, previous: np.ndarray, frame: int, fps:
     return targets
 
 
-def _involved(gameplay: list[Any], agents: np.ndarray) -> np.ndarray:
-    """Agents named in this tick's gameplay events (their views must be rendered in full)."""
+def _involved(gameplay: list[GameplayEvent], agents: np.ndarray) -> np.ndarray:
+    """Agents named in this tick's gameplay events (``players`` of each; their views must be rendered in full)."""
     named: set[int] = set()
     for ev in gameplay:
-        if isinstance(ev, BeaconActivated):
-            named.update(ev.players)
-        elif isinstance(ev, AttackHit):
-            named.update((ev.attacker, ev.target))
-        elif isinstance(ev, Pickup | HazardHit | Respawn):
-            named.add(ev.player)
+        named.update(ev.players)
     return np.isin(agents, list(named))
 
 
 def _events(events: dict[str, list[Any]], episode: int, frame: int, tick: int, gameplay: list[Any], aoi: Any) -> None:
-    for ev in gameplay:
+    for ev in gameplay:  # the kind names come from WIRE_KIND; only the columns differ by type
+        kind = WIRE_KIND[ev.kind]
         if isinstance(ev, Pickup):
-            _add(events, episode, frame, tick, "pickup", ev.player, obj=ev.collectible)
+            _add(events, episode, frame, tick, kind, ev.player, obj=ev.collectible)
         elif isinstance(ev, BeaconActivated):
-            _add(events, episode, frame, tick, "beacon", obj=ev.beacon, participants=list(ev.players))
+            _add(events, episode, frame, tick, kind, obj=ev.beacon, participants=list(ev.players))
         elif isinstance(ev, AttackHit):
-            _add(events, episode, frame, tick, "attack", ev.attacker, ev.target)
+            _add(events, episode, frame, tick, kind, ev.attacker, ev.target)
         elif isinstance(ev, HazardHit):
-            _add(events, episode, frame, tick, "hazard", ev.player, obj=ev.hazard)
+            _add(events, episode, frame, tick, kind, ev.player, obj=ev.hazard)
         elif isinstance(ev, Respawn):
-            _add(events, episode, frame, tick, "respawn", ev.player, obj=ev.spawn_point)
+            _add(events, episode, frame, tick, kind, ev.player, obj=ev.spawn_point)
     for o, s in zip(aoi.enter_observer.tolist(), aoi.enter_subject.tolist(), strict=True):
         _add(events, episode, frame, tick, "aoi_enter", o, s)
     for o, s in zip(aoi.leave_observer.tolist(), aoi.leave_subject.tolist(), strict=True):

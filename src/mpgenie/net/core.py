@@ -2,9 +2,13 @@
 
 :class:`ServerCore` is driven by three calls: :meth:`~ServerCore.on_message` for each received frame,
 :meth:`~ServerCore.on_disconnect` when a connection ends, and :meth:`~ServerCore.tick` at the fixed tick rate.
-Connections are :class:`Peer` objects (``send``, ``backlog``, ``close``). The asyncio server
-(:mod:`mpgenie.net.server`) passes picows transports; tests pass in-memory peers with simulated latency, so the
-same code is tested with real sockets and in deterministic virtual time.
+Connections are :class:`~mpgenie.net.connections.Peer` objects (``send``, ``backlog``, ``close``). The asyncio
+server (:mod:`mpgenie.net.server`) passes picows transports; tests pass in-memory peers with simulated latency, so
+the same code is tested with real sockets and in deterministic virtual time.
+
+This module handles what comes in (hellos, inputs, acks, closes) and steps the world; who is told what each tick
+(event routing, snapshots) is :mod:`mpgenie.net.delivery`, and the per-connection and per-player records, settings
+and close codes are :mod:`mpgenie.net.connections`.
 
 Rules the code keeps:
 
@@ -21,130 +25,37 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from dataclasses import asdict
 
 import msgspec
 import numpy as np
 import structlog
 from numpy.typing import NDArray
 
+from mpgenie.net import delivery
 from mpgenie.net import protocol as p
+from mpgenie.net.connections import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    CLOSE_TRY_LATER,
+    Conn,
+    Peer,
+    PlayerSession,
+    ServerSettings,
+    TickReport,
+)
 from mpgenie.net.metrics import ServerMetrics
-from mpgenie.net.snapshots import StateHistory, build_deltas
-from mpgenie.net.tickets import DEV_SECRET, TicketError, verify_ticket
+from mpgenie.net.snapshots import StateHistory
+from mpgenie.net.tickets import TicketError, verify_ticket
 from mpgenie.world.config import WorldConfig
-from mpgenie.world.events import AttackHit, BeaconActivated, GameplayEvent, HazardHit, Pickup, Respawn
 from mpgenie.world.simulation import World
-from mpgenie.world.validator import PlayerValidator, Validator
+from mpgenie.world.validator import Validator
 
 log = structlog.get_logger("mpgenie.realtime")
-
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_LATER = 1013
-
-_EMPTY_IDS = np.zeros(0, dtype=np.int64)
-
-
-class Peer(Protocol):
-    """One client connection as the core sees it."""
-
-    def send(self, data: bytes) -> None: ...
-
-    def backlog(self) -> int:
-        """Bytes accepted by :meth:`send` but not yet written to the network."""
-        ...
-
-    def close(self, code: int, reason: str, abort: bool = False) -> None:
-        """Close with a close frame; ``abort``: drop the connection now, without waiting for the send buffer to
-        drain (a client that stopped reading never drains it)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ServerSettings:
-    """Tunables of the realtime server (the world's own live in :class:`WorldConfig`)."""
-
-    session: str = "default"
-    join_secret: str = DEV_SECRET
-    max_players: int = 5000
-    max_spectators: int = 200
-    resume_grace_s: float = 30.0
-    history_depth: int = 32
-    max_input_backlog: int = 4
-    max_send_backlog_bytes: int = 256 * 1024
-    max_frame_bytes: int = 4096
-    kick_violations: int = 50
-    violation_window_s: float = 10.0
-    errors_per_s: float = 5.0
-    error_burst: int = 20
-    event_buffer: int = 1024
-    hello_timeout_s: float = 10.0
-    control_per_s: float = 40.0  # ping / ack / spectate / hello messages (inputs have their own limit)
-    control_burst: int = 80
-
-
-@dataclass(eq=False, slots=True)
-class PlayerSession:
-    """A player in the world, with or without a live connection (a dropped one waits ``resume_grace_s``)."""
-
-    player: int
-    subject: str
-    resume: str
-    validator: PlayerValidator
-    inputs: deque[tuple[int, int]] = field(default_factory=deque)
-    ack_seq: int = 0
-    conn: Conn | None = None
-    dropped_at: float | None = None
-    log: deque[tuple[int, p.WireEvent]] = field(default_factory=deque)
-    next_event: int = 1
-
-
-@dataclass(eq=False, slots=True)
-class Conn:
-    """One connection: either a player's (``session``) or a spectator's (``spectate``), or not yet joined."""
-
-    peer: Peer
-    session: PlayerSession | None = None
-    spectate: p.Spectate | None = None
-    view_point: NDArray[np.float64] | None = None
-    sent: dict[int, NDArray[np.int64]] = field(default_factory=dict)
-    acked: int = 0
-    outbox: list[p.WireEvent] = field(default_factory=list)
-    outbox_first: int = 0
-    spectator_next_event: int = 1
-    violations: deque[float] = field(default_factory=deque)
-    error_tokens: float = 0.0
-    error_at: float = 0.0
-    closed: bool = False
-    frames_per_s: int = 0  # world-model frames the client asked for
-    control_tokens: float = 0.0
-    control_at: float = 0.0
-    connected_at: float = 0.0
-    follow_generation: int = 0
-
-    @property
-    def joined(self) -> bool:
-        return self.session is not None or self.spectate is not None
-
-
-@dataclass(frozen=True, slots=True)
-class TickReport:
-    """What one tick did, and where its time went (seconds): the simulation, the batched delta build, and the
-    per-client encode-and-send loop (which includes the transport's ``send``)."""
-
-    tick: int
-    events: int
-    snapshots: int
-    bytes_out: int
-    step_s: float = 0.0
-    deltas_s: float = 0.0
-    send_s: float = 0.0
 
 
 class ServerCore:
@@ -485,8 +396,8 @@ class ServerCore:
         conn.peer.close(code, reason, abort)
 
     def send_to(self, conn: Conn, msg: object, kind: str) -> int:
-        """Send one message to a connection (counted in the metrics by ``kind``); what add-ons such as the
-        world-model frame streamer use."""
+        """Send one message to a connection (counted in the metrics by ``kind``); what :mod:`mpgenie.net.delivery`
+        and add-ons such as the world-model frame streamer use."""
         return self._send(conn, msg, kind)
 
     def _send(self, conn: Conn, msg: object, kind: str) -> int:
@@ -581,166 +492,29 @@ class ServerCore:
         if self.generation.shape[0] < w.num_slots:
             self.generation = np.concatenate([self.generation, np.zeros(w.num_slots, np.int64)])
         self.history.record(w, self.generation)
-        events = self._route_events(result.events)
-        snapshots, sent, deltas_s, send_s = self._send_snapshots()
-        self.metrics.ticks.inc()
-        return TickReport(w.tick, events, snapshots, sent, step_s, deltas_s, send_s)
-
-    def _route_events(self, gameplay: list[GameplayEvent]) -> int:
-        w = self.world
-        t = w.tick
-        wire: list[p.WireEvent] = []
-        locations: list[NDArray[np.float64]] = []
-        involved: list[tuple[int, ...]] = []
-        for ev in gameplay:
-            if isinstance(ev, Pickup):
-                wire.append(p.EvPickup(ev.tick, ev.player, ev.collectible))
-                locations.append(w.layout.collectible_pos[ev.collectible])
-                involved.append((ev.player,))
-            elif isinstance(ev, BeaconActivated):
-                wire.append(p.EvBeacon(ev.tick, ev.beacon, list(ev.players)))
-                locations.append(w.layout.beacon_pos[ev.beacon])
-                involved.append(ev.players)
-            elif isinstance(ev, HazardHit):
-                wire.append(p.EvHazard(ev.tick, ev.player, ev.hazard))
-                locations.append(w.layout.hazard_pos[ev.hazard])
-                involved.append((ev.player,))
-            elif isinstance(ev, Respawn):
-                wire.append(p.EvRespawn(ev.tick, ev.player, ev.spawn_point, str(ev.reason)))
-                locations.append(w.pos[ev.player])
-                involved.append((ev.player,))
-            elif isinstance(ev, AttackHit):
-                wire.append(p.EvAttack(ev.tick, ev.attacker, ev.target))
-                locations.append(w.pos[ev.target])
-                involved.append((ev.attacker, ev.target))
-        spectators = [c for c in self.conns.values() if c.spectate is not None and not c.closed]
-        spec_points = np.array([c.view_point for c in spectators]).reshape(-1, 3)
-        render_cos = np.cos(self.cfg.render_distance / self.cfg.radius)
-        if wire:
-            near = w.players_within(np.array(locations), self.cfg.render_distance)
-            for i, ev in enumerate(wire):
-                ids = set(near.indices[near.indptr[i] : near.indptr[i + 1]].tolist()) | set(involved[i])
-                self._deliver(
-                    ev, ids, [c for c, d in zip(spectators, spec_points @ locations[i], strict=True) if d >= render_cos]
-                )
         announcements, self._announcements = self._announcements, []
-        for ev in announcements:
-            ev.tick = t
-            wire.append(ev)
-            if ev.center is None:
-                self._deliver(ev, set(self.by_player), spectators)
-            else:
-                assert ev.radius_m is not None
-                near = w.players_within(np.array(ev.center), ev.radius_m)
-                cos = np.cos(min(ev.radius_m / self.cfg.radius, np.pi))
-                self._deliver(
-                    ev,
-                    set(near.indices.tolist()),
-                    [c for c, d in zip(spectators, spec_points @ np.array(ev.center), strict=True) if d >= cos],
-                )
+        wire = delivery.route_events(self, result.events, announcements)
         for ev in wire:
             self.event_counts[type(ev).__struct_config__.tag] += 1  # type: ignore[attr-defined]
-        return len(wire)
+        snapshots, sent, deltas_s, send_s = delivery.send_snapshots(self, self._snapshot_conns())
+        self.metrics.ticks.inc()
+        return TickReport(w.tick, len(wire), snapshots, sent, step_s, deltas_s, send_s)
 
-    def _deliver(self, ev: p.WireEvent, players: set[int], spectators: list[Conn]) -> None:
-        cap = self.settings.event_buffer
-        for pid in sorted(players):
-            s = self.by_player.get(pid)
-            if s is None:
-                continue
-            s.log.append((s.next_event, ev))
-            if len(s.log) > cap:
-                s.log.popleft()
-            if s.conn is not None:
-                if not s.conn.outbox:
-                    s.conn.outbox_first = s.next_event
-                s.conn.outbox.append(ev)
-            s.next_event += 1
-        for c in spectators:
-            if not c.outbox:
-                c.outbox_first = c.spectator_next_event
-            c.outbox.append(ev)
-            c.spectator_next_event += 1
-
-    def _views(self, conns: list[Conn]) -> list[NDArray[np.int64]]:
-        w = self.world
-        aoi = w.aoi
-        views: list[NDArray[np.int64]] = []
-        spec_rows: list[int] = []
-        for i, c in enumerate(conns):
-            if c.session is not None:
-                r = aoi.row_of[c.session.player] if c.session.player < aoi.row_of.shape[0] else -1
-                views.append(aoi.indices[aoi.indptr[r] : aoi.indptr[r + 1]] if r >= 0 else _EMPTY_IDS)
-            else:
-                spec = c.spectate
-                assert spec is not None
-                f = spec.follow
-                if f is not None:
-                    if f < w.num_slots and w.active[f] and self.generation[f] == c.follow_generation:
-                        c.view_point = w.pos[f].copy()
-                    else:  # the followed player left: stay where it was last seen
-                        c.spectate = p.Spectate(point=tuple(c.view_point.tolist()))  # type: ignore[union-attr,arg-type]
-                views.append(_EMPTY_IDS)
-                spec_rows.append(i)
-        if spec_rows:
-            points = np.array([conns[i].view_point for i in spec_rows])
-            near = w.players_within(points, self.cfg.render_distance)
-            for k, i in enumerate(spec_rows):
-                views[i] = near.indices[near.indptr[k] : near.indptr[k + 1]]
-        return views
-
-    def _send_snapshots(self) -> tuple[int, int, float, float]:
-        t = self.world.tick
+    def _snapshot_conns(self) -> list[Conn]:
+        """The joined connections that get this tick's snapshot. A slow one (send backlog over
+        ``max_send_backlog_bytes``) is closed instead, joined or not: nobody pins server memory by not reading."""
         limit = self.settings.max_send_backlog_bytes
         conns = []
         for c in list(self.conns.values()):
             if c.closed:
                 continue
-            if c.peer.backlog() > limit:  # joined or not: nobody pins server memory by not reading
+            if c.peer.backlog() > limit:
                 self.metrics.rejected.labels("slow").inc()
                 self._close(c, CLOSE_TRY_LATER, "slow", abort=True)
                 continue
             if c.joined:
                 conns.append(c)
-        views = self._views(conns)
-        base_ticks = np.array(
-            [c.acked if c.acked in c.sent and self.history.has(c.acked) else 0 for c in conns], dtype=np.int64
-        )
-        baselines = [c.sent[b] if b else _EMPTY_IDS for c, b in zip(conns, base_ticks.tolist(), strict=True)]
-        t0 = time.perf_counter()
-        batch = build_deltas(self.history, t, views, base_ticks, baselines)
-        t1 = time.perf_counter()
-        w = self.world
-        sent = 0
-        m = self.metrics
-        # Own-player state of every connection in one NumPy -> list conversion each, not one per client.
-        players = np.array([c.session.player if c.session is not None else 0 for c in conns], dtype=np.int64)
-        pos, fwd = w.pos[players].tolist(), w.fwd[players].tolist()
-        height, vz = w.height[players].tolist(), w.vz[players].tolist()
-        score, deaths, tele = w.score[players].tolist(), w.deaths[players].tolist(), w.teleported[players].tolist()
-        bases = base_ticks.tolist()
-        events_bytes = 0
-        for r, c in enumerate(conns):
-            s = c.session
-            if s is None:
-                data = p.encode(batch.snapshot(r, t, bases[r], 0, None))
-            else:
-                you = p.You(tuple(pos[r]), tuple(fwd[r]), height[r], vz[r], score[r], deaths[r], tele[r])
-                data = p.encode(batch.snapshot(r, t, bases[r], s.ack_seq, you, len(s.inputs)))
-            c.peer.send(data)
-            sent += len(data)
-            c.sent[t] = batch.view(r)
-            while len(c.sent) > self.settings.history_depth:
-                del c.sent[next(iter(c.sent))]
-            if c.outbox:
-                events_bytes += self._send(c, p.Events(c.outbox_first, c.outbox), "events")  # counted by _send
-                c.outbox = []
-        m.messages_out.labels("snap").inc(len(conns))
-        m.bytes_out.inc(sent)
-        m.entity_updates.inc(batch.num_entity_records)
-        m.entity_bytes_sent += batch.record_bytes
-        m.entity_bytes_full += batch.full_bytes
-        return len(conns), sent + events_bytes, t1 - t0, time.perf_counter() - t1
+        return conns
 
     # --- shutdown ----------------------------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 import msgspec
 
 from mpgenie.net import protocol as p
-from mpgenie.net.core import Peer, ServerCore, ServerSettings, TickReport
+from mpgenie.net.connections import Peer, ServerSettings, TickReport
+from mpgenie.net.core import ServerCore
 from mpgenie.net.metrics import ServerMetrics
 from mpgenie.net.tickets import TicketError, verify_ticket
 from mpgenie.world.config import ConfigError, WorldConfig

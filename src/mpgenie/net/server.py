@@ -40,7 +40,8 @@ from picows import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from mpgenie.net.core import ServerCore, ServerSettings
+from mpgenie.net.connections import ServerSettings
+from mpgenie.net.core import ServerCore
 from mpgenie.net.router import SessionRouter
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.simulation import World
@@ -60,7 +61,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class _Connection(WSListener):  # type: ignore[misc]
-    """One WebSocket connection: the picows listener and the :class:`~mpgenie.net.core.Peer` the core talks to."""
+    """One WebSocket connection: the picows listener and the :class:`~mpgenie.net.connections.Peer` the core
+    talks to."""
 
     def __init__(self, core: SessionRouter) -> None:
         super().__init__()
@@ -259,12 +261,6 @@ class RealtimeServer:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=drain_s)
-
-    async def wait_stopped(self) -> None:
-        await self._stopping.wait()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
 
 
 def _warm_up(cfg: WorldConfig) -> None:

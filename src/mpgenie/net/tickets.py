@@ -1,8 +1,9 @@
 """Join tickets: short-lived signed JWTs (HS256) that admit one player to one session of the realtime server.
 
-The platform API issues them (``POST /v1/sessions/{id}/join``); until it runs, a server-side secret plays its role
-(``mpgenie serve --join-secret``, default a development secret, with a warning). The realtime server accepts only
-a ticket whose signature, expiry, audience and session check out.
+The platform API issues them (``POST /v1/sessions/{id}/join``), signed with the join secret it shares with the
+realtime server (``mpgenie serve --join-secret`` or ``MPGENIE_JOIN_SECRET``; by default a development secret, with
+a warning, and refused off loopback). ``mpgenie ticket`` signs one by hand, for tools and tests that go around the
+API. The realtime server accepts only a ticket whose signature, expiry, audience and session check out.
 """
 
 from __future__ import annotations

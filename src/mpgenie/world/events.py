@@ -1,8 +1,13 @@
 """Typed events produced by a world tick.
 
-Gameplay events are few per tick and are plain frozen dataclasses. Area-of-interest changes can number in the
-tens of thousands per tick at 100k players, so they travel as one columnar :class:`AoiChanges` (NumPy arrays)
+Gameplay events are few per tick and are plain frozen dataclasses. Each names the players it involves in
+``players`` (the order is documented per class), so that whoever must reach them (the realtime server's event
+routing, the dataset recorder's full-detail views) needs no per-type code. Area-of-interest changes can number in
+the tens of thousands per tick at 100k players, so they travel as one columnar :class:`AoiChanges` (NumPy arrays)
 and become :class:`AoiEnter`/:class:`AoiLeave` objects only when someone iterates them.
+
+Every event has a ``kind``: the world's name for it (what headless runs and benchmarks count). The wire protocol
+and the recorded dataset use shorter names for some; :data:`WIRE_KIND` is the one table between the two.
 """
 
 from __future__ import annotations
@@ -27,10 +32,17 @@ class Pickup:
     collectible: int
     kind: str = "pickup"
 
+    @property
+    def players(self) -> tuple[int, ...]:
+        """``(player,)``: the collector."""
+        return (self.player,)
+
 
 @dataclass(frozen=True, slots=True)
 class BeaconActivated:
-    """A beacon lit by co-operation: ``players`` (ascending) all interacted with it inside the window."""
+    """A beacon lit by co-operation: ``players`` (ascending) all interacted with it inside the window.
+
+    ``players`` is a field here, and doubles as the involved players every gameplay event names."""
 
     tick: int
     beacon: int
@@ -45,6 +57,11 @@ class HazardHit:
     hazard: int
     kind: str = "hazard_hit"
 
+    @property
+    def players(self) -> tuple[int, ...]:
+        """``(player,)``: the one who was hit."""
+        return (self.player,)
+
 
 @dataclass(frozen=True, slots=True)
 class Respawn:
@@ -54,6 +71,11 @@ class Respawn:
     reason: RespawnReason
     kind: str = "respawn"
 
+    @property
+    def players(self) -> tuple[int, ...]:
+        """``(player,)``: the one who respawned."""
+        return (self.player,)
+
 
 @dataclass(frozen=True, slots=True)
 class AttackHit:
@@ -61,6 +83,11 @@ class AttackHit:
     attacker: int
     target: int
     kind: str = "attack_hit"
+
+    @property
+    def players(self) -> tuple[int, ...]:
+        """``(attacker, target)``, in that order."""
+        return (self.attacker, self.target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +109,18 @@ class AoiLeave:
 
 
 GameplayEvent = Pickup | BeaconActivated | HazardHit | Respawn | AttackHit
+
+# The world's event kind -> its name on the wire (the tag of its ``mpgenie.net.protocol`` event, docs/protocol.md)
+# and in the dataset's ``events`` table (``kind``, docs/dataset-format.md). Both formats are documented with the
+# short names, so they keep them. The recorder takes its names from here; the realtime server sends protocol
+# structs whose tags are these names, which tests/net/test_delivery.py checks event by event against this table.
+WIRE_KIND: dict[str, str] = {
+    "pickup": "pickup",
+    "beacon_activated": "beacon",
+    "hazard_hit": "hazard",
+    "respawn": "respawn",
+    "attack_hit": "attack",
+}
 Event = GameplayEvent | AoiEnter | AoiLeave
 
 

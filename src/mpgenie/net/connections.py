@@ -1,0 +1,123 @@
+"""The realtime server's connection and session types: what :class:`~mpgenie.net.core.ServerCore` keeps per
+connection and per player, its settings, its tick report and the WebSocket close codes it uses.
+
+They live apart from the core so that the transports (:mod:`mpgenie.net.server`, the tests' in-memory peers), the
+router and :mod:`mpgenie.net.delivery` can name them without importing the message handling, and so that the core
+module is about behaviour only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mpgenie.net import protocol as p
+from mpgenie.net.tickets import DEV_SECRET
+from mpgenie.world.validator import PlayerValidator
+
+# WebSocket close codes (RFC 6455, section 7.4.1) the core closes connections with.
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_LATER = 1013
+
+
+class Peer(Protocol):
+    """One client connection as the core sees it."""
+
+    def send(self, data: bytes) -> None: ...
+
+    def backlog(self) -> int:
+        """Bytes accepted by :meth:`send` but not yet written to the network."""
+        ...
+
+    def close(self, code: int, reason: str, abort: bool = False) -> None:
+        """Close with a close frame; ``abort``: drop the connection now, without waiting for the send buffer to
+        drain (a client that stopped reading never drains it)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Tunables of the realtime server (the world's own live in :class:`WorldConfig`)."""
+
+    session: str = "default"
+    join_secret: str = DEV_SECRET
+    max_players: int = 5000
+    max_spectators: int = 200
+    resume_grace_s: float = 30.0
+    history_depth: int = 32
+    max_input_backlog: int = 4
+    max_send_backlog_bytes: int = 256 * 1024
+    max_frame_bytes: int = 4096
+    kick_violations: int = 50
+    violation_window_s: float = 10.0
+    errors_per_s: float = 5.0
+    error_burst: int = 20
+    event_buffer: int = 1024
+    hello_timeout_s: float = 10.0
+    control_per_s: float = 40.0  # ping / ack / spectate / hello messages (inputs have their own limit)
+    control_burst: int = 80
+
+
+@dataclass(eq=False, slots=True)
+class PlayerSession:
+    """A player in the world, with or without a live connection (a dropped one waits ``resume_grace_s``)."""
+
+    player: int
+    subject: str
+    resume: str
+    validator: PlayerValidator
+    inputs: deque[tuple[int, int]] = field(default_factory=deque)
+    ack_seq: int = 0
+    conn: Conn | None = None
+    dropped_at: float | None = None
+    log: deque[tuple[int, p.WireEvent]] = field(default_factory=deque)
+    next_event: int = 1
+
+
+@dataclass(eq=False, slots=True)
+class Conn:
+    """One connection: either a player's (``session``) or a spectator's (``spectate``), or not yet joined."""
+
+    peer: Peer
+    session: PlayerSession | None = None
+    spectate: p.Spectate | None = None
+    view_point: NDArray[np.float64] | None = None
+    sent: dict[int, NDArray[np.int64]] = field(default_factory=dict)
+    acked: int = 0
+    outbox: list[p.WireEvent] = field(default_factory=list)
+    outbox_first: int = 0
+    spectator_next_event: int = 1
+    violations: deque[float] = field(default_factory=deque)
+    error_tokens: float = 0.0
+    error_at: float = 0.0
+    closed: bool = False
+    frames_per_s: int = 0  # world-model frames the client asked for
+    control_tokens: float = 0.0
+    control_at: float = 0.0
+    connected_at: float = 0.0
+    follow_generation: int = 0
+
+    @property
+    def joined(self) -> bool:
+        return self.session is not None or self.spectate is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    """What one tick did, and where its time went (seconds): the simulation, the batched delta build, and the
+    per-client encode-and-send loop (which includes the transport's ``send``)."""
+
+    tick: int
+    events: int
+    snapshots: int
+    bytes_out: int
+    step_s: float = 0.0
+    deltas_s: float = 0.0
+    send_s: float = 0.0

@@ -1,0 +1,201 @@
+"""The outbound half of a realtime tick: who hears of each event, and every client's snapshot.
+
+:class:`~mpgenie.net.core.ServerCore` decides what happens (messages in, the world step); these functions decide
+what each connection is told about it, which is where most of a busy tick's Python time goes. Keeping them apart
+from the message handling lets either be read, profiled and changed without the other. They read the core's
+state and write only per-connection and per-session send state (outboxes, event logs, sent views); closing
+connections stays with the core.
+
+Rules kept here:
+
+- A gameplay event reaches the players within ``render_distance`` of where it happened plus the players it
+  involves (:attr:`~mpgenie.world.events.Pickup.players` and friends), and the spectators whose view point is that
+  close. An announced world event reaches everyone (global) or whoever is inside its zone.
+- Every recipient numbers its events in order: a player's log (kept for resumes, ``event_buffer`` deep) and a
+  spectator's counter, so a client can tell a gap from a duplicate.
+- Each snapshot is delta-encoded against the newest snapshot the client acknowledged that the server still has
+  (else it is full); the tick's events follow it in one ``events`` message.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, assert_never
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mpgenie.net import protocol as p
+from mpgenie.net.connections import Conn, PlayerSession
+from mpgenie.net.snapshots import build_deltas
+from mpgenie.world.events import AttackHit, BeaconActivated, GameplayEvent, HazardHit, Pickup, Respawn
+from mpgenie.world.simulation import World
+
+if TYPE_CHECKING:
+    from mpgenie.net.core import ServerCore
+
+EMPTY_IDS = np.zeros(0, dtype=np.int64)
+
+
+def to_wire(ev: GameplayEvent, world: World) -> tuple[p.WireEvent, NDArray[np.float64]]:
+    """The protocol form of a gameplay event, and where it happened (the point its audience is chosen around).
+
+    The struct's tag is the event's :data:`~mpgenie.world.events.WIRE_KIND` name; only the fields differ by type.
+    """
+    if isinstance(ev, Pickup):
+        return p.EvPickup(ev.tick, ev.player, ev.collectible), world.layout.collectible_pos[ev.collectible]
+    if isinstance(ev, BeaconActivated):
+        return p.EvBeacon(ev.tick, ev.beacon, list(ev.players)), world.layout.beacon_pos[ev.beacon]
+    if isinstance(ev, HazardHit):
+        return p.EvHazard(ev.tick, ev.player, ev.hazard), world.layout.hazard_pos[ev.hazard]
+    if isinstance(ev, Respawn):
+        return p.EvRespawn(ev.tick, ev.player, ev.spawn_point, str(ev.reason)), world.pos[ev.player]
+    if isinstance(ev, AttackHit):
+        return p.EvAttack(ev.tick, ev.attacker, ev.target), world.pos[ev.target]
+    assert_never(ev)
+
+
+def route_events(core: ServerCore, gameplay: list[GameplayEvent], announcements: list[p.EvWorld]) -> list[p.WireEvent]:
+    """Queue this tick's gameplay events and announcements in their recipients' outboxes; returns them all, in the
+    order sent (gameplay first)."""
+    w = core.world
+    cfg = core.cfg
+    wire: list[p.WireEvent] = []
+    locations: list[NDArray[np.float64]] = []
+    for ev in gameplay:
+        msg, where = to_wire(ev, w)
+        wire.append(msg)
+        locations.append(where)
+    spectators = [c for c in core.conns.values() if c.spectate is not None and not c.closed]
+    spec_points = np.array([c.view_point for c in spectators]).reshape(-1, 3)
+    render_cos = np.cos(cfg.render_distance / cfg.radius)
+    cap = core.settings.event_buffer
+    if wire:
+        near = w.players_within(np.array(locations), cfg.render_distance)
+        for i, (ev, msg) in enumerate(zip(gameplay, wire, strict=True)):
+            ids = set(near.indices[near.indptr[i] : near.indptr[i + 1]].tolist()) | set(ev.players)
+            deliver(
+                msg,
+                ids,
+                [c for c, d in zip(spectators, spec_points @ locations[i], strict=True) if d >= render_cos],
+                core.by_player,
+                cap,
+            )
+    for ann in announcements:
+        ann.tick = w.tick
+        wire.append(ann)
+        if ann.center is None:
+            deliver(ann, set(core.by_player), spectators, core.by_player, cap)
+        else:
+            assert ann.radius_m is not None
+            near = w.players_within(np.array(ann.center), ann.radius_m)
+            cos = np.cos(min(ann.radius_m / cfg.radius, np.pi))
+            deliver(
+                ann,
+                set(near.indices.tolist()),
+                [c for c, d in zip(spectators, spec_points @ np.array(ann.center), strict=True) if d >= cos],
+                core.by_player,
+                cap,
+            )
+    return wire
+
+
+def deliver(
+    ev: p.WireEvent, players: set[int], spectators: list[Conn], by_player: dict[int, PlayerSession], cap: int
+) -> None:
+    """Number ``ev`` for each recipient and queue it: in a player's resume log (the oldest beyond ``cap``
+    dropped) and, when connected, its outbox; in each spectator's outbox. Players go in id order: a set's own
+    order depends on its history, and the numbering should not."""
+    for pid in sorted(players):
+        s = by_player.get(pid)
+        if s is None:
+            continue
+        s.log.append((s.next_event, ev))
+        if len(s.log) > cap:
+            s.log.popleft()
+        if s.conn is not None:
+            if not s.conn.outbox:
+                s.conn.outbox_first = s.next_event
+            s.conn.outbox.append(ev)
+        s.next_event += 1
+    for c in spectators:
+        if not c.outbox:
+            c.outbox_first = c.spectator_next_event
+        c.outbox.append(ev)
+        c.spectator_next_event += 1
+
+
+def views(core: ServerCore, conns: list[Conn]) -> list[NDArray[np.int64]]:
+    """The entity ids each connection sees this tick: a player's area of interest (the world keeps it), or what
+    is within ``render_distance`` of a spectator's view point (which follows its player while that one stays)."""
+    w = core.world
+    aoi = w.aoi
+    out: list[NDArray[np.int64]] = []
+    spec_rows: list[int] = []
+    for i, c in enumerate(conns):
+        if c.session is not None:
+            r = aoi.row_of[c.session.player] if c.session.player < aoi.row_of.shape[0] else -1
+            out.append(aoi.indices[aoi.indptr[r] : aoi.indptr[r + 1]] if r >= 0 else EMPTY_IDS)
+        else:
+            spec = c.spectate
+            assert spec is not None
+            f = spec.follow
+            if f is not None:
+                if f < w.num_slots and w.active[f] and core.generation[f] == c.follow_generation:
+                    c.view_point = w.pos[f].copy()
+                else:  # the followed player left: stay where it was last seen
+                    c.spectate = p.Spectate(point=tuple(c.view_point.tolist()))  # type: ignore[union-attr,arg-type]
+            out.append(EMPTY_IDS)
+            spec_rows.append(i)
+    if spec_rows:
+        points = np.array([conns[i].view_point for i in spec_rows])
+        near = w.players_within(points, core.cfg.render_distance)
+        for k, i in enumerate(spec_rows):
+            out[i] = near.indices[near.indptr[k] : near.indptr[k + 1]]
+    return out
+
+
+def send_snapshots(core: ServerCore, conns: list[Conn]) -> tuple[int, int, float, float]:
+    """Send each of ``conns`` (joined, open) its snapshot of this tick, then its queued events.
+
+    Returns (snapshots sent, bytes sent, seconds building the deltas, seconds encoding and sending)."""
+    t = core.world.tick
+    history = core.history
+    depth = core.settings.history_depth
+    view_ids = views(core, conns)
+    base_ticks = np.array([c.acked if c.acked in c.sent and history.has(c.acked) else 0 for c in conns], dtype=np.int64)
+    baselines = [c.sent[b] if b else EMPTY_IDS for c, b in zip(conns, base_ticks.tolist(), strict=True)]
+    t0 = time.perf_counter()
+    batch = build_deltas(history, t, view_ids, base_ticks, baselines)
+    t1 = time.perf_counter()
+    w = core.world
+    sent = 0
+    m = core.metrics
+    # Own-player state of every connection in one NumPy -> list conversion each, not one per client.
+    players = np.array([c.session.player if c.session is not None else 0 for c in conns], dtype=np.int64)
+    pos, fwd = w.pos[players].tolist(), w.fwd[players].tolist()
+    height, vz = w.height[players].tolist(), w.vz[players].tolist()
+    score, deaths, tele = w.score[players].tolist(), w.deaths[players].tolist(), w.teleported[players].tolist()
+    bases = base_ticks.tolist()
+    events_bytes = 0
+    for r, c in enumerate(conns):
+        s = c.session
+        if s is None:
+            data = p.encode(batch.snapshot(r, t, bases[r], 0, None))
+        else:
+            you = p.You(tuple(pos[r]), tuple(fwd[r]), height[r], vz[r], score[r], deaths[r], tele[r])
+            data = p.encode(batch.snapshot(r, t, bases[r], s.ack_seq, you, len(s.inputs)))
+        c.peer.send(data)
+        sent += len(data)
+        c.sent[t] = batch.view(r)
+        while len(c.sent) > depth:
+            del c.sent[next(iter(c.sent))]
+        if c.outbox:
+            events_bytes += core.send_to(c, p.Events(c.outbox_first, c.outbox), "events")  # counted by send_to
+            c.outbox = []
+    m.messages_out.labels("snap").inc(len(conns))
+    m.bytes_out.inc(sent)
+    m.entity_updates.inc(batch.num_entity_records)
+    m.entity_bytes_sent += batch.record_bytes
+    m.entity_bytes_full += batch.full_bytes
+    return len(conns), sent + events_bytes, t1 - t0, time.perf_counter() - t1
