@@ -7,13 +7,14 @@ two methods.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from mpgenie.genie.context import PlayerContext
-from mpgenie.models.others import from_players
+from mpgenie.genie.context import NearbyPlayer, PlayerContext
+from mpgenie.models.visible_players import features
 from mpgenie.render import Renderer, RenderSettings
 from mpgenie.world.simulation import World
 
@@ -41,6 +42,30 @@ class ProceduralWorldModel:
         return self.renderer.render(np.array([context.player]))[0]
 
 
+def from_players(
+    players: Sequence[NearbyPlayer],
+    viewer_pos: NDArray[np.float64],
+    viewer_heading: NDArray[np.float64],
+    radius: float,
+    within_m: float,
+    max_others: int,
+) -> NDArray[np.float32]:
+    """The visible-player features of a live context's nearby players, seen from the viewer's previous pose.
+
+    It lives here, not in ``mpgenie.models.visible_players``, because it reads the context's ``NearbyPlayer``
+    objects: the models take plain arrays so they never import this serving layer."""
+    return features(
+        viewer_pos,
+        viewer_heading,
+        np.array([p.position for p in players], dtype=np.float64).reshape(-1, 3),
+        np.array([p.heading for p in players], dtype=np.float64).reshape(-1, 3),
+        np.array([p.last_action for p in players], dtype=np.int64),
+        radius,
+        within_m,
+        max_others,
+    )
+
+
 class LearnedWorldModel:
     """A checkpoint trained with ``mpgenie train worldmodel`` as a world model (needs the ``learn`` extra).
 
@@ -48,7 +73,7 @@ class LearnedWorldModel:
     there are fewer than the model's context), ``step`` predicts the next frame's tokens for the true action and
     decodes them; the prediction becomes history, so the stream continues from the model's own frames until the
     next start (a continuity break). The nearby players are told as seen from the player's pose at its previous
-    frame (models/others.py says why), so that pose is kept too."""
+    frame (models/visible_players.py says why), so that pose is kept too."""
 
     def __init__(self, checkpoint: str) -> None:
         from mpgenie.models.train import load_checkpoint  # noqa: PLC0415 - PyTorch is an optional extra

@@ -89,7 +89,7 @@ class Genie(nn.Module):
         guidance: float | None = None,
     ) -> torch.Tensor:
         """frames (B, C, 3, H, W) in [-1, 1] as context; actions (B, steps) dynamics action ids; others
-        (B, steps, K, F) the other players at each predicted frame (models/others.py) or None ->
+        (B, steps, K, F) the other players at each predicted frame (models/visible_players.py) or None ->
         predicted frames (B, steps, 3, H, W). ``guidance``: the action guidance (default: the config's)."""
         c = self.cfg.dynamics.context_frames
         b = frames.shape[0]

@@ -33,7 +33,7 @@ from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.dataset.recorder import counterfactual_views
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, GenieConfig, preset
 from mpgenie.models.metrics import psnr, ssim
-from mpgenie.models.others import from_episode
+from mpgenie.models.visible_players import from_episode
 
 PHASES = (("tokenizer", 0.15), ("lam", 0.15), ("dynamics", 0.7))
 RANDOM_DRAWS = 4
@@ -48,7 +48,7 @@ class Views:
 
     frames: np.ndarray  # (V, T, H, W, 3) uint8
     actions: np.ndarray  # (V, T) the action applied at each frame's tick
-    others: np.ndarray  # (V, T, K, F) the other players the dynamics is told about (models/others.py)
+    others: np.ndarray  # (V, T, K, F) the other players the dynamics is told about (models/visible_players.py)
     episode_of: list[int]  # the episode of each view
     agent_of: list[int]  # the agent whose view it is
 
