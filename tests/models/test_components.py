@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from mpgenie.models.checkpoint import load_checkpoint
 from mpgenie.models.dynamics import Dynamics, DynamicsConfig
 from mpgenie.models.fsq import FSQ
 from mpgenie.models.genie import Genie, preset
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
-from mpgenie.models.train import _to_x, encode_views, load_checkpoint
+from mpgenie.models.train import _to_x, encode_views
 
 torch.manual_seed(0)
 torch.set_num_threads(1)

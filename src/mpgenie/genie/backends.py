@@ -76,7 +76,7 @@ class LearnedWorldModel:
     frame (models/visible_players.py says why), so that pose is kept too."""
 
     def __init__(self, checkpoint: str) -> None:
-        from mpgenie.models.train import load_checkpoint  # noqa: PLC0415 - PyTorch is an optional extra
+        from mpgenie.models.checkpoint import load_checkpoint  # noqa: PLC0415 - PyTorch is an optional extra
 
         self.model, _ = load_checkpoint(checkpoint)
         self.model.eval()

@@ -16,7 +16,6 @@ import csv
 import functools
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,8 @@ from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.dataset.recorder import counterfactual_views
-from mpgenie.models.genie import TRUE_ACTIONS, Genie, GenieConfig, preset
+from mpgenie.models.checkpoint import load_checkpoint
+from mpgenie.models.genie import TRUE_ACTIONS, Genie, preset
 from mpgenie.models.metrics import psnr, ssim
 from mpgenie.models.visible_players import from_episode
 
@@ -112,18 +112,6 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> tuple[Genie, dict[str, Any]]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-        model = Genie(GenieConfig.from_dict(payload["config"]))
-        model.load_state_dict(payload["model"])
-    except (RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
-        # Not a checkpoint, or one written by an older version of these models (their layers have changed).
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path} is not a world-model checkpoint this version can load ({first})") from exc
-    return model, payload
 
 
 @torch.no_grad()
