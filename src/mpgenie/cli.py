@@ -32,8 +32,7 @@ from mpgenie.bench.world import bench_aoi, bench_world  # noqa: E402
 from mpgenie.dataset.generate import generate as generate_dataset  # noqa: E402
 from mpgenie.dataset.qc import check_dataset  # noqa: E402
 from mpgenie.dataset.stats import dataset_stats  # noqa: E402
-from mpgenie.genie.backends import LearnedWorldModel  # noqa: E402
-from mpgenie.genie.http import HttpWorldModel  # noqa: E402
+from mpgenie.genie.factory import make_streamer  # noqa: E402
 from mpgenie.genie.streamer import FrameStreamer  # noqa: E402
 from mpgenie.headless import run_headless  # noqa: E402
 from mpgenie.net.core import ServerSettings  # noqa: E402
@@ -472,21 +471,7 @@ def eval_worldmodel_cmd(
 
 
 def _streamer(renderer: str, checkpoint: str | None, url: str | None, resolution: int) -> FrameStreamer:
-    if resolution not in (32, 64, 128, 256):
-        raise ValueError("--frame-resolution must be 32, 64, 128 or 256")
-    if renderer == "procedural":
-        return FrameStreamer(resolution=resolution)
-    if renderer == "learned":
-        if not checkpoint or not Path(checkpoint).exists():
-            raise ValueError("--renderer learned needs --renderer-checkpoint pointing at a trained checkpoint")
-        _learn()
-        model = LearnedWorldModel(checkpoint)
-        return FrameStreamer(lambda core: model, resolution=model.model.cfg.tokenizer.resolution)
-    if renderer == "http":
-        if not url:
-            raise ValueError("--renderer http needs --renderer-url")
-        return FrameStreamer(lambda core: HttpWorldModel(url), resolution=resolution)
-    raise ValueError(f"unknown renderer {renderer!r} (procedural, learned, http)")
+    return make_streamer(renderer, checkpoint, url, resolution)
 
 
 @app.command()
