@@ -163,3 +163,17 @@ def test_foreign_or_outdated_checkpoints_are_refused_clearly(tmp_path: Path) -> 
     for path in (garbage, outdated):
         with pytest.raises(ValueError, match="not a world-model checkpoint this version can load"):
             load_checkpoint(path)
+
+
+def test_true_action_ids_are_the_worlds_actions() -> None:
+    """The dynamics' true action ids are the world's actions and the latent ids follow them: the count comes from
+    mpgenie.world.actions, so a new action cannot collide with the first latent id (it was a copied 10)."""
+    from mpgenie.models.genie import TRUE_ACTIONS  # noqa: PLC0415
+    from mpgenie.world.actions import NUM_ACTIONS, Action  # noqa: PLC0415
+
+    assert TRUE_ACTIONS == NUM_ACTIONS == len(Action)
+    cfg = preset("tiny", 32)
+    latent = 1
+    for level in cfg.lam.levels:
+        latent *= level
+    assert cfg.dynamics.num_actions == NUM_ACTIONS + latent
