@@ -7,11 +7,12 @@ import torch
 
 from mpgenie.models.checkpoint import load_checkpoint
 from mpgenie.models.dynamics import Dynamics, DynamicsConfig
+from mpgenie.models.frames import to_tensor
 from mpgenie.models.fsq import FSQ
 from mpgenie.models.genie import Genie, preset
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
-from mpgenie.models.train import _to_x, encode_views
+from mpgenie.models.train import encode_views
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -145,7 +146,7 @@ def test_encode_views_matches_frame_by_frame_encoding() -> None:
     model = Genie(preset("tiny", 32)).eval()
     video = (torch.rand(2, 7, 32, 32, 3) * 255).to(torch.uint8).numpy()
     tokens, latent = encode_views(model, video, chunk=3)  # chunks that split transitions
-    x = _to_x(video)
+    x = to_tensor(video)
     with torch.no_grad():
         for v in range(2):
             assert (tokens[v] == model.tokenizer.encode(x[v])[1].numpy()).all()

@@ -90,17 +90,21 @@ class LearnedWorldModel:
     def start(self, context: PlayerContext) -> None:
         import torch  # noqa: PLC0415
 
+        from mpgenie.models.frames import to_tensor  # noqa: PLC0415
+
         res = self.model.cfg.tokenizer.resolution
         frames = [f for f in context.frames if f.shape[0] == res] or [np.zeros((res, res, 3), dtype=np.uint8)]
         c = self.model.cfg.dynamics.context_frames
         frames = ([frames[0]] * c + frames)[-c:]
-        x = torch.from_numpy(np.stack(frames)).float().div(127.5).sub(1.0).permute(0, 3, 1, 2)
+        x = to_tensor(np.stack(frames))
         with torch.no_grad():
             self._codes[context.player] = list(self.model.tokenizer.encode(x)[1])
         self._pose[context.player] = self._own_pose(context)
 
     def step(self, context: PlayerContext, action: int) -> NDArray[np.uint8]:
         import torch  # noqa: PLC0415
+
+        from mpgenie.models.frames import to_frames  # noqa: PLC0415
 
         if context.player not in self._codes:
             self.start(context)
@@ -123,4 +127,4 @@ class LearnedWorldModel:
             image = self.model.tokenizer.decode_codes(nxt).clamp(-1, 1)
         history.append(nxt[0])
         del history[:-c]
-        return ((image[0] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        return to_frames(image[0])
