@@ -1,17 +1,24 @@
 """World-model frames streamed to realtime clients that ask for them; slow clients get fewer."""
 
 import asyncio
+import gc
 import io
+import weakref
 
 import av
 import numpy as np
+import structlog
+import structlog.testing
 
+from mpgenie.genie.backends import ProceduralWorldModel
 from mpgenie.genie.streamer import FrameStreamer
 from mpgenie.net import protocol as p
 from mpgenie.net.client import GameClient
 from mpgenie.net.core import ServerCore
+from mpgenie.net.router import SessionRouter
 from mpgenie.net.server import RealtimeServer, new_event_loop
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket
+from mpgenie.render import RenderSettings
 from mpgenie.world import WorldConfig
 
 CFG = WorldConfig(seed=2, radius=40.0, num_landmarks=8)
@@ -89,3 +96,78 @@ def test_slow_clients_get_fewer_frames_and_failures_fall_back() -> None:
 
     assert frames(fast) == 20 and frames(slow) == 0 and streamer.skipped == 20
     assert streamer.failures == 20  # every frame came from the procedural fallback
+
+
+def _viewer(core: ServerCore, name: str = "viewer") -> _Peer:
+    peer = _Peer(0)
+    ticket = issue_ticket(DEV_SECRET, name, session=core.settings.session)
+    core.on_connect(peer, 0.0)
+    core.on_message(peer, p.encode(p.Hello(1, ticket, frames=20)), 0.0)
+    return peer
+
+
+def test_an_ended_sessions_backend_is_dropped_and_a_new_session_gets_its_own() -> None:
+    """Backends were cached by id(core) and never dropped: an ended session's world stayed alive, and a later core
+    given the recycled id() inherited its renderer (drawing the old world)."""
+    made: list[weakref.ref[ProceduralWorldModel]] = []  # weakly: the test must not keep a world alive itself
+
+    def backend(core: ServerCore) -> ProceduralWorldModel:
+        model = ProceduralWorldModel(core.world, RenderSettings(32))
+        made.append(weakref.ref(model))
+        return model
+
+    streamer = FrameStreamer(backend, resolution=32)
+    router = SessionRouter(CFG)
+    for round_ in range(3):
+        core = router.session(f"match-{round_}")
+        assert core is not None
+        peer = _viewer(core)
+        core.tick(0.0)
+        streamer.tick(core)
+        assert streamer.sessions == 1 and len(made) == round_ + 1
+        assert streamer._for(core)[0] is made[-1]()  # this core's own backend, not a predecessor's
+        assert frames_sent(peer) == 1
+        world = weakref.ref(core.world)
+        router.end(f"match-{round_}")
+        del core, peer
+        gc.collect()
+        assert streamer.sessions == 0  # the ended session's backend, context and history are gone ...
+        assert world() is None and made[-1]() is None  # ... and so are its world and its renderer
+
+
+def frames_sent(peer: _Peer) -> int:
+    return sum(isinstance(p.decode_server(d), p.Frame) for d in peer.sent)
+
+
+def test_backend_failures_are_logged_but_rate_limited() -> None:
+    class Broken:
+        def start(self, context: object) -> None:
+            pass
+
+        def step(self, context: object, action: int) -> np.ndarray:
+            raise RuntimeError("model server down")
+
+    now = [100.0]
+    streamer = FrameStreamer(
+        lambda c: Broken(),  # type: ignore[arg-type, return-value]
+        resolution=32,
+        failure_log_every_s=10.0,
+        clock=lambda: now[0],
+    )
+    core = ServerCore(CFG)
+    peers = [_viewer(core, f"v{i}") for i in range(3)]
+    with structlog.testing.capture_logs() as logs:
+        for k in range(20):  # one second: 60 failures, one line
+            core.tick(k * 0.05)
+            streamer.tick(core)
+            now[0] += 0.05
+        now[0] += 10.0
+        core.tick(1.0)
+        streamer.tick(core)  # past the interval: one more line, saying how many went unlogged
+    assert streamer.failures == 63 and all(frames_sent(peer) == 21 for peer in peers)
+    failed = [e for e in logs if e["event"].startswith("world model failed")]
+    assert len(failed) == 2
+    assert failed[0]["log_level"] == "warning" and failed[0]["error"] == "RuntimeError: model server down"
+    assert failed[0]["failures"] == 1 and failed[0]["not_logged_since_last"] == 0
+    assert failed[1]["failures"] == 61 and failed[1]["not_logged_since_last"] == 59
+    assert failed[0]["session"] == core.settings.session and isinstance(failed[0]["exc_info"], RuntimeError)

@@ -5,12 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from mpgenie.models.checkpoint import load_checkpoint
 from mpgenie.models.dynamics import Dynamics, DynamicsConfig
+from mpgenie.models.frames import to_tensor
 from mpgenie.models.fsq import FSQ
 from mpgenie.models.genie import Genie, preset
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
-from mpgenie.models.train import _to_x, encode_views, load_checkpoint
+from mpgenie.models.train import encode_views
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -144,7 +146,7 @@ def test_encode_views_matches_frame_by_frame_encoding() -> None:
     model = Genie(preset("tiny", 32)).eval()
     video = (torch.rand(2, 7, 32, 32, 3) * 255).to(torch.uint8).numpy()
     tokens, latent = encode_views(model, video, chunk=3)  # chunks that split transitions
-    x = _to_x(video)
+    x = to_tensor(video)
     with torch.no_grad():
         for v in range(2):
             assert (tokens[v] == model.tokenizer.encode(x[v])[1].numpy()).all()
@@ -162,3 +164,17 @@ def test_foreign_or_outdated_checkpoints_are_refused_clearly(tmp_path: Path) -> 
     for path in (garbage, outdated):
         with pytest.raises(ValueError, match="not a world-model checkpoint this version can load"):
             load_checkpoint(path)
+
+
+def test_true_action_ids_are_the_worlds_actions() -> None:
+    """The dynamics' true action ids are the world's actions and the latent ids follow them: the count comes from
+    mpgenie.world.actions, so a new action cannot collide with the first latent id (it was a copied 10)."""
+    from mpgenie.models.genie import TRUE_ACTIONS  # noqa: PLC0415
+    from mpgenie.world.actions import NUM_ACTIONS, Action  # noqa: PLC0415
+
+    assert TRUE_ACTIONS == NUM_ACTIONS == len(Action)
+    cfg = preset("tiny", 32)
+    latent = 1
+    for level in cfg.lam.levels:
+        latent *= level
+    assert cfg.dynamics.num_actions == NUM_ACTIONS + latent

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,7 +12,6 @@ from mpgenie.cli.groups import app, bench_app
 from mpgenie.errors import UsageError
 
 if TYPE_CHECKING:
-    from mpgenie.genie.streamer import FrameStreamer
     from mpgenie.platform import Platform
     from mpgenie.world.config import WorldConfig
 
@@ -114,6 +112,7 @@ def serve(
 ) -> None:
     """Run the platform API and the realtime server until Ctrl-C (graceful shutdown)."""
     from mpgenie.api.settings import Settings
+    from mpgenie.genie.factory import make_streamer
     from mpgenie.logs import configure_logging
     from mpgenie.net.connections import ServerSettings
     from mpgenie.platform import run_platform
@@ -161,7 +160,7 @@ def serve(
                 console.print(f"API [bold]{platform.api_url}/v1[/] (docs {platform.api_url}/docs)")
             console.print("Ctrl-C stops")
 
-        streamer = _streamer(renderer, renderer_checkpoint, renderer_url, frame_resolution)
+        streamer = make_streamer(renderer, renderer_checkpoint, renderer_url, frame_resolution)
         run_platform(
             api_settings, cfg, settings, host, port, api_port, api, realtime, on_ready=ready, streamer=streamer
         )
@@ -169,32 +168,6 @@ def serve(
             console.print("server stopped cleanly")
 
     run(body)
-
-
-def _streamer(renderer: str, checkpoint: str | None, url: str | None, resolution: int) -> FrameStreamer:
-    from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT
-    from mpgenie.genie.streamer import FrameStreamer
-
-    if resolution not in RESOLUTIONS:
-        raise UsageError(f"--frame-resolution must be {RESOLUTIONS_TEXT}")
-    if renderer == "procedural":
-        return FrameStreamer(resolution=resolution)
-    if renderer == "learned":
-        if not checkpoint or not Path(checkpoint).exists():
-            raise UsageError("--renderer learned needs --renderer-checkpoint pointing at a trained checkpoint")
-        try:
-            from mpgenie.genie.backends import LearnedWorldModel
-        except ImportError:
-            raise UsageError("this needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
-        model = LearnedWorldModel(checkpoint)
-        return FrameStreamer(lambda core: model, resolution=model.model.cfg.tokenizer.resolution)
-    if renderer == "http":
-        from mpgenie.genie.http import HttpWorldModel
-
-        if not url:
-            raise UsageError("--renderer http needs --renderer-url")
-        return FrameStreamer(lambda core: HttpWorldModel(url), resolution=resolution)
-    raise UsageError(f"unknown renderer {renderer!r} (procedural, learned, http)")
 
 
 @app.command()

@@ -7,13 +7,14 @@ two methods.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from mpgenie.genie.context import PlayerContext
-from mpgenie.models.others import from_players
+from mpgenie.genie.context import NearbyPlayer, PlayerContext
+from mpgenie.models.visible_players import features
 from mpgenie.render import Renderer, RenderSettings
 from mpgenie.world.simulation import World
 
@@ -41,6 +42,30 @@ class ProceduralWorldModel:
         return self.renderer.render(np.array([context.player]))[0]
 
 
+def from_players(
+    players: Sequence[NearbyPlayer],
+    viewer_pos: NDArray[np.float64],
+    viewer_heading: NDArray[np.float64],
+    radius: float,
+    within_m: float,
+    max_others: int,
+) -> NDArray[np.float32]:
+    """The visible-player features of a live context's nearby players, seen from the viewer's previous pose.
+
+    It lives here, not in ``mpgenie.models.visible_players``, because it reads the context's ``NearbyPlayer``
+    objects: the models take plain arrays so they never import this serving layer."""
+    return features(
+        viewer_pos,
+        viewer_heading,
+        np.array([p.position for p in players], dtype=np.float64).reshape(-1, 3),
+        np.array([p.heading for p in players], dtype=np.float64).reshape(-1, 3),
+        np.array([p.last_action for p in players], dtype=np.int64),
+        radius,
+        within_m,
+        max_others,
+    )
+
+
 class LearnedWorldModel:
     """A checkpoint trained with ``mpgenie train worldmodel`` as a world model (needs the ``learn`` extra).
 
@@ -48,10 +73,10 @@ class LearnedWorldModel:
     there are fewer than the model's context), ``step`` predicts the next frame's tokens for the true action and
     decodes them; the prediction becomes history, so the stream continues from the model's own frames until the
     next start (a continuity break). The nearby players are told as seen from the player's pose at its previous
-    frame (models/others.py says why), so that pose is kept too."""
+    frame (models/visible_players.py says why), so that pose is kept too."""
 
     def __init__(self, checkpoint: str) -> None:
-        from mpgenie.models.train import load_checkpoint  # noqa: PLC0415 - PyTorch is an optional extra
+        from mpgenie.models.checkpoint import load_checkpoint  # noqa: PLC0415 - PyTorch is an optional extra
 
         self.model, _ = load_checkpoint(checkpoint)
         self.model.eval()
@@ -65,17 +90,21 @@ class LearnedWorldModel:
     def start(self, context: PlayerContext) -> None:
         import torch  # noqa: PLC0415
 
+        from mpgenie.models.frames import to_tensor  # noqa: PLC0415
+
         res = self.model.cfg.tokenizer.resolution
         frames = [f for f in context.frames if f.shape[0] == res] or [np.zeros((res, res, 3), dtype=np.uint8)]
         c = self.model.cfg.dynamics.context_frames
         frames = ([frames[0]] * c + frames)[-c:]
-        x = torch.from_numpy(np.stack(frames)).float().div(127.5).sub(1.0).permute(0, 3, 1, 2)
+        x = to_tensor(np.stack(frames))
         with torch.no_grad():
             self._codes[context.player] = list(self.model.tokenizer.encode(x)[1])
         self._pose[context.player] = self._own_pose(context)
 
     def step(self, context: PlayerContext, action: int) -> NDArray[np.uint8]:
         import torch  # noqa: PLC0415
+
+        from mpgenie.models.frames import to_frames  # noqa: PLC0415
 
         if context.player not in self._codes:
             self.start(context)
@@ -98,4 +127,4 @@ class LearnedWorldModel:
             image = self.model.tokenizer.decode_codes(nxt).clamp(-1, 1)
         history.append(nxt[0])
         del history[:-c]
-        return ((image[0] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        return to_frames(image[0])

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mpgenie.world.geometry import right_of
+from mpgenie.world.geometry import relative_heading_deg, relative_to
 from mpgenie.world.simulation import World
 
 OWN_BYTES = 64
@@ -68,30 +68,6 @@ class PlayerContext:
     events: list[dict[str, Any]] = field(default_factory=list)
     size_bytes: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
-
-
-def relative_to(
-    p: NDArray[np.float64], h: NDArray[np.float64], points: NDArray[np.float64], radius: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Where ``points`` (unit vectors) lie as seen from ``p`` facing ``h``: metres forward and right (the
-    great-circle distance split along the direction towards each point) and the distance itself."""
-    p, h = np.asarray(p, dtype=np.float64), np.asarray(h, dtype=np.float64)
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    r = right_of(p[None], h[None])[0]
-    ang = np.arccos(np.clip(points @ p, -1.0, 1.0))
-    tangent = points - np.outer(points @ p, p)
-    norm = np.linalg.norm(tangent, axis=1)
-    unit = tangent / np.where(norm > 0, norm, 1.0)[:, None]
-    dist = ang * radius
-    return unit @ h * dist, unit @ r * dist, dist
-
-
-def relative_heading_deg(p: NDArray[np.float64], h: NDArray[np.float64], headings: NDArray[np.float64]) -> NDArray:
-    """Headings (unit tangents of nearby players) relative to ``h`` at ``p``: degrees, positive to the right."""
-    h = np.asarray(h, dtype=np.float64)
-    r = right_of(np.asarray(p, dtype=np.float64)[None], h[None])[0]
-    headings = np.asarray(headings, dtype=np.float64).reshape(-1, 3)
-    return np.degrees(np.arctan2(headings @ r, headings @ h))
 
 
 class ContextAssembler:

@@ -4,15 +4,22 @@ second) gets its view as a JPEG ``frame`` message at that rate, rendered by the 
 Bandwidth adaptation: a frame is skipped for a connection whose send buffer still holds more than
 ``max_backlog_bytes`` (the client or its link is not keeping up), so slow clients get fewer frames and the tick is
 never held up; snapshots keep flowing either way.
+
+A failing backend (a model server down, a learned model raising) never stops the game: that frame is drawn by the
+procedural ground truth instead, counted in ``failures`` and logged, at most once per ``failure_log_every_s`` with
+the number left unlogged since, so a backend that fails every frame for every player does not flood the logs.
 """
 
 from __future__ import annotations
 
 import fractions
+import time
+import weakref
 from collections.abc import Callable
 
 import av
 import numpy as np
+import structlog
 from numpy.typing import NDArray
 
 from mpgenie.genie.backends import ProceduralWorldModel, WorldModel
@@ -21,6 +28,10 @@ from mpgenie.genie.context import ContextAssembler
 from mpgenie.net import protocol as p
 from mpgenie.net.core import ServerCore
 from mpgenie.render import RenderSettings
+
+log = structlog.get_logger("mpgenie.genie")
+
+FAILURE_LOG_EVERY_S = 10.0
 
 
 class JpegEncoder:
@@ -39,21 +50,35 @@ class JpegEncoder:
         return b"".join(bytes(packet) for packet in self.ctx.encode(frame))
 
 
+Backends = tuple[WorldModel, ContextAssembler, FrameConsistencyManager]
+
+
 class FrameStreamer:
-    """Per session core: which players get a frame this tick, from which backend."""
+    """Per session core: which players get a frame this tick, from which backend.
+
+    Each core's backend, context assembler and frame history are kept while the core lives and no longer: they are
+    held by the core object itself (weakly), not by ``id(core)``, which the interpreter recycles for a later core —
+    the streamer is only ever handed cores (``tick``), not told when a session ends or idles out, so it lets go when
+    the router does. A backend made by ``backend`` must therefore not keep a reference to its core."""
 
     def __init__(
         self,
         backend: Callable[[ServerCore], WorldModel] | None = None,
         resolution: int = 64,
         max_backlog_bytes: int = 64 * 1024,
+        failure_log_every_s: float = FAILURE_LOG_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.make_backend = backend or (lambda core: ProceduralWorldModel(core.world, RenderSettings(resolution)))
         self.resolution = resolution
         self.max_backlog = max_backlog_bytes
-        self._backends: dict[int, tuple[WorldModel, ContextAssembler, FrameConsistencyManager]] = {}
-        self._fallbacks: dict[int, ProceduralWorldModel] = {}
+        self._backends: weakref.WeakKeyDictionary[ServerCore, Backends] = weakref.WeakKeyDictionary()
+        self._fallbacks: weakref.WeakKeyDictionary[ServerCore, ProceduralWorldModel] = weakref.WeakKeyDictionary()
         self.failures = 0
+        self.failure_log_every_s = failure_log_every_s
+        self._clock = clock
+        self._failure_logged_at: float | None = None
+        self._failures_unlogged = 0
         self.encoder = JpegEncoder(resolution)
         self.sent = 0
         self.skipped = 0
@@ -84,24 +109,51 @@ class FrameStreamer:
                 model.start(ctx)
             try:
                 frame = model.step(ctx, int(w.last_action[player]))
-            except Exception:  # a remote or learned model failing must not stop the game: draw the ground truth
-                self.failures += 1
-                fallback = self._fallbacks.setdefault(
-                    id(core), ProceduralWorldModel(core.world, RenderSettings(self.resolution))
-                )
-                frame = fallback.step(ctx, 0)
+            except Exception as exc:  # a remote or learned model failing must not stop the game: draw the ground truth
+                self._failed(core, player, exc)
+                frame = self._fallback(core).step(ctx, 0)
             if history.observe(player, frame, w.pos[player], w.fwd[player], teleported=bool(w.teleported[player])):
                 model.start(assembler.assemble(player, history.history(player)))
             data = self.encoder.encode(frame)
             core.send_to(conn, p.Frame(t, frame.shape[1], frame.shape[0], "jpeg", data), "frame")
             self.sent += 1
 
-    def _for(self, core: ServerCore) -> tuple[WorldModel, ContextAssembler, FrameConsistencyManager]:
-        key = id(core)
-        if key not in self._backends:
-            self._backends[key] = (
+    @property
+    def sessions(self) -> int:
+        """How many session cores the streamer holds backends for now."""
+        return len(self._backends)
+
+    def _for(self, core: ServerCore) -> Backends:
+        found = self._backends.get(core)
+        if found is None:
+            found = self._backends[core] = (
                 self.make_backend(core),
                 ContextAssembler(core.world, budget_bytes=16 * self.resolution * self.resolution * 3),
                 FrameConsistencyManager(capacity=8, radius_m=core.cfg.radius),
             )
-        return self._backends[key]
+        return found
+
+    def _fallback(self, core: ServerCore) -> ProceduralWorldModel:
+        found = self._fallbacks.get(core)
+        if found is None:  # made once per core, not per failure (a renderer is not free to build)
+            found = self._fallbacks[core] = ProceduralWorldModel(core.world, RenderSettings(self.resolution))
+        return found
+
+    def _failed(self, core: ServerCore, player: int, exc: Exception) -> None:
+        """Count a backend failure; log it unless one was logged less than ``failure_log_every_s`` ago."""
+        self.failures += 1
+        now = self._clock()
+        if self._failure_logged_at is not None and now - self._failure_logged_at < self.failure_log_every_s:
+            self._failures_unlogged += 1
+            return
+        log.warning(
+            "world model failed, drew the ground truth",
+            session=core.settings.session,
+            player=player,
+            error=f"{type(exc).__name__}: {exc}",
+            failures=self.failures,
+            not_logged_since_last=self._failures_unlogged,
+            exc_info=exc,
+        )
+        self._failure_logged_at = now
+        self._failures_unlogged = 0

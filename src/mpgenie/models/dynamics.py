@@ -1,6 +1,7 @@
 """The dynamics model (MaskGIT-style): predicts the next frame's tokens from the previous frames' tokens, an
 action (a latent action code, or the true action when labels exist) and — for multiplayer — the visible other
-players (relative position, heading, last action; models/others.py), so it can draw other players where they are.
+players (relative position, heading, last action; models/visible_players.py), so it can draw other players where
+they are.
 
 One bidirectional transformer sees [past frame tokens | action token | other-player tokens | next frame tokens,
 some replaced by MASK]; training masks a random share of the next frame and predicts it (cross-entropy per

@@ -1,8 +1,8 @@
 """The assembled world model: tokenizer + latent action model + dynamics, their presets, and how a rollout is made.
 
-The dynamics model takes true actions (ids 0..9) when labels exist and latent actions (ids 10..17, from the latent
-action model) otherwise; it is trained on both, half the batches each, so it can be evaluated and driven either
-way.
+The dynamics model takes true actions (ids 0 .. TRUE_ACTIONS - 1, the world's actions: 0..9 now) when labels exist
+and latent actions (the ids after them, 10..17 now, from the latent action model) otherwise; it is trained on both,
+half the batches each, so it can be evaluated and driven either way.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from mpgenie.errors import UsageError
 from mpgenie.models.dynamics import Dynamics, DynamicsConfig
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
+from mpgenie.world.actions import NUM_ACTIONS
 
-TRUE_ACTIONS = 10
+# The true action ids are the world's actions, so their count comes from the world: a hard-coded copy would let a
+# new action silently collide with the first latent action id.
+TRUE_ACTIONS = NUM_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class Genie(nn.Module):
         guidance: float | None = None,
     ) -> torch.Tensor:
         """frames (B, C, 3, H, W) in [-1, 1] as context; actions (B, steps) dynamics action ids; others
-        (B, steps, K, F) the other players at each predicted frame (models/others.py) or None ->
+        (B, steps, K, F) the other players at each predicted frame (models/visible_players.py) or None ->
         predicted frames (B, steps, 3, H, W). ``guidance``: the action guidance (default: the config's)."""
         c = self.cfg.dynamics.context_frames
         b = frames.shape[0]

@@ -11,17 +11,15 @@ import math
 import torch
 import torch.nn.functional as F
 
+from mpgenie.models.frames import to_255
+
 _WINDOW, _SIGMA = 11, 1.5
 _C1, _C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
 
-def _to_255(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(-1, 1) + 1) * 127.5
-
-
 def psnr(pred: torch.Tensor, true: torch.Tensor) -> float:
     """PSNR in dB of the pooled mean squared error over the whole batch (B, 3, H, W)."""
-    mse = float(F.mse_loss(_to_255(pred), _to_255(true)))
+    mse = float(F.mse_loss(to_255(pred), to_255(true)))
     return 10.0 * math.log10(255.0**2 / max(mse, 1e-10))
 
 
@@ -33,7 +31,7 @@ def gaussian_window(size: int = _WINDOW, sigma: float = _SIGMA) -> torch.Tensor:
 
 def ssim(pred: torch.Tensor, true: torch.Tensor) -> float:
     """Mean SSIM over the batch (B, 3, H, W); frames must be at least 11 pixels on a side."""
-    x, y = _to_255(pred).double(), _to_255(true).double()
+    x, y = to_255(pred).double(), to_255(true).double()
     channels = x.shape[1]
     w = gaussian_window().to(x)[None, None].repeat(channels, 1, 1, 1)
 

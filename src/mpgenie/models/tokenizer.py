@@ -40,11 +40,6 @@ class Tokenizer(nn.Module):
             nn.Conv2d(self.fsq.dim, c, 3, padding=1), nn.GELU(), *dec, nn.Conv2d(c, 3, 3, padding=1)
         )
 
-    @staticmethod
-    def to_input(frames: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [-1, 1]."""
-        return frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) -> (quantized (B, d, g, g), codes (B, g, g))."""
         z = self.encoder(x).permute(0, 2, 3, 1)

@@ -16,7 +16,6 @@ import csv
 import functools
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,9 +31,11 @@ from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.dataset.replay import counterfactual_views
 from mpgenie.errors import UsageError
-from mpgenie.models.genie import TRUE_ACTIONS, Genie, GenieConfig, preset
+from mpgenie.models.checkpoint import load_checkpoint
+from mpgenie.models.frames import to_frames, to_tensor
+from mpgenie.models.genie import TRUE_ACTIONS, Genie, preset
 from mpgenie.models.metrics import psnr, ssim
-from mpgenie.models.others import from_episode
+from mpgenie.models.visible_players import from_episode
 
 PHASES = (("tokenizer", 0.15), ("lam", 0.15), ("dynamics", 0.7))
 RANDOM_DRAWS = 4
@@ -64,7 +65,7 @@ class Views:
 
     frames: np.ndarray  # (V, T, H, W, 3) uint8
     actions: np.ndarray  # (V, T) the action applied at each frame's tick
-    others: np.ndarray  # (V, T, K, F) the other players the dynamics is told about (models/others.py)
+    others: np.ndarray  # (V, T, K, F) the other players the dynamics is told about (models/visible_players.py)
     episode_of: list[int]  # the episode of each view
     agent_of: list[int]  # the agent whose view it is
 
@@ -118,28 +119,10 @@ def _split(episode_of: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return idx[~mask], idx[mask]
 
 
-def _to_x(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
-    x = torch.from_numpy(frames).float() / 127.5 - 1.0
-    return x.movedim(-1, -3)
-
-
 def _save(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> tuple[Genie, dict[str, Any]]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-        model = Genie(GenieConfig.from_dict(payload["config"]))
-        model.load_state_dict(payload["model"])
-    except (RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
-        # Not a checkpoint, or one written by an older version of these models (their layers have changed).
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{path} is not a world-model checkpoint this version can load ({first})") from exc
-    return model, payload
 
 
 @torch.no_grad()
@@ -152,7 +135,7 @@ def encode_views(model: Genie, frames: np.ndarray, chunk: int = 256) -> tuple[np
     latent = np.zeros((views, length), dtype=np.int64)
     for v in range(views):
         for start in range(0, length, chunk):
-            x = _to_x(frames[v, max(0, start - 1) : start + chunk])  # one frame of overlap for the transition
+            x = to_tensor(frames[v, max(0, start - 1) : start + chunk])  # one frame of overlap for the transition
             first = 0 if start == 0 else 1
             tokens[v, start : start + chunk] = model.tokenizer.encode(x[first:])[1].numpy()
             latent[v, start + 1 - first : start + chunk] = model.lam.infer(x[:-1], x[1:])[1].numpy()
@@ -210,9 +193,9 @@ def train_worldmodel(
         t = rng.integers(c, frames.shape[1] - 1, size=cfg.batch)
         model.train()
         if phase == "tokenizer":
-            loss, _ = model.tokenizer(_to_x(frames[views, t]))
+            loss, _ = model.tokenizer(to_tensor(frames[views, t]))
         elif phase == "lam":
-            loss, _ = model.lam(_to_x(frames[views, t]), _to_x(frames[views, t + 1]))
+            loss, _ = model.lam(to_tensor(frames[views, t]), to_tensor(frames[views, t + 1]))
         else:
             if encoded is None:  # the tokenizer and latent action model are final now: encode every frame once
                 encoded = encode_views(model.eval(), frames)
@@ -310,8 +293,8 @@ def eval_worldmodel(
     views = rng.choice(held, size=clips)
     starts = rng.integers(c, frames.shape[1] - horizon, size=clips)
     window = starts[:, None] + np.arange(horizon)  # (clips, horizon) the frames to predict
-    ctx = _to_x(frames[views[:, None], starts[:, None] + np.arange(-c, 0)])
-    truth = _to_x(frames[views[:, None], window])
+    ctx = to_tensor(frames[views[:, None], starts[:, None] + np.arange(-c, 0)])
+    truth = to_tensor(frames[views[:, None], window])
     true_actions = torch.from_numpy(actions[views[:, None], window])
     others = torch.from_numpy(held_out.others[views[:, None], window])
     with torch.no_grad():
@@ -334,7 +317,7 @@ def eval_worldmodel(
         recon = model.tokenizer.decode_codes(model.tokenizer.encode(truth[:, 0])[1]).clamp(-1, 1)
     # What the simulator itself draws after those random true actions (the episode forked at each clip's start):
     # a model that follows its actions lands nearer these than the recorded future.
-    simulated = _to_x(
+    simulated = to_tensor(
         counterfactual_views(
             MultiplayerVideoDataset(data).episode(held_out.episode_of[0]),
             np.tile(starts, RANDOM_DRAWS),
@@ -365,7 +348,7 @@ def eval_worldmodel(
     if preview is not None:
 
         def strip(x: torch.Tensor) -> np.ndarray:
-            return ((x[:4, :8].clamp(-1, 1) + 1) * 127.5).byte().movedim(-3, -1).numpy()
+            return to_frames(x[:4, :8])
 
         rows = [
             np.concatenate(list(row), axis=1)

@@ -95,6 +95,30 @@ def right_of(p: ArrayLike, h: ArrayLike) -> Vec:
     return np.cross(np.asarray(h, dtype=np.float64), np.asarray(p, dtype=np.float64))
 
 
+def relative_to(
+    p: NDArray[np.float64], h: NDArray[np.float64], points: NDArray[np.float64], radius: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Where ``points`` (unit vectors) lie as seen from ``p`` facing ``h``: metres forward and right (the
+    great-circle distance split along the direction towards each point) and the distance itself."""
+    p, h = np.asarray(p, dtype=np.float64), np.asarray(h, dtype=np.float64)
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    r = right_of(p[None], h[None])[0]
+    ang = np.arccos(np.clip(points @ p, -1.0, 1.0))
+    tangent = points - np.outer(points @ p, p)
+    norm = np.linalg.norm(tangent, axis=1)
+    unit = tangent / np.where(norm > 0, norm, 1.0)[:, None]
+    dist = ang * radius
+    return unit @ h * dist, unit @ r * dist, dist
+
+
+def relative_heading_deg(p: NDArray[np.float64], h: NDArray[np.float64], headings: NDArray[np.float64]) -> NDArray:
+    """Headings (unit tangents of nearby players) relative to ``h`` at ``p``: degrees, positive to the right."""
+    h = np.asarray(h, dtype=np.float64)
+    r = right_of(np.asarray(p, dtype=np.float64)[None], h[None])[0]
+    headings = np.asarray(headings, dtype=np.float64).reshape(-1, 3)
+    return np.degrees(np.arctan2(headings @ r, headings @ h))
+
+
 def move_along(p: Vec, direction: Vec, angle: NDArray[np.float64] | float) -> tuple[Vec, Vec]:
     """Move unit vectors ``p`` along the great circle through tangent ``direction`` by ``angle`` radians.
 

@@ -1,11 +1,15 @@
 """The other-player features: the trainer (from recorded arrays) and the learned backend (from the live context)
 must tell the dynamics model the same numbers."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
+from mpgenie.genie.backends import from_players
 from mpgenie.genie.context import ContextAssembler
-from mpgenie.models.others import OTHER_FEATURES, SCALE_M, features, from_episode, from_players
+from mpgenie.models.visible_players import OTHER_FEATURES, SCALE_M, features, from_episode
 from mpgenie.world import World, WorldConfig
 
 
@@ -55,3 +59,14 @@ def test_features_order_range_and_padding() -> None:
     assert out[1] == pytest.approx([0.0, 10 / SCALE_M, 0.0, 1.0, 1.0], abs=1e-6)
     assert not out[2:].any()  # the far one is left out; padding is zero
     assert not features(p, h, np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, int), radius, 30.0, 4).any()
+
+
+def test_the_feature_code_does_not_import_the_serving_layer() -> None:
+    """models sits below genie: importing the feature code must not pull in mpgenie.genie (that was an import loop:
+    genie.backends -> models.others -> genie.context)."""
+    code = (
+        "import sys, mpgenie.models.visible_players; "
+        "print(sorted(m for m in sys.modules if m.startswith(('mpgenie.genie', 'mpgenie.net', 'mpgenie.render'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

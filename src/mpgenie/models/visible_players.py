@@ -11,19 +11,18 @@ move, and the model could read the viewer's own motion off the other players ins
 other players' moves are theirs alone, so they can be told.
 
 Two places compute these numbers and must agree: the trainer, from a dataset's recorded positions and headings
-(:func:`from_episode`), and the learned backend, from the live context (:func:`from_players`). A test holds them
-equal on the same world.
+(:func:`from_episode`), and the learned backend, from the live context (``mpgenie.genie.backends.from_players``,
+which turns the context's nearby players into the arrays :func:`features` takes: this module knows arrays only, so
+the models never import the serving layer above them). A test holds them equal on the same world.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from numpy.typing import NDArray
 
-from mpgenie.genie.context import NearbyPlayer, relative_heading_deg, relative_to
 from mpgenie.world.actions import NUM_ACTIONS
+from mpgenie.world.geometry import relative_heading_deg, relative_to
 
 OTHER_FEATURES = 5
 SCALE_M = 30.0  # the default render distance: visible players land in [-1, 1]
@@ -54,27 +53,6 @@ def features(
     out[:k, 3] = np.cos(angle)
     out[:k, 4] = np.asarray(last_actions)[keep] / (NUM_ACTIONS - 1)
     return out
-
-
-def from_players(
-    players: Sequence[NearbyPlayer],
-    viewer_pos: NDArray[np.float64],
-    viewer_heading: NDArray[np.float64],
-    radius: float,
-    within_m: float,
-    max_others: int,
-) -> NDArray[np.float32]:
-    """The features of a live context's nearby players, seen from the viewer's previous pose."""
-    return features(
-        viewer_pos,
-        viewer_heading,
-        np.array([p.position for p in players], dtype=np.float64).reshape(-1, 3),
-        np.array([p.heading for p in players], dtype=np.float64).reshape(-1, 3),
-        np.array([p.last_action for p in players], dtype=np.int64),
-        radius,
-        within_m,
-        max_others,
-    )
 
 
 def from_episode(
