@@ -5,7 +5,7 @@ import numpy as np
 
 from mpgenie.net import protocol as p
 from mpgenie.net.connections import CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER, ServerSettings
-from mpgenie.net.tickets import issue_ticket
+from mpgenie.net.tickets import DEV_SECRET, issue_ticket
 from mpgenie.world import Action, WorldConfig
 
 from .sim import Link, SimNet
@@ -345,12 +345,43 @@ def test_rejoin_as_a_new_player_resets_event_numbering() -> None:
     assert a.state.last_event >= 4  # its join respawn + 3
     net.drop(a)
     net.run(1.0)  # grace over: the player is gone
-    net._open(a, resume=False)  # joins again with its ticket: a new player
+    a.state.token = issue_ticket(DEV_SECRET, "a", "default")  # a ticket admits once: the API hands a new one
+    net._open(a, resume=False)  # joins again: a new player
     net.run(0.1)
     net.server.announce("after", {"k": 9})
     net.run(0.3)
     assert not a.state.welcome.resumed
     assert any(isinstance(e, p.EvWorld) and e.name == "after" for e in a.state.events)
+
+
+def test_a_join_ticket_admits_once() -> None:
+    """A ticket is not a bearer pass for its lifetime: used once, it opens nothing again (a resume token does)."""
+    net = SimNet(cfg(), ServerSettings(resume_grace_s=0.5), seed=41)
+    a = net.connect("a", policy=noop)
+    net.run(0.3)
+    assert a.state.welcome is not None and not errors(a)
+    copy = net.connect("a-copy", hello=a.state.hello(resume=False))  # the same ticket on a second connection
+    net.drop(a)
+    net.run(1.0)  # grace over: the player is gone
+    net._open(a, resume=False)  # and the ticket, again
+    net.run(0.3)
+    assert errors(copy) == ["auth_failed"] and errors(a) == ["auth_failed"]
+    assert not net.server.by_player
+    fresh = net.connect("a", policy=noop)  # a new ticket for the same account works
+    net.run(0.3)
+    assert not errors(fresh) and len(net.server.by_player) == 1
+
+
+def test_the_tickets_capacity_is_the_rule_whatever_tickets_say() -> None:
+    """Three valid tickets for a 2-seat session (one taken before its holder left the API): two players."""
+    net = SimNet(cfg(), seed=42)
+    clients = []
+    for name in ("p1", "p2", "p3"):
+        ticket = issue_ticket(DEV_SECRET, name, "default", extra={"cap": 2})
+        clients.append(net.connect(name, hello=p.encode(p.Hello(p.PROTOCOL_VERSION, ticket))))
+        net.run(0.2)
+    assert [errors(c) for c in clients] == [[], [], ["server_full"]]
+    assert len(net.server.by_player) == 2
 
 
 def test_takeover_rotates_the_resume_token() -> None:

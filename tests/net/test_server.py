@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -343,3 +345,113 @@ def test_fuzz_100k_bad_frames_do_not_disturb_good_clients() -> None:
                 await c.close()
 
     run(body)
+
+
+async def _raw_hello(server: RealtimeServer, hello: bytes, rcvbuf: int) -> socket.socket:
+    """A WebSocket client by hand that says hello and then never reads again (a tiny receive buffer, so the
+    server's side fills quickly)."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", server.port))
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(sock, request.encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += await loop.sock_recv(sock, 1)  # byte by byte: read nothing past the handshake
+    assert response.startswith(b"HTTP/1.1 101")
+    assert len(hello) < 65536
+    header = bytes([0x82, 0x80 | 126]) + len(hello).to_bytes(2, "big")  # binary, masked, 16-bit length
+    await loop.sock_sendall(sock, header + b"\0\0\0\0" + hello)  # a zero mask key leaves the payload as is
+    return sock
+
+
+def test_a_client_that_stops_reading_is_bounded_in_bytes_and_time() -> None:
+    """It degrades first (no snapshots while behind), then goes after max_behind_s; the kernel's send queue is
+    capped by SO_SNDBUF. An honest client in the same world is not disturbed."""
+    settings = ServerSettings(slow_backlog_bytes=2048, max_behind_s=1.0, kernel_send_buffer_bytes=8192)
+    crowded = WorldConfig(seed=3, radius=20.0, num_landmarks=4, num_hazards=0)  # everyone in everyone's view
+
+    async def scenario() -> None:
+        async with serving(settings, crowded) as server:
+            server.core.world.add_players(60)  # big full snapshots (a client that never acks gets full ones)
+            good = client(server, "good")
+            await good.connect()
+            hello = p.encode(p.Hello(p.PROTOCOL_VERSION, issue_ticket(DEV_SECRET, "sleepy")))
+            sock = await _raw_hello(server, hello, rcvbuf=4096)
+            started = time.monotonic()
+            peer = None
+            while time.monotonic() - started < 20:
+                conns = [
+                    c for c in server.core.conns.values() if c.session is not None and c.session.subject == "sleepy"
+                ]
+                if conns:
+                    peer = conns[0].peer
+                    held = peer.backlog()
+                    assert held <= settings.max_send_backlog_bytes
+                if peer is not None and not conns:
+                    break
+                await asyncio.sleep(0.05)
+            gone_after = time.monotonic() - started
+            assert peer is not None and not any(
+                c.session is not None and c.session.subject == "sleepy" for c in server.core.conns.values()
+            ), "the non-reading client was never dropped"
+            assert gone_after < 15.0
+            assert server.core.metrics.value("mpgenie_disconnects_total", reason="slow") == 1
+            assert server.core.metrics.value("mpgenie_snapshots_skipped_total") > 0  # it degraded first
+            before = good.state.tick
+            await snapshots(good, 10)
+            assert good.connected and good.state.tick >= before + 10
+            sock.close()
+            await good.close()
+
+    run(scenario)
+
+
+def test_the_kernel_send_queue_is_capped() -> None:
+    settings = ServerSettings(kernel_send_buffer_bytes=16384)
+
+    async def scenario() -> None:
+        async with serving(settings) as server:
+            c = client(server, "k")
+            await c.connect()
+            conn = next(iter(server.core.conns.values()))
+            sock = conn.peer.transport.underlying_transport.get_extra_info("socket")  # type: ignore[attr-defined]
+            # Linux doubles the value for its bookkeeping; autotuning (megabytes) is off once it is set.
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * 16384
+            await c.close()
+
+    run(scenario)
+
+
+def test_a_late_tick_loop_still_gives_the_event_loop_back() -> None:
+    """Two sessions whose ticks take 40 ms each: the server is always late (80 ms of work per 50 ms tick), yet
+    other tasks on its event loop (the API, socket reads) run between the sessions, not never."""
+
+    async def scenario() -> None:
+        async with serving() as server:
+            for sid in ("heavy-1", "heavy-2"):
+                core = server.router.session(sid, {})
+                assert core is not None
+                original = core.tick
+
+                def heavy(now: float, original: Callable[[float], object] = original) -> object:
+                    time.sleep(0.04)  # a world that costs more than its share
+                    return original(now)
+
+                core.tick = heavy  # type: ignore[method-assign]
+            gaps = []
+            last = begin = time.monotonic()
+            while last - begin < 1.5:
+                await asyncio.sleep(0.005)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+            assert server.core.metrics.value("mpgenie_ticks_late_total") > 0
+            assert max(gaps) < 0.2, f"the event loop was held for {max(gaps) * 1000:.0f} ms"
+
+    run(scenario)

@@ -33,7 +33,8 @@ class Peer(Protocol):
     def send(self, data: bytes) -> None: ...
 
     def backlog(self) -> int:
-        """Bytes accepted by :meth:`send` but not yet written to the network."""
+        """Bytes accepted by :meth:`send` but not yet handed to the kernel (whose own send queue the transport
+        bounds with ``kernel_send_buffer_bytes``)."""
         ...
 
     def close(self, code: int, reason: str, abort: bool = False) -> None:
@@ -53,7 +54,10 @@ class ServerSettings:
     resume_grace_s: float = 30.0
     history_depth: int = 32
     max_input_backlog: int = 4
-    max_send_backlog_bytes: int = 256 * 1024
+    max_send_backlog_bytes: int = 256 * 1024  # beyond this the connection is closed at once
+    slow_backlog_bytes: int = 16 * 1024  # beyond this a client gets no snapshots until it drains (it degrades)
+    max_behind_s: float = 10.0  # ...and if it stays behind this long, it is closed (its player may resume)
+    kernel_send_buffer_bytes: int = 64 * 1024  # SO_SNDBUF: bounds what the kernel queues for a non-reader
     max_frame_bytes: int = 4096
     kick_violations: int = 50
     violation_window_s: float = 10.0
@@ -103,6 +107,7 @@ class Conn:
     control_at: float = 0.0
     connected_at: float = 0.0
     follow_generation: int = 0
+    behind_since: float | None = None  # since when the send backlog has been over ``slow_backlog_bytes``
 
     @property
     def joined(self) -> bool:

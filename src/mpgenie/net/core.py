@@ -18,7 +18,10 @@ Rules the code keeps:
   acknowledged that the server still has (else it is full).
 - Bad frames never reach the world: they get an error frame (rate-limited), count as violations, and enough
   violations within a window kick the connection. Nothing a client sends can raise out of ``on_message``.
-- A slow client (send backlog over ``max_send_backlog_bytes``) is disconnected; its player waits for a resume.
+- A slow client degrades, then goes: over ``slow_backlog_bytes`` of send backlog it gets no snapshots until it
+  drains; behind for ``max_behind_s``, or over ``max_send_backlog_bytes``, it is disconnected and its player waits
+  for a resume. With the kernel's send queue bounded too (``kernel_send_buffer_bytes``), a client that stops
+  reading holds a bounded number of bytes for a bounded time.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from mpgenie.net.connections import (
 )
 from mpgenie.net.metrics import ServerMetrics
 from mpgenie.net.snapshots import StateHistory
-from mpgenie.net.tickets import TicketError, verify_ticket
+from mpgenie.net.tickets import TicketError, TicketLedger, verify_ticket
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.simulation import World
 from mpgenie.world.validator import Validator
@@ -68,8 +71,10 @@ class ServerCore:
         metrics: ServerMetrics | None = None,
         on_kick: Callable[[str, str, str], None] | None = None,
         on_presence: Callable[[str, str, bool], None] | None = None,
+        tickets: TicketLedger | None = None,
     ) -> None:
         self.cfg = cfg or WorldConfig()
+        self.tickets = tickets if tickets is not None else TicketLedger()  # shared by a node's sessions
         self.settings = settings or ServerSettings()
         self.metrics = metrics or ServerMetrics()
         self.world = World(self.cfg)
@@ -212,6 +217,9 @@ class ServerCore:
         except TicketError as exc:
             self._fatal(conn, "auth_failed", str(exc))
             return
+        if not self.tickets.use(ticket):
+            self._fatal(conn, "auth_failed", "this join ticket has been used already: ask the API for a new one")
+            return
         if hello.spectate is not None:
             spectators = sum(1 for c in self.conns.values() if c.spectate is not None and not c.closed)
             if spectators >= self.settings.max_spectators:
@@ -248,12 +256,12 @@ class ServerCore:
             self.sessions[existing.resume] = existing
             self._attach(conn, existing, resumed=True, last_event=hello.last_event)
             return
-        if len(self.by_player) >= self.settings.max_players:
-            self._fatal(conn, "server_full", f"the session is full ({self.settings.max_players} players)")
+        seats = min(self.settings.max_players, ticket.capacity or self.settings.max_players)
+        if len(self.by_player) >= seats:  # the API's seat count is advice; this is the rule
+            self._fatal(conn, "server_full", f"the session is full ({seats} players)")
             return
         player = self.world.add_player()
-        if player >= self.generation.shape[0]:
-            self.generation = np.concatenate([self.generation, np.zeros(self.generation.shape[0], np.int64)])
+        self._cover_slots()
         self.generation[player] += 1
         session = PlayerSession(player, ticket.subject, secrets.token_urlsafe(24), self.validator.for_player())
         log.info(
@@ -489,8 +497,7 @@ class ServerCore:
         t0 = time.perf_counter()
         result = w.step(actions)
         step_s = time.perf_counter() - t0
-        if self.generation.shape[0] < w.num_slots:
-            self.generation = np.concatenate([self.generation, np.zeros(w.num_slots, np.int64)])
+        self._cover_slots()
         self.history.record(w, self.generation)
         announcements, self._announcements = self._announcements, []
         wire = delivery.route_events(self, result.events, announcements)
@@ -500,17 +507,38 @@ class ServerCore:
         self.metrics.ticks.inc()
         return TickReport(w.tick, len(wire), snapshots, sent, step_s, deltas_s, send_s)
 
+    def _cover_slots(self) -> None:
+        """Grow the per-slot join generations to cover every slot the world has (it grows its slots itself)."""
+        need = self.world.num_slots
+        if self.generation.shape[0] < need:
+            grown = np.zeros(max(need, 2 * self.generation.shape[0]), dtype=np.int64)
+            grown[: self.generation.shape[0]] = self.generation
+            self.generation = grown
+
     def _snapshot_conns(self) -> list[Conn]:
-        """The joined connections that get this tick's snapshot. A slow one (send backlog over
-        ``max_send_backlog_bytes``) is closed instead, joined or not: nobody pins server memory by not reading."""
-        limit = self.settings.max_send_backlog_bytes
+        """The joined connections that get this tick's snapshot. One that is behind (send backlog over
+        ``slow_backlog_bytes``) skips snapshots until it drains; one behind for ``max_behind_s``, or over
+        ``max_send_backlog_bytes``, is closed, joined or not: nobody pins server memory by not reading."""
+        s = self.settings
+        now = self.now
         conns = []
         for c in list(self.conns.values()):
             if c.closed:
                 continue
-            if c.peer.backlog() > limit:
+            backlog = c.peer.backlog()
+            if backlog > s.slow_backlog_bytes:
+                if c.behind_since is None:
+                    c.behind_since = now
+            else:
+                c.behind_since = None
+            if backlog > s.max_send_backlog_bytes or (
+                c.behind_since is not None and now - c.behind_since > s.max_behind_s
+            ):
                 self.metrics.rejected.labels("slow").inc()
                 self._close(c, CLOSE_TRY_LATER, "slow", abort=True)
+                continue
+            if c.behind_since is not None:
+                self.metrics.snapshots_skipped.inc()
                 continue
             if c.joined:
                 conns.append(c)

@@ -46,9 +46,23 @@ class ServerMetrics:
         self.disconnects = Counter(
             "mpgenie_disconnects", "Connections closed by the server, by reason", ["reason"], registry=r
         )
+        self.snapshots_skipped = Counter(
+            "mpgenie_snapshots_skipped",
+            "Snapshots not sent to a client that is behind (its send backlog had not drained)",
+            registry=r,
+        )
         self.entity_updates = Counter(
             "mpgenie_entity_records_out", "Entity records sent in snapshots (enter+moved+turned+state)", registry=r
         )
+
+    def forget_session(self, session: str) -> None:
+        """Drop a session's series when its world ends: label sets are never freed otherwise, and an ended
+        session's last values would be exported (and summed into totals) forever."""
+        for gauge in (self.players, self.players_dropped, self.spectators):
+            try:
+                gauge.remove(session)
+            except KeyError:  # the session never set that gauge
+                continue
 
     def value(self, name: str, **labels: str) -> float:
         """Current value of a sample (e.g. ``mpgenie_bytes_out_total``), 0 when it does not exist yet."""

@@ -19,7 +19,7 @@ from mpgenie.net import protocol as p
 from mpgenie.net.connections import Peer, ServerSettings, TickReport
 from mpgenie.net.core import ServerCore
 from mpgenie.net.metrics import ServerMetrics
-from mpgenie.net.tickets import TicketError, verify_ticket
+from mpgenie.net.tickets import TicketError, TicketLedger, verify_ticket
 from mpgenie.world.config import ConfigError, WorldConfig
 
 IDLE_SESSION_S = 60.0
@@ -38,7 +38,8 @@ class SessionRouter:
         self.metrics = metrics or ServerMetrics()
         self.on_kick = on_kick
         self.on_presence = on_presence
-        self.default = ServerCore(cfg, self.settings, self.metrics, on_kick, on_presence)
+        self.tickets = TicketLedger()  # one for all sessions: a ticket admits once on this node
+        self.default = ServerCore(cfg, self.settings, self.metrics, on_kick, on_presence, tickets=self.tickets)
         self.cores: dict[str, ServerCore] = {self.settings.session: self.default}
         self._where: dict[Peer, ServerCore] = {}
         self._idle_since: dict[str, float] = {}
@@ -104,13 +105,29 @@ class SessionRouter:
         except (ConfigError, TypeError, ValueError, MemoryError):
             return None
         core = ServerCore(
-            cfg, dataclasses.replace(self.settings, session=session_id), self.metrics, self.on_kick, self.on_presence
+            cfg,
+            dataclasses.replace(self.settings, session=session_id),
+            self.metrics,
+            self.on_kick,
+            self.on_presence,
+            tickets=self.tickets,
         )
         self.cores[session_id] = core
         return core
 
     def tick(self, now: float) -> list[TickReport]:
-        reports = [core.tick(now) for core in list(self.cores.values())]
+        """Tick every session, then drop the idle ones. (The server's loop does the same one session at a time,
+        giving the event loop back in between.)"""
+        reports = [core.tick(now) for core in self.live()]
+        self.reap_idle(now)
+        return reports
+
+    def live(self) -> list[ServerCore]:
+        """The sessions to tick now (a copy: a session may end while others tick)."""
+        return list(self.cores.values())
+
+    def reap_idle(self, now: float) -> None:
+        """Drop sessions nobody has been connected to, or waiting in, for ``IDLE_SESSION_S``."""
         for sid, core in list(self.cores.items()):
             if core is self.default:
                 continue
@@ -119,7 +136,7 @@ class SessionRouter:
             elif now - self._idle_since.setdefault(sid, now) > IDLE_SESSION_S:
                 del self.cores[sid]
                 del self._idle_since[sid]
-        return reports
+                self.metrics.forget_session(sid)
 
     def end(self, session_id: str) -> None:
         """The platform ended this session: say goodbye to its clients and drop its world."""
@@ -127,8 +144,10 @@ class SessionRouter:
             return
         self.ended.add(session_id)
         core = self.cores.pop(session_id, None)
+        self._idle_since.pop(session_id, None)
         if core is not None:
             core.shutdown()
+        self.metrics.forget_session(session_id)
 
     def shutdown(self) -> None:
         for core in self.cores.values():

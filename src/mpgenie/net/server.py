@@ -21,6 +21,7 @@ import contextlib
 import gc
 import json
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -71,6 +72,10 @@ class _Connection(WSListener):  # type: ignore[misc]
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        sock = transport.underlying_transport.get_extra_info("socket")
+        if sock is not None:  # bound the kernel's send queue: a client that stops reading cannot park megabytes
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.core.settings.kernel_send_buffer_bytes)
         self.core.on_connect(self, time.monotonic())
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
@@ -225,28 +230,38 @@ class RealtimeServer:
         dt = 1.0 / core.cfg.tick_rate
         next_at = time.monotonic() + dt
         while not self._stopping.is_set():
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            # Always give the loop back, even when late: the API and socket reads share it, and a tick loop that
+            # only awaits when on time starves them exactly when the server is busiest.
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             start = time.monotonic()
             if start - next_at > dt:
                 core.metrics.late_ticks.inc()
                 next_at = start
             next_at += dt
-            try:
-                self.router.tick(start)
-                if self.on_session_tick is not None:
-                    for session_core in list(self.router.cores.values()):
-                        self.on_session_tick(session_core)
-                if self.on_tick is not None:
-                    self.on_tick(core)
-            except Exception:  # a bug must not take the world down silently; log it and keep ticking
-                log.exception("tick %d failed", core.world.tick)
-            took = time.monotonic() - start
+            took = 0.0
+            for session_core in self.router.live():
+                if session_core.closing:  # ended while an earlier session ticked
+                    continue
+                took += self._tick_session(session_core, start)
+                await asyncio.sleep(0)  # one world's cost does not hold up the loop for all the others
+            self.router.reap_idle(start)
+            if self.on_tick is not None:
+                self.on_tick(core)
             core.metrics.tick_seconds.observe(took)
             self.tick_times.append((core.world.tick, took))
             if core.world.tick % FREEZE_EVERY_TICKS == 0:
                 gc.freeze()
+
+    def _tick_session(self, session_core: ServerCore, now: float) -> float:
+        """One session's tick (and its frame streaming); returns the seconds it took."""
+        t0 = time.monotonic()
+        try:
+            session_core.tick(now)
+            if self.on_session_tick is not None:
+                self.on_session_tick(session_core)
+        except Exception:  # a bug must not take the world down silently; log it and keep ticking
+            log.exception("tick %d of session %s failed", session_core.world.tick, session_core.settings.session)
+        return time.monotonic() - t0
 
     async def stop(self, drain_s: float = 2.0) -> None:
         """Graceful shutdown: finish the current tick, say goodbye, flush, close."""

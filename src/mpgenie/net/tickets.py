@@ -8,8 +8,10 @@ API. The realtime server accepts only a ticket whose signature, expiry, audience
 
 from __future__ import annotations
 
+import heapq
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
@@ -32,6 +34,8 @@ class Ticket:
     name: str = ""
     correlation_id: str | None = None
     world: dict[str, object] | None = None  # the session's world-config overrides (set by the API)
+    ticket_id: str = ""  # the ``jti``: a ticket admits once (see TicketLedger)
+    capacity: int | None = None  # the session's seats (claim ``cap``, set by the API): the realtime side enforces it
 
 
 def issue_ticket(
@@ -69,7 +73,7 @@ def verify_ticket(secret: str, token: str, session: str | None = "default") -> T
             secret,
             algorithms=["HS256"],
             audience=AUDIENCE,
-            options={"require": ["exp", "sub", "sid", "aud"]},
+            options={"require": ["exp", "sub", "sid", "aud", "jti"]},
         )
     except jwt.ExpiredSignatureError:
         raise TicketError("join ticket expired") from None
@@ -85,4 +89,43 @@ def verify_ticket(secret: str, token: str, session: str | None = "default") -> T
         str(claims.get("name", claims["sub"])),
         claims.get("cid"),
         claims["world"] if isinstance(claims.get("world"), dict) else None,
+        str(claims["jti"]),
+        _capacity(claims.get("cap")),
     )
+
+
+def _capacity(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if value is None:
+        return None
+    raise TicketError("invalid join ticket: cap must be a positive integer")
+
+
+class TicketLedger:
+    """The ids of tickets already used, each remembered until its ticket expires: a join ticket admits once.
+
+    Without it a ticket is a bearer token for its whole lifetime: a player who took a ticket, left, and let two
+    others take the seats could still walk in, past the session's capacity. Memory is bounded by the tickets
+    issued within one ticket lifetime (60 s by default). One ledger serves every session of a realtime node; the
+    node is the only place a ticket for its sessions can be used.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock  # wall-clock seconds, like the tickets' ``exp``
+        self._used: set[str] = set()
+        self._expiry: list[tuple[float, str]] = []  # (exp, id) heap, for forgetting
+
+    def use(self, ticket: Ticket) -> bool:
+        """Mark ``ticket`` used; False when it had been used before."""
+        now = self._clock()
+        while self._expiry and self._expiry[0][0] < now:
+            self._used.discard(heapq.heappop(self._expiry)[1])
+        if ticket.ticket_id in self._used:
+            return False
+        self._used.add(ticket.ticket_id)
+        heapq.heappush(self._expiry, (ticket.expires_at, ticket.ticket_id))
+        return True
+
+    def __len__(self) -> int:
+        return len(self._used)

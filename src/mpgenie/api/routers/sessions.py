@@ -203,7 +203,12 @@ async def join_session(session_id: Id, request: Request, ctx: Ctx, session: Db, 
         ttl_s=s.join_ticket_ttl_s,
         role=user.role,
         now=now.timestamp(),
-        extra={"name": user.username, "cid": getattr(request.state, "request_id", None), "world": world},
+        extra={
+            "name": user.username,
+            "cid": getattr(request.state, "request_id", None),
+            "world": world,
+            "cap": capacity,  # the realtime server refuses players past it, whatever tickets say
+        },
     )
     return JoinOut(
         session_id=session_id,
