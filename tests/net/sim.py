@@ -69,6 +69,7 @@ class SimClient:
     peer: SimPeer | None = None
     phase_s: float = 0.0
     input_dt: float = 0.05
+    follow_rate: bool = True  # pace inputs to the rate the server announces (as the SDK's bots do)
     policy: Callable[[SimClient, int], int | None] | None = None
     corrections: list[float] = field(default_factory=list)
     received: list[p.ServerMessage] = field(default_factory=list)
@@ -85,6 +86,9 @@ class SimNet:
         self.clients: list[SimClient] = []
         self.dt = 1.0 / cfg.tick_rate
         self._next_tick = self.dt
+        # Virtual seconds a tick's work takes, by the time it starts (default: none). A tick that takes longer than
+        # the budget delays the next one, as the real loop does (it starts at once and never replays a backlog).
+        self.tick_cost: Callable[[float], float] | None = None
 
     def at(self, when: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self._queue, (when, next(self._order), fn))
@@ -157,7 +161,10 @@ class SimNet:
                         self.send_from_client(client, data)
                 else:
                     self.send_from_client(client, st.ack())
-            self._schedule_input(client, when + client.input_dt)
+            interval = client.input_dt
+            if client.follow_rate and st.server_rate > 0:
+                interval *= self.cfg.tick_rate / st.server_rate  # one input per server tick, as the server says
+            self._schedule_input(client, when + interval)
 
         self.at(when, fire)
 
@@ -170,7 +177,9 @@ class SimNet:
             if self._next_tick <= next_event:
                 self.now = self._next_tick
                 self.server.tick(self.now)
-                self._next_tick += self.dt
+                cost = self.tick_cost(self.now) if self.tick_cost is not None else 0.0
+                self.server.pace.work(cost)
+                self._next_tick += max(self.dt, cost)
             else:
                 self.now, _, fn = heapq.heappop(self._queue)
                 fn()

@@ -105,12 +105,12 @@ def test_invalid_inputs_get_errors_and_never_move_anyone() -> None:
         b"\x00\x01garbage",
         msgspec.msgpack.encode(["in", 1, 1, 42, 0]),  # unknown action
         msgspec.msgpack.encode(["in", -5, 1, 1, 0]),  # negative seq
-        p.encode(p.Input(10**6, 10**9, 1, 0)),  # clock far ahead
+        p.encode(p.Input(10**6, 10**9, 0, 0)),  # clock far ahead: absorbed (an overloaded server causes it)
     ]:
         net.send_from_client(bad, frame)
     net.run(0.3)
     codes = errors(bad)
-    assert {"malformed", "unknown_action", "out_of_range", "clock"} <= set(codes)
+    assert {"malformed", "unknown_action", "out_of_range"} <= set(codes) and "clock" not in codes
     assert np.allclose(w.pos[bad.state.player], before)  # rejected inputs did nothing
     assert not errors(good)
     assert net.server.metrics.value("mpgenie_rejected_inputs_total", reason="unknown_action") >= 1

@@ -102,8 +102,8 @@ class BotSwarm:
         self._stop.set()
 
     async def run(self, duration_s: float | None = None) -> None:
-        """Send one input per bot per tick until ``duration_s`` passes or :meth:`stop` is called."""
-        dt = 1.0 / self.tick_rate / self.phases
+        """Send one input per bot per server tick until ``duration_s`` passes or :meth:`stop` is called. The pace
+        follows the rate the server announces (``Rate``): an overloaded server gets fewer inputs, not a backlog."""
         groups = [self.clients[k :: self.phases] for k in range(self.phases)]
         index = [np.arange(k, self.n, self.phases) for k in range(self.phases)]
         start = time.monotonic()
@@ -122,11 +122,16 @@ class BotSwarm:
                 if c.connected and c.state.welcome is not None:
                     c.send_input(int(actions[i]))
             phase = (phase + 1) % self.phases
-            next_at += dt
+            next_at += self._pace() / self.phases
             delay = next_at - time.monotonic()
             if delay < -1.0:  # far behind (machine overloaded): do not burst to catch up
                 next_at = time.monotonic()
             await asyncio.sleep(max(0.0, delay))
+
+    def _pace(self) -> float:
+        """Seconds per server tick: the slowest rate any connected bot's server announced (one server, usually)."""
+        rates = [c.state.server_rate for c in self.clients[:: max(1, self.n // 16)] if c.state.server_rate > 0]
+        return 1.0 / min(rates) if rates else 1.0 / self.tick_rate
 
     def _steer(self, actions: np.ndarray, tick: int) -> None:
         ready = [i for i, c in enumerate(self.clients) if c.state.predictor is not None and c.state.predictor.synced]

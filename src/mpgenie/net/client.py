@@ -118,6 +118,15 @@ class Interpolator:
         else:
             self._offset -= 0.01 * (self._offset - estimate)
 
+    def set_rate(self, hz: float, now: float) -> None:
+        """The server announced its effective tick rate: keep today's estimate and let it run at that rate (else
+        a slow server's ticks fall ever further behind the estimate)."""
+        if hz <= 0 or hz == self.tick_rate:
+            return
+        if self._offset is not None:
+            self._offset += now * (self.tick_rate - hz)
+        self.tick_rate = hz
+
     def hint(self, tick: int, now: float) -> None:
         """A server tick known to be current at ``now`` (the welcome's), before any snapshot arrived."""
         if self._offset is None:
@@ -185,6 +194,8 @@ class ClientState:
         self.interpolator: Interpolator | None = None
         self.tables: dict[int, NDArray] = {}
         self.tick = 0
+        self.server_rate = 0.0  # effective ticks per second: the welcome's nominal rate, then what Rate says
+        self.server_saturated = False
         self.snapshot: p.Snapshot | None = None
         self.seq = 0
         self.ack_seq = 0
@@ -259,13 +270,23 @@ class ClientState:
         elif isinstance(msg, p.Frame):
             self.frames_received += 1
             self.frame = msg
+        elif isinstance(msg, p.Rate):
+            self.server_rate, self.server_saturated = msg.hz, msg.saturated
+            if self.interpolator is not None:
+                self.interpolator.set_rate(msg.hz, now)
         return msg
+
+    @property
+    def input_interval(self) -> float:
+        """Seconds between inputs: one per server tick at the rate the server really ticks (pace by this)."""
+        return 1.0 / self.server_rate if self.server_rate > 0 else 0.05
 
     def _on_welcome(self, msg: p.Welcome, now: float) -> None:
         first = self.welcome is None
         self.welcome = msg
         self.tables.clear()  # a new connection starts from a full snapshot
         self.tick = 0
+        self.server_rate = float(msg.tick_rate)  # nominal until the server says otherwise (Rate)
         if first:
             self.cfg = WorldConfig.from_mapping(msg.config)
         if first or not msg.resumed:  # a new player (first join, or a rejoin after the grace window)

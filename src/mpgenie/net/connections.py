@@ -67,6 +67,38 @@ class ServerSettings:
     hello_timeout_s: float = 10.0
     control_per_s: float = 40.0  # ping / ack / spectate / hello messages (inputs have their own limit)
     control_burst: int = 80
+    saturation: float = 0.9  # admission control: refuse new players while ticking below this share of the nominal
+    # rate, or while a tick's work takes more than this share of its budget (the server loop reports work)
+
+
+class TickPace:
+    """How fast the server really ticks and how busy it is: exponentially weighted over about a second of ticks.
+
+    The core reads no clock; it learns the intervals from the ``now`` of each tick, and the server loop reports how
+    long each tick's work took. Both are what admission control and the announced effective rate go by."""
+
+    def __init__(self, tick_rate: int, smoothing: float = 0.1) -> None:
+        self.nominal = float(tick_rate)
+        self.smoothing = smoothing
+        self.interval = 1.0 / tick_rate
+        self.busy = 0.0  # share of the tick budget spent working
+        self._last: float | None = None
+
+    def tick(self, now: float) -> None:
+        if self._last is not None:
+            gap = max(0.0, now - self._last)
+            self.interval += self.smoothing * (gap - self.interval)
+        self._last = now
+
+    def work(self, seconds: float) -> None:
+        self.busy += self.smoothing * (seconds * self.nominal - self.busy)
+
+    @property
+    def rate(self) -> float:
+        return 1.0 / self.interval if self.interval > 0 else self.nominal
+
+    def saturated(self, threshold: float) -> bool:
+        return self.rate < threshold * self.nominal or self.busy > threshold
 
 
 @dataclass(eq=False, slots=True)

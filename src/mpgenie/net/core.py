@@ -49,6 +49,7 @@ from mpgenie.net.connections import (
     Peer,
     PlayerSession,
     ServerSettings,
+    TickPace,
     TickReport,
 )
 from mpgenie.net.metrics import ServerMetrics
@@ -101,6 +102,9 @@ class ServerCore:
         self.on_kick = on_kick  # (session, subject, why): the platform writes it to its audit log
         self.on_presence = on_presence  # (session, subject, online): the platform's presence store
         self.now = 0.0  # time of the latest call in (for bookkeeping of closes; the core reads no clock)
+        self.pace = TickPace(self.cfg.tick_rate)  # the effective rate and load: admission control, Rate messages
+        self.announced = p.Rate(float(self.cfg.tick_rate))
+        self._announced_at = -1e9
 
     # --- connections -------------------------------------------------------------------------------------------
 
@@ -260,6 +264,14 @@ class ServerCore:
         if len(self.by_player) >= seats:  # the API's seat count is advice; this is the rule
             self._fatal(conn, "server_full", f"the session is full ({seats} players)")
             return
+        if self.saturated:  # one more player would slow everybody down: refuse clearly, try another server
+            self._fatal(
+                conn,
+                "server_full",
+                f"the server is saturated (ticking at {self.pace.rate:.1f} of {self.cfg.tick_rate} Hz); try later",
+                CLOSE_TRY_LATER,
+            )
+            return
         player = self.world.add_player()
         self._cover_slots()
         self.generation[player] += 1
@@ -301,6 +313,8 @@ class ServerCore:
             ),
             "welcome",
         )
+        if self.announced.hz != self.cfg.tick_rate:  # joining a server that runs slow: pace from the start
+            self._send(conn, self.announced, "rate")
         missed = [ev for no, ev in session.log if no > last_event]
         if resumed and missed:
             self._send(conn, p.Events(session.next_event - len(missed), missed), "events")
@@ -342,14 +356,17 @@ class ServerCore:
             self._reject(conn, "not_joined", "send hello (as a player) before input", now)
             return
         self._on_ack(conn, msg.ack)
-        verdict = s.validator.check_input(msg.seq, msg.tick, msg.action, self.world.tick)
+        verdict = s.validator.check_input(msg.seq, msg.tick, msg.action, now)
         if not verdict:
             self._reject(conn, str(verdict.reason), verdict.detail, now)
             return
+        # Timing anomalies of honest clients are absorbed and counted, never violations (see world/validator.py).
+        if s.validator.clock_skewed(msg.tick, self.world.tick):
+            self.metrics.absorbed.labels("clock").inc()
         s.inputs.append((msg.seq, msg.action))
-        if len(s.inputs) > self.settings.max_input_backlog:
+        if len(s.inputs) > self.settings.max_input_backlog:  # more inputs than ticks: the oldest goes
             s.inputs.popleft()
-            self.metrics.rejected.labels("late").inc()
+            self.metrics.absorbed.labels("late").inc()
 
     def _on_ack(self, conn: Conn, tick: int) -> None:
         """Newer acknowledged snapshots become the delta baseline; an ack of 0 asks for full snapshots (a client
@@ -485,9 +502,16 @@ class ServerCore:
         for c in [c for c in self.conns.values() if not c.joined and not c.closed and now - c.connected_at > limit]:
             self._fatal(c, "hello_timeout", f"no hello within {limit:g} s")
 
+    @property
+    def saturated(self) -> bool:
+        """Ticking slower than ``saturation`` x the nominal rate, or working more than that share of each tick's
+        budget: new players are refused (``/readyz`` says so), the ones in the world keep playing."""
+        return self.pace.saturated(self.settings.saturation)
+
     def tick(self, now: float) -> TickReport:
         """Advance the world one tick and send every client its snapshot and events."""
         self.now = now
+        self.pace.tick(now)
         self.expire(now)
         w = self.world
         actions = np.zeros(w.num_slots, dtype=np.int8)
@@ -503,9 +527,26 @@ class ServerCore:
         wire = delivery.route_events(self, result.events, announcements)
         for ev in wire:
             self.event_counts[type(ev).__struct_config__.tag] += 1  # type: ignore[attr-defined]
-        snapshots, sent, deltas_s, send_s = delivery.send_snapshots(self, self._snapshot_conns())
+        conns = self._snapshot_conns()
+        snapshots, sent, deltas_s, send_s = delivery.send_snapshots(self, conns)
+        self._announce_rate(conns, now)
         self.metrics.ticks.inc()
         return TickReport(w.tick, len(wire), snapshots, sent, step_s, deltas_s, send_s)
+
+    def _announce_rate(self, conns: list[Conn], now: float) -> None:
+        """Tell clients the effective tick rate when it has moved by more than 10 % of nominal since the last
+        announcement (or saturation changed), at most once a second, so that they pace their inputs to it."""
+        nominal = float(self.cfg.tick_rate)
+        rate, saturated = min(round(self.pace.rate, 1), nominal), self.saturated
+        if nominal - rate <= 0.1 * nominal:
+            rate = nominal  # within 10 %: say "nominal" (jitter is not worth a message)
+        moved = abs(rate - self.announced.hz) > 0.1 * nominal or (rate == nominal != self.announced.hz)
+        if not (moved or saturated != self.announced.saturated) or now - self._announced_at < 1.0:
+            return
+        self.announced = p.Rate(rate, saturated)
+        self._announced_at = now
+        for c in conns:
+            self._send(c, self.announced, "rate")
 
     def _cover_slots(self) -> None:
         """Grow the per-slot join generations to cover every slot the world has (it grows its slots itself)."""

@@ -46,6 +46,13 @@ class ServerMetrics:
         self.disconnects = Counter(
             "mpgenie_disconnects", "Connections closed by the server, by reason", ["reason"], registry=r
         )
+        self.absorbed = Counter(
+            "mpgenie_inputs_absorbed",
+            "Inputs of honest clients absorbed without a violation: 'late' (more inputs than ticks: the oldest was "
+            "dropped) and 'clock' (client tick far from the server's; applied)",
+            ["reason"],
+            registry=r,
+        )
         self.snapshots_skipped = Counter(
             "mpgenie_snapshots_skipped",
             "Snapshots not sent to a client that is behind (its send backlog had not drained)",

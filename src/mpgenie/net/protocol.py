@@ -240,7 +240,16 @@ class Frame(msgspec.Struct, tag="frame", array_like=True):
     data: bytes
 
 
-ServerMessage = Welcome | Snapshot | Events | Pong | Error | Goodbye | Frame
+class Rate(msgspec.Struct, tag="rate", array_like=True):
+    """The server's effective tick rate (Hz) when it differs from the nominal ``Welcome.tick_rate`` by more than
+    10 % (an overloaded server ticks slower), and again when it recovers. A client paces its inputs to it: one per
+    server tick; sending at the nominal rate is not an error, the surplus is dropped."""
+
+    hz: float
+    saturated: bool = False  # the server refuses new players for now (it is at capacity)
+
+
+ServerMessage = Welcome | Snapshot | Events | Pong | Error | Goodbye | Frame | Rate
 
 _client_decoder = msgspec.msgpack.Decoder(ClientMessage)
 _server_decoder = msgspec.msgpack.Decoder(ServerMessage)

@@ -147,6 +147,10 @@ class RealtimeServer:
         self.started_at = 0.0
 
     @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}/ws"
 
@@ -176,6 +180,12 @@ class RealtimeServer:
             return self._http(self.core.metrics.render(), CONTENT_TYPE_LATEST)
         if route == b"/healthz":
             return self._http(b'{"status":"ok"}', "application/json")
+        if route == b"/readyz":  # a load balancer stops sending players while the server is saturated
+            saturated = self.stopping or any(c.saturated for c in self.router.live())
+            body = json.dumps({"status": "saturated" if saturated else "ready", "rate_hz": self.core.pace.rate})
+            if saturated:
+                return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(503, body.encode()), None)
+            return self._http(body.encode(), "application/json")
         if route == b"/stats":
             since = 0
             if len(path) > 1 and path[1].startswith(b"since="):
@@ -244,6 +254,8 @@ class RealtimeServer:
                     continue
                 took += self._tick_session(session_core, start)
                 await asyncio.sleep(0)  # one world's cost does not hold up the loop for all the others
+            for session_core in self.router.live():
+                session_core.pace.work(took)  # all sessions share this loop: each is as busy as the whole
             self.router.reap_idle(start)
             if self.on_tick is not None:
                 self.on_tick(core)
