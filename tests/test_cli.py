@@ -189,9 +189,14 @@ def test_loadtest_smoke_reports_every_key() -> None:
         "snapshot_hz",
         "bytes_per_client_s",
         "tick_ms_p99",
+        "server_cpu_us_per_client_tick",
+        "loadgen_cpu_us_per_client_tick",
+        "server_tick_hz",
     ):
         assert key in data, key
     assert data["connected"] == 20 and data["dropped"] == 0
+    assert data["server_cpu_us_per_client_tick"] > 0 and 15 < data["server_tick_hz"] <= 21
+    assert data["server_rejected"] == {}  # honest bots: not one refused input
     assert 15 < data["snapshot_hz"] < 25
     assert 0 < data["latency_ms_p50"] < data["latency_ms_p99"]
 

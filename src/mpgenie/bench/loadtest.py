@@ -164,7 +164,13 @@ async def _measure(
         "late_ticks": after["late_ticks"] - before["late_ticks"],
         "server_cpu_pct": 100.0 * (after["cpu_s"] - before["cpu_s"]) / server_elapsed,
         "loadgen_cpu_pct": 100.0 * gen_cpu / elapsed,
+        # CPU per unit of work, comparable across machines and loads: microseconds per client per server tick.
+        "server_cpu_us_per_client_tick": 1e6 * (after["cpu_s"] - before["cpu_s"]) / max(after["ticks"] * connected, 1),
+        "loadgen_cpu_us_per_client_tick": 1e6 * gen_cpu / max(after["ticks"] * connected, 1),
+        "server_tick_hz": after["ticks"] / server_elapsed,  # the effective rate (below nominal when overloaded)
         "server_rejected": after["rejected"],
+        "server_absorbed": {k: v - before["absorbed"].get(k, 0.0) for k, v in after["absorbed"].items()},
+        "snapshots_skipped": after["snapshots_skipped"] - before["snapshots_skipped"],
     }
 
 

@@ -39,7 +39,7 @@ from picows import (
     WSUpgradeResponseWithListener,
     ws_create_server,
 )
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, Counter
 
 from mpgenie.net.connections import ServerSettings
 from mpgenie.net.core import ServerCore
@@ -227,12 +227,9 @@ class RealtimeServer:
             "entity_records_out": m.value("mpgenie_entity_records_out_total"),
             "entity_bytes_sent": m.entity_bytes_sent,
             "entity_bytes_full": m.entity_bytes_full,
-            "rejected": {
-                s.labels["reason"]: s.value
-                for metric in m.rejected.collect()
-                for s in metric.samples
-                if s.name.endswith("_total")
-            },
+            "rejected": _by_label(m.rejected, "reason"),
+            "absorbed": _by_label(m.absorbed, "reason"),
+            "snapshots_skipped": m.value("mpgenie_snapshots_skipped_total"),
         }
 
     async def _tick_loop(self) -> None:
@@ -288,6 +285,13 @@ class RealtimeServer:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=drain_s)
+
+
+def _by_label(counter: Counter, label: str) -> dict[str, float]:
+    """A labelled counter's totals by one label's value."""
+    return {
+        s.labels[label]: s.value for metric in counter.collect() for s in metric.samples if s.name.endswith("_total")
+    }
 
 
 def _warm_up(cfg: WorldConfig) -> None:
