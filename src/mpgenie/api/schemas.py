@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, create_model
 
 from mpgenie.api.permissions import Role
 from mpgenie.world.config import CROSS_FIELD_RULES, FIELD_BOUNDS, INTEGER_FIELDS, WorldConfig
@@ -18,6 +18,18 @@ Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 #: Path ids (sessions, users, tickets): what the server makes, and nothing that could upset a database.
 Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 REGION = r"^[a-z0-9-]{1,32}$"
+
+
+def _integral(value: object) -> object:
+    """``3.0`` is the integer 3 to JSON Schema (``"type": "integer"``), so it is to us; ``"3"`` and ``true`` stay
+    refused (strict models)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer in a JSON body: a number with no fraction, written either way.
+JsonInt = Annotated[int, BeforeValidator(_integral)]
 
 
 class Strict(BaseModel):
@@ -78,7 +90,7 @@ def _world_field(name: str) -> tuple[Any, Any]:
     bound = FIELD_BOUNDS[name]
     limits: dict[str, Any] = {"le": bound.high, ("gt" if bound.low_open else "ge"): bound.low}
     if name in INTEGER_FIELDS:
-        return int | None, Field(None, **{k: int(v) for k, v in limits.items()})
+        return JsonInt | None, Field(None, **{k: int(v) for k, v in limits.items()})
     return float | None, Field(None, allow_inf_nan=False, **limits)
 
 
@@ -117,7 +129,7 @@ def restate_integer_bounds(openapi: dict[str, Any]) -> dict[str, Any]:
 
 class SessionCreate(Strict):
     name: Text = Field(min_length=1, max_length=64)
-    max_players: int = Field(ge=2, le=5000)
+    max_players: JsonInt = Field(ge=2, le=5000)
     region: str = Field("local", pattern=REGION)
     world: WorldOverrides = Field(  # type: ignore[valid-type]
         default_factory=WorldOverrides, description="WorldConfig overrides, e.g. {'seed': 3}. " + WORLD_RULES
@@ -162,7 +174,7 @@ class PresenceOut(BaseModel):
 
 class MatchTicketIn(Strict):
     region: str = Field("local", pattern=REGION)
-    party_size: int = Field(1, ge=1, le=4)
+    party_size: JsonInt = Field(1, ge=1, le=4)
 
 
 class MatchTicketOut(BaseModel):
