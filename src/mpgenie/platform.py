@@ -44,6 +44,16 @@ class Platform:
     api_task: asyncio.Task[None] | None = None
 
 
+def api_config(app: object, host: str, port: int) -> uvicorn.Config:
+    """uvicorn's settings for the API. ``proxy_headers`` off: uvicorn would otherwise rewrite the client address
+    from ``X-Forwarded-For`` for any peer in ``forwarded_allow_ips`` (127.0.0.1 by default, so anyone on this
+    host could pose as any address). The API decides whom to believe itself, from ``trusted_proxies``
+    (:func:`mpgenie.api.deps.client_address`), for the rate limits and the audit log alike."""
+    return uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+    )
+
+
 async def start_platform(
     api_settings: Settings,
     world: WorldConfig,
@@ -116,9 +126,7 @@ async def start_platform(
             on_session_end=realtime.router.end if realtime is not None else None,
         )
         app_holder["app"] = app
-        api = _ApiServer(
-            uvicorn.Config(app, host=host, port=api_port, log_config=None, access_log=False, lifespan="on")
-        )
+        api = _ApiServer(api_config(app, host, api_port))
         task = asyncio.get_running_loop().create_task(api.serve())
         while not api.started:
             if task.done():  # uvicorn exits (SystemExit) when it cannot bind or its start-up fails

@@ -24,6 +24,9 @@ from mpgenie.api.settings import Settings
 PG_URL = os.environ.get("MPGENIE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MPGENIE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 FAST_HASH = {"argon2_time_cost": 1, "argon2_memory_kib": 64}
+# Tests of other things create many accounts from one address and many sessions with one account; the tests of
+# those limits set the values they test.
+ROOMY = {"max_open_sessions_per_account": 100, "hash_attempts_per_minute": 100_000}
 
 
 @pytest.fixture
@@ -93,7 +96,7 @@ class Api:
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
-    return Settings(database_url=url, log_json=True, **{**FAST_HASH, **overrides})
+    return Settings(database_url=url, log_json=True, **{**FAST_HASH, **ROOMY, **overrides})
 
 
 @pytest.fixture

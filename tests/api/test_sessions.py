@@ -47,7 +47,7 @@ async def test_lifecycle_and_listing(api: Api) -> None:
     bad = await api.client.post(
         "/v1/sessions", headers=dev, json={"name": "x", "max_players": 4, "world": {"radius": 0}}
     )
-    assert bad.status_code == 422 and "radius" in bad.json()["detail"]
+    assert bad.status_code == 422 and "radius" in bad.text  # the schema states the range now
     assert (await api.client.post("/v1/sessions", headers=dev, json={"name": "x", "max_players": 1})).status_code == 422
     assert (await api.client.get("/v1/sessions?status=bogus", headers=player)).status_code == 422
 
@@ -112,7 +112,7 @@ async def test_leave_gives_the_seat_back_and_limits_hold(api: Api) -> None:
     huge = await api.client.post(
         "/v1/sessions", headers=dev, json={"name": "x", "max_players": 2, "world": {"num_collectibles": 10**12}}
     )
-    assert huge.status_code == 422 and "num_collectibles" in huge.json()["detail"]
+    assert huge.status_code == 422 and "num_collectibles" in huge.text
     rate = await api.client.post(
         "/v1/sessions", headers=dev, json={"name": "x", "max_players": 2, "world": {"tick_rate": 60}}
     )

@@ -1,6 +1,13 @@
+import dataclasses
+import math
+import time
+
+import msgspec
 import pytest
 
 from mpgenie.world import ConfigError, UnknownActionError, WorldConfig, parse_action, parse_actions
+from mpgenie.world.config import FIELD_BOUNDS, INTEGER_FIELDS, MAX_SEED
+from mpgenie.world.simulation import World
 
 
 @pytest.mark.parametrize(
@@ -19,6 +26,9 @@ from mpgenie.world import ConfigError, UnknownActionError, WorldConfig, parse_ac
         ({"num_hazards": -1}, "num_hazards"),
         ({"gravity": True}, "gravity"),
         ({"no_such_field": 1}, "no_such_field"),
+        ({"num_hazards": 50_000}, "num_hazards"),
+        ({"collectible_respawn_ticks": 10**30}, "collectible_respawn_ticks"),
+        ({"gravity": 1e-300}, "gravity"),
     ],
 )
 def test_bad_config_names_the_field(changes: dict, field: str) -> None:
@@ -43,3 +53,62 @@ def test_action_names() -> None:
         parse_action("fly")
     with pytest.raises(UnknownActionError, match="12"):
         parse_action(12)
+
+
+def test_seed_fits_the_wire() -> None:
+    """The realtime wire (MessagePack) carries integers up to uint64: a seed beyond it broke every join."""
+    assert WorldConfig(seed=MAX_SEED).seed == 2**64 - 1
+    with pytest.raises(ConfigError, match="seed"):
+        WorldConfig(seed=2**64)
+
+
+@pytest.mark.parametrize("end", ["low", "high"])
+def test_every_accepted_extreme_encodes(end: str) -> None:
+    """Each field at each end of its range (alone, the rest default) is accepted and survives the Welcome
+    message's encoding, so nothing WorldConfig accepts can fail on the wire."""
+    for name, bound in FIELD_BOUNDS.items():
+        value: float = bound.high if end == "high" else bound.low
+        if bound.low_open and end == "low":
+            value = bound.low + 0.001
+        if name not in INTEGER_FIELDS:
+            value = float(value)
+        try:
+            cfg = WorldConfig.from_mapping({name: value})
+        except ConfigError as exc:  # allowed only for a rule between fields, never for the field's own range
+            assert " and <= " not in str(exc), exc  # the wording of a range (Bound.describe)
+            continue
+        wire = msgspec.msgpack.encode(dataclasses.asdict(cfg))
+        assert msgspec.msgpack.decode(wire)[name] == value
+
+
+# Every count at its maximum, and the reaches that make layout and spawn placement work hardest.
+WORST_WORLDS = {
+    "counts at max, R=100": {},
+    "counts at max, R=1000": {"radius": 1000.0},
+    "reaches at max": {
+        "radius": 320.0,
+        **dict.fromkeys(("render_distance", "pickup_radius", "beacon_radius", "hazard_radius", "attack_range"), 1000.0),
+        "spawn_protection_radius": 1000.0,
+    },
+    "hazard clearance near the antipode": {
+        "render_distance": 300.0,
+        "hazard_radius": 150.0,
+        "spawn_protection_radius": 164.0,
+    },
+}
+
+
+@pytest.mark.parametrize("extra", list(WORST_WORLDS.values()), ids=list(WORST_WORLDS))
+def test_the_largest_world_builds_fast(extra: dict) -> None:
+    """Building a world happens on the realtime server's loop at a session's first join: at the maxima it must
+    stay well under a tick budget of 100 ms (the old maxima took 6.9 s or ran out of memory). Best of 3 runs,
+    so a busy test machine does not make it flaky."""
+    counts = {n: int(FIELD_BOUNDS[n].high) for n in FIELD_BOUNDS if n.startswith("num_")}
+    cfg = WorldConfig.from_mapping({"radius": 100.0, **counts, **extra})
+    World(WorldConfig())  # compiled kernels loaded
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        World(cfg)
+        best = min(best, time.perf_counter() - start)
+    assert best < 0.1, f"{best * 1e3:.0f} ms"

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import structlog
 from fastapi import Depends, FastAPI
@@ -15,8 +16,9 @@ from sqlalchemy import select
 
 from mpgenie import __version__
 from mpgenie.api import problems
+from mpgenie.api.bodylimit import BodyLimit
 from mpgenie.api.db import make_engine, migrate, session_factory
-from mpgenie.api.deps import AppContext, rate_limit
+from mpgenie.api.deps import AppContext, parse_networks, rate_limit
 from mpgenie.api.models import User
 from mpgenie.api.observability import ApiMetrics, RequestContext
 from mpgenie.api.permissions import Role
@@ -24,6 +26,7 @@ from mpgenie.api.presence import MemoryPresence, RedisPresence
 from mpgenie.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from mpgenie.api.routers import analytics, auth, health, matchmaking, sessions, users
 from mpgenie.api.routers.matchmaking import match_now
+from mpgenie.api.schemas import restate_integer_bounds
 from mpgenie.api.security import Passwords
 from mpgenie.api.settings import Settings
 from mpgenie.logs import configure_logging
@@ -62,6 +65,7 @@ def create_app(
             extra_metrics=extra_metrics,
             on_session_end=on_session_end,
             presence=RedisPresence(redis, settings.redis_prefix) if redis is not None else MemoryPresence(),
+            proxies=parse_networks(settings.trusted_proxies),
         )
         app.state.ctx = ctx
         await _bootstrap_admin(ctx)
@@ -73,6 +77,7 @@ def create_app(
                 matcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await matcher
+            ctx.passwords.close()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
@@ -84,11 +89,20 @@ def create_app(
         description="Accounts, roles, sessions, join tickets for the realtime server, matchmaking. "
         "Errors are RFC 9457 problem details.",
     )
+    fastapi_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = restate_integer_bounds(fastapi_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     problems.install(app)
     limited = [Depends(rate_limit)]
     for module in (auth, users, sessions, matchmaking, analytics):
         app.include_router(module.router, dependencies=limited, responses=problems.COMMON)
     app.include_router(health.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # inside RequestContext: 413s are logged too
     app.add_middleware(RequestContext, metrics=metrics)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -20,8 +21,45 @@ from mpgenie.api.permissions import Permission, allowed
 from mpgenie.api.presence import MemoryPresence, Presence
 from mpgenie.api.problems import ProblemError
 from mpgenie.api.ratelimit import RateLimiter
-from mpgenie.api.security import Passwords, TokenError, read_access_token
+from mpgenie.api.security import HashingBusyError, Passwords, TokenError, read_access_token
 from mpgenie.api.settings import Settings
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+ADDRESS_CHARS = 64  # the audit log's ip column; every address we produce fits it
+
+
+def parse_networks(specs: list[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(spec, strict=False) for spec in specs)
+
+
+def _address(text: str) -> Address | None:
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:  # ::ffff:10.0.0.1 is 10.0.0.1
+        return ip.ipv4_mapped
+    return ip
+
+
+def forwarded_client(peer: str, forwarded_for: list[str], proxies: tuple[Network, ...]) -> str:
+    """The client's address: the connection's peer, unless the peer is a trusted proxy; then the right-most
+    ``X-Forwarded-For`` hop that is not a trusted proxy itself (hops left of it are whatever the client wrote).
+    A hop that is not an IP address makes the whole header untrustworthy: the peer it is."""
+    peer_ip = _address(peer)
+    if peer_ip is None or not any(peer_ip in net for net in proxies):
+        return peer[:ADDRESS_CHARS]
+    hops = [hop for value in forwarded_for for hop in value.split(",")]
+    origin = peer_ip
+    for hop in reversed(hops):
+        ip = _address(hop)
+        if ip is None:
+            return str(peer_ip)
+        if not any(ip in net for net in proxies):
+            return str(ip)
+        origin = ip  # all proxies so far: a request from within (the left-most proxy made it)
+    return str(origin)
 
 
 @dataclass
@@ -38,6 +76,7 @@ class AppContext:
     presence: Presence = field(default_factory=MemoryPresence)
     match_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     on_session_end: Callable[[str], None] | None = None  # set when a realtime server runs in this process
+    proxies: tuple[Network, ...] = ()  # settings.trusted_proxies, parsed once
 
 
 def context(request: Request) -> AppContext:
@@ -91,7 +130,12 @@ def require(permission: Permission) -> Callable[..., Awaitable[User]]:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Who sent the request, for the per-address limits and the audit log (see :func:`forwarded_client`)."""
+    peer = request.client.host if request.client else "unknown"
+    ctx: AppContext | None = getattr(request.app.state, "ctx", None)
+    if ctx is None or not ctx.proxies:
+        return peer[:ADDRESS_CHARS]
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), ctx.proxies)
 
 
 async def rate_limit(request: Request, ctx: Ctx) -> None:
@@ -99,6 +143,28 @@ async def rate_limit(request: Request, ctx: Ctx) -> None:
     retry = await ctx.limiter.hit("ip", client_address(request), ctx.settings.rate_limit_per_minute, 60)
     if retry is not None:
         raise ProblemError(429, "too many requests from this address", "rate_limited", retry_after_s=retry)
+
+
+async def hash_budget(request: Request, ctx: AppContext) -> None:
+    """Per client address, every request that will hash a password: far fewer than the general limit, since
+    hashing is what the server can do least of (argon2id, ~35/s on 2 cores)."""
+    retry = await ctx.limiter.hit("hash", client_address(request), ctx.settings.hash_attempts_per_minute, 60)
+    if retry is not None:
+        raise ProblemError(429, "too many password attempts from this address", "rate_limited", retry_after_s=retry)
+
+
+async def hash_password(ctx: AppContext, password: str) -> str:
+    try:
+        return await ctx.passwords.hash_async(password)
+    except HashingBusyError:
+        raise ProblemError(503, "password hashing is busy; try again", "unavailable", retry_after_s=1) from None
+
+
+async def verify_password(ctx: AppContext, stored: str, password: str) -> bool:
+    try:
+        return await ctx.passwords.verify_async(stored, password)
+    except HashingBusyError:
+        raise ProblemError(503, "password hashing is busy; try again", "unavailable", retry_after_s=1) from None
 
 
 async def audit(
@@ -115,7 +181,7 @@ async def audit(
             event=event,
             actor_id=actor_id,
             subject=subject,
-            ip=client_address(request) if request is not None else None,
+            ip=client_address(request)[:ADDRESS_CHARS] if request is not None else None,
             request_id=getattr(request.state, "request_id", None) if request is not None else None,
             details=details,
         )

@@ -15,7 +15,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mpgenie.api.models import GameSession, MatchTicket, SessionMember
@@ -76,9 +76,11 @@ async def run_matchmaker(
     growth_per_s: float,
     backfill_after_s: float = 10.0,
     lock: asyncio.Lock | None = None,
+    max_sessions: int | None = None,
 ) -> int:
     """One matching pass; returns how many tickets were matched. ``lock`` serialises passes within a process
-    (less wasted work); correctness across processes rests on the conditional updates alone."""
+    (less wasted work); correctness across processes rests on the conditional updates alone. No new session is
+    made while ``max_sessions`` are open (the groups wait; backfill into existing sessions goes on)."""
     async with lock or contextlib.nullcontext(), sessions() as db:
         rows = (await db.execute(select(MatchTicket).where(MatchTicket.status == "waiting"))).scalars().all()
         waiting = [
@@ -87,7 +89,11 @@ async def run_matchmaker(
         ]
         matched = 0
         groups = form_groups(waiting, size, base, growth_per_s)
+        tried: list[list[Waiting]] = []
         for group in groups:
+            if max_sessions is not None and await _open_sessions(db) >= max_sessions:
+                break  # the groups left wait (and may backfill below)
+            tried.append(group)
             game = GameSession(
                 name=f"match-{group[0].id[:8]}",
                 region=group[0].region,
@@ -103,12 +109,17 @@ async def run_matchmaker(
                 await db.commit()
             else:
                 await db.rollback()
-        grouped = {t.id for g in groups for t in g}
+        grouped = {t.id for g in tried for t in g}
         for t in sorted(waiting, key=lambda t: -t.waited_s):
             if t.id in grouped or t.waited_s < backfill_after_s:
                 continue
             matched += await _backfill(db, t, now, size)
         return matched
+
+
+async def _open_sessions(db: AsyncSession) -> int:
+    query = select(func.count()).select_from(GameSession).where(GameSession.status != "completed")
+    return int((await db.execute(query)).scalar_one())
 
 
 async def _claim(db: AsyncSession, group: list[Waiting], session_id: str, now: dt.datetime) -> bool:

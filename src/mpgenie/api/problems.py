@@ -35,7 +35,10 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}
 
 
-COMMON = responses(400, 422, 429, 500)  # any /v1 endpoint: unparsable body, validation, rate limit, internal
+# Any /v1 endpoint: unparsable body, body too large, validation, rate limit, internal.
+COMMON = responses(400, 413, 422, 429, 500)
+MAX_ERRORS = 20  # validation errors listed in a problem (a body can hold thousands of mistakes)
+MAX_MESSAGE_CHARS = 200  # per message and per location part
 
 
 class ProblemError(Exception):
@@ -93,6 +96,10 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -105,15 +112,24 @@ def install(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # Starlette lists only the first matching route's methods; list them all
             headers["Allow"] = ", ".join(_allowed_methods(app, request.url.path)) or headers.get("Allow", "")
-        return problem_response(request, exc.status_code, str(exc.detail), headers=headers or None)
+        kind = "too_large" if exc.status_code == 413 else None
+        return problem_response(request, exc.status_code, str(exc.detail), kind, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        every = exc.errors()
         errors = [
-            {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-            for e in exc.errors()
+            {
+                "loc": [_clip(str(x)) for x in e.get("loc", ())][:8],
+                "msg": _clip(str(e.get("msg", ""))),
+                "type": _clip(str(e.get("type", ""))),
+            }
+            for e in every[:MAX_ERRORS]
         ]
-        return problem_response(request, 422, "request failed validation", "validation", errors=errors)
+        detail = "request failed validation"
+        if len(every) > MAX_ERRORS:
+            detail += f" ({len(every)} errors; the first {MAX_ERRORS} listed)"
+        return problem_response(request, 422, detail, "validation", errors=errors)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,8 +1,9 @@
-"""Fixed-window rate limits, per client address and per account: in Redis when configured (shared by every API
-process), in memory otherwise."""
+"""Fixed-window rate limits, per client address and per account, and timed locks (the lockout of names that
+have no account): in Redis when configured (shared by every API process), in memory otherwise."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Protocol
 
@@ -18,10 +19,19 @@ class RateLimiter(Protocol):
         """Count one hit; ``None`` when allowed, else the seconds until the window resets."""
         ...
 
+    async def lock(self, scope: str, key: str, until: float) -> None:
+        """Lock ``key`` until the epoch time ``until``."""
+        ...
+
+    async def locked(self, scope: str, key: str, now: float) -> float | None:
+        """Seconds the lock on ``key`` still holds at ``now``, or ``None``."""
+        ...
+
 
 class MemoryRateLimiter:
     def __init__(self) -> None:
         self._windows: dict[tuple[str, str], tuple[int, int]] = {}
+        self._locks: dict[tuple[str, str], float] = {}
 
     async def hit(self, scope: str, key: str, limit: int, window_s: int) -> float | None:
         now = time.time()
@@ -34,6 +44,16 @@ class MemoryRateLimiter:
         if len(self._windows) > 100_000:  # forget stale windows instead of growing without bound
             self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
         return None if count <= limit else (window + 1) * window_s - now
+
+    async def lock(self, scope: str, key: str, until: float) -> None:
+        self._locks[(scope, key)] = until
+        if len(self._locks) > 100_000:
+            now = time.time()
+            self._locks = {k: v for k, v in self._locks.items() if v > now}
+
+    async def locked(self, scope: str, key: str, now: float) -> float | None:
+        until = self._locks.get((scope, key))
+        return None if until is None or until <= now else until - now
 
 
 class RedisRateLimiter:
@@ -54,3 +74,21 @@ class RedisRateLimiter:
             log.warning("rate limiter unavailable", scope=scope)
             return None
         return None if int(count) <= limit else (window + 1) * window_s - now
+
+    async def lock(self, scope: str, key: str, until: float) -> None:
+        ttl = max(1, math.ceil(until - time.time()) + 1)
+        try:
+            await self.redis.set(f"{self.prefix}:lock:{scope}:{key}", repr(until), ex=ttl)
+        except RedisError:
+            log.warning("rate limiter unavailable", scope=scope)
+
+    async def locked(self, scope: str, key: str, now: float) -> float | None:
+        try:
+            value = await self.redis.get(f"{self.prefix}:lock:{scope}:{key}")
+        except RedisError:
+            log.warning("rate limiter unavailable", scope=scope)
+            return None
+        if value is None:
+            return None
+        until = float(value)
+        return None if until <= now else until - now

@@ -7,10 +7,10 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, create_model
 
 from mpgenie.api.permissions import Role
-from mpgenie.world.config import WorldConfig
+from mpgenie.world.config import CROSS_FIELD_RULES, FIELD_BOUNDS, INTEGER_FIELDS, WorldConfig
 
 USERNAME = r"^[A-Za-z0-9_.-]{3,32}$"
 # Text without NUL: PostgreSQL refuses \x00 in text, so it is refused here, at the edge, on every backend.
@@ -18,6 +18,18 @@ Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 #: Path ids (sessions, users, tickets): what the server makes, and nothing that could upset a database.
 Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 REGION = r"^[a-z0-9-]{1,32}$"
+
+
+def _integral(value: object) -> object:
+    """``3.0`` is the integer 3 to JSON Schema (``"type": "integer"``), so it is to us; ``"3"`` and ``true`` stay
+    refused (strict models)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer in a JSON body: a number with no fraction, written either way.
+JsonInt = Annotated[int, BeforeValidator(_integral)]
 
 
 class Strict(BaseModel):
@@ -73,25 +85,54 @@ class RoleChangeIn(Strict):
     role: Role = Field(strict=False)  # enum values arrive as JSON strings
 
 
+def _world_field(name: str) -> tuple[Any, Any]:
+    """One optional override, its range taken from :data:`FIELD_BOUNDS` (so the OpenAPI schema states it)."""
+    bound = FIELD_BOUNDS[name]
+    limits: dict[str, Any] = {"le": bound.high, ("gt" if bound.low_open else "ge"): bound.low}
+    if name in INTEGER_FIELDS:
+        return JsonInt | None, Field(None, **{k: int(v) for k, v in limits.items()})
+    return float | None, Field(None, allow_inf_nan=False, **limits)
+
+
+WORLD_RULES = "Cross-field rules, checked by WorldConfig (a 422 problem): " + "; ".join(CROSS_FIELD_RULES) + "."
+
 # Every WorldConfig field, optional, nothing else: the OpenAPI schema then names the keys a session's world may
-# override. Cross-field rules (e.g. render distance under half the circumference) are checked by WorldConfig.
+# override and the range of each. The rules between fields cannot be said in JSON Schema: the field's description
+# lists them, and WorldConfig checks them (the schema fuzz test keeps to them when it sends valid data).
 WorldOverrides: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "WorldOverrides",
-    __config__=ConfigDict(extra="forbid", strict=True),
+    __config__=ConfigDict(extra="forbid", strict=True, json_schema_extra={"description": WORLD_RULES}),
     **{
-        f.name: (int | None if isinstance(f.default, int) else float | None, None)
+        f.name: _world_field(f.name)
         for f in dataclasses.fields(WorldConfig)
         if f.name != "tick_rate"  # one realtime server ticks every session at its own rate
     },
 )
 
 
+def restate_integer_bounds(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Put the exact integer bounds back into the OpenAPI document: FastAPI's OpenAPI models hold ``maximum`` as a
+    float, and ``float(2**64 - 1)`` is ``2**64``, a seed the schema would then call valid."""
+    props = openapi.get("components", {}).get("schemas", {}).get("WorldOverrides", {}).get("properties", {})
+    for name, prop in props.items():
+        if name not in INTEGER_FIELDS:
+            continue
+        for option in prop.get("anyOf", [prop]):
+            if option.get("type") == "integer":
+                bound = FIELD_BOUNDS[name]
+                option["maximum"] = int(bound.high)
+                option.pop("minimum", None)
+                option.pop("exclusiveMinimum", None)
+                option["exclusiveMinimum" if bound.low_open else "minimum"] = int(bound.low)
+    return openapi
+
+
 class SessionCreate(Strict):
     name: Text = Field(min_length=1, max_length=64)
-    max_players: int = Field(ge=2, le=5000)
+    max_players: JsonInt = Field(ge=2, le=5000)
     region: str = Field("local", pattern=REGION)
     world: WorldOverrides = Field(  # type: ignore[valid-type]
-        default_factory=WorldOverrides, description="WorldConfig overrides, e.g. {'seed': 3}"
+        default_factory=WorldOverrides, description="WorldConfig overrides, e.g. {'seed': 3}. " + WORLD_RULES
     )
 
 
@@ -133,7 +174,7 @@ class PresenceOut(BaseModel):
 
 class MatchTicketIn(Strict):
     region: str = Field("local", pattern=REGION)
-    party_size: int = Field(1, ge=1, le=4)
+    party_size: JsonInt = Field(1, ge=1, le=4)
 
 
 class MatchTicketOut(BaseModel):

@@ -3,8 +3,11 @@ them). Embedded defaults run on one machine with nothing installed: a SQLite fil
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import ipaddress
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mpgenie.errors import UsageError
 from mpgenie.net.tickets import DEV_SECRET
@@ -38,6 +41,19 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(1200, ge=1)  # per client address, all endpoints
     login_attempts_per_minute: int = Field(20, ge=1)  # per account name
     account_rate_limit_per_minute: int = Field(1200, ge=1)  # per signed-in account, all endpoints
+    # Per client address, every request that hashes a password (login, register, password change): argon2id
+    # manages ~35 hashes/s on 2 cores, far below the general limit, so one address must not get them all.
+    hash_attempts_per_minute: int = Field(30, ge=1)
+    hash_workers: int = Field(1, ge=1, le=64)  # threads that hash passwords (never all cores: the tick loop needs one)
+    hash_queue: int = Field(64, ge=1)  # hashes waiting or running before new ones answer 503
+
+    # Proxies whose X-Forwarded-For is believed (IPs or CIDRs; MPGENIE_TRUSTED_PROXIES="10.0.0.0/8,127.0.0.1").
+    # Empty: the connection's peer is the client, whatever headers say.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)  # request bodies, refused (413) before they are parsed
+
+    max_active_sessions: int = Field(100, ge=1)  # not yet completed sessions on this node (API + matchmaking)
+    max_open_sessions_per_account: int = Field(3, ge=1)  # created, or matched into, and not yet completed
 
     # argon2id cost: OWASP's minimum (19 MiB, 2 passes). Raise for stronger hashing at fewer logins per second.
     argon2_time_cost: int = Field(2, ge=1)
@@ -51,6 +67,18 @@ class Settings(BaseSettings):
     bootstrap_admin: str | None = None  # "name:password": created (as admin) at start-up when missing
     log_json: bool = True
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        """Accept a comma-separated string (the environment variable) as well as a list; refuse a typo at start-up
+        rather than silently trusting nobody."""
+        items = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+        if isinstance(items, list):
+            for item in items:
+                ipaddress.ip_network(str(item), strict=False)  # ValueError: pydantic names the setting
+            return [str(i) for i in items if str(i)]
+        return items
 
     @property
     def uses_dev_secrets(self) -> bool:

@@ -48,6 +48,7 @@ def _start_api(database_url: str, env_overrides: dict[str, str]) -> tuple[subpro
         "MPGENIE_RATE_LIMIT_PER_MINUTE": "100000000",
         "MPGENIE_LOGIN_ATTEMPTS_PER_MINUTE": "100000000",
         "MPGENIE_ACCOUNT_RATE_LIMIT_PER_MINUTE": "100000000",
+        "MPGENIE_HASH_ATTEMPTS_PER_MINUTE": "100000000",  # every bench login comes from this one address
         **env_overrides,
     }
     cmd = [

@@ -107,76 +107,89 @@ class WorldConfig:
         return cls().replace(**counts)
 
 
-_POSITIVE_FLOATS = (
-    "radius",
-    "render_distance",
-    "walk_speed",
-    "turn_rate_deg",
-    "gravity",
-    "pickup_radius",
-    "beacon_radius",
-    "hazard_radius",
-    "attack_range",
-    "attack_cone_deg",
-)
-_NON_NEGATIVE_FLOATS = (
-    "eye_height",
-    "strafe_speed",
-    "backward_speed",
-    "jump_speed",
-    "knockback_distance",
-    "spawn_protection_radius",
-)
-_POSITIVE_INTS = ("tick_rate", "beacon_window_ticks", "beacon_min_players", "num_biomes", "num_landmarks")
-_NON_NEGATIVE_INTS = (
-    "collectible_respawn_ticks",
-    "beacon_cooldown_ticks",
-    "attack_cooldown_ticks",
-    "num_collectibles",
-    "num_beacons",
-    "num_hazards",
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """The accepted range of one field: ``low`` (excluded when ``low_open``) to ``high`` (included)."""
+
+    low: float
+    high: float
+    low_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        return (value > self.low if self.low_open else value >= self.low) and value <= self.high
+
+    def describe(self) -> str:
+        return f"{'>' if self.low_open else '>='} {self.low:g} and <= {self.high:g}"
+
+
+#: Largest seed: the realtime wire (MessagePack, ``Welcome.config``) carries integers up to uint64.
+MAX_SEED = 2**64 - 1
+_MAX_TICKS = 1_000_000  # 14 hours at 20 Hz: any longer is "never"; keeps tick arithmetic far from int64 limits
+_MAX_DISTANCE = 1_000.0  # metres, for every reach (render distance, radii, knockback)
+_MAX_SPEED = 100.0  # m/s
+
+#: Every field's range, the one place that says what a world may be. Any config is data that anyone allowed to
+#: create a session may send, so the maxima also bound what a world costs: building the largest world (every count
+#: and reach at its maximum) takes well under 100 ms (tests/world/test_config.py measures it), where the old maxima
+#: (100,000 hazards, a million collectibles) stalled the realtime server's loop for seconds or ran out of memory.
+#: The platform API derives its OpenAPI schema from this table (``mpgenie.api.schemas.WorldOverrides``).
+FIELD_BOUNDS: dict[str, Bound] = {
+    "seed": Bound(0, MAX_SEED),
+    "radius": Bound(1.0, 100_000.0),
+    "tick_rate": Bound(1, 240),
+    "render_distance": Bound(0.0, _MAX_DISTANCE, low_open=True),
+    "eye_height": Bound(0.0, 100.0),
+    "walk_speed": Bound(0.0, _MAX_SPEED, low_open=True),
+    "strafe_speed": Bound(0.0, _MAX_SPEED),
+    "backward_speed": Bound(0.0, _MAX_SPEED),
+    "turn_rate_deg": Bound(0.0, 3600.0, low_open=True),
+    "jump_speed": Bound(0.0, _MAX_SPEED),
+    "gravity": Bound(0.1, 1000.0),
+    "pickup_radius": Bound(0.0, _MAX_DISTANCE, low_open=True),
+    "collectible_respawn_ticks": Bound(0, _MAX_TICKS),
+    "beacon_radius": Bound(0.0, _MAX_DISTANCE, low_open=True),
+    "beacon_window_ticks": Bound(1, 1_000),  # remembered interactions per beacon grow with the window
+    "beacon_min_players": Bound(2, 1_000),  # beacons are cooperative: at least 2 players
+    "beacon_cooldown_ticks": Bound(0, _MAX_TICKS),
+    "hazard_radius": Bound(0.0, _MAX_DISTANCE, low_open=True),
+    "attack_range": Bound(0.0, _MAX_DISTANCE, low_open=True),
+    "attack_cone_deg": Bound(0.0, 180.0, low_open=True),
+    "attack_cooldown_ticks": Bound(0, _MAX_TICKS),
+    "knockback_distance": Bound(0.0, _MAX_DISTANCE),
+    "spawn_protection_radius": Bound(0.0, _MAX_DISTANCE),
+    "num_landmarks": Bound(1, 8_192),
+    "num_biomes": Bound(1, 64),
+    "num_collectibles": Bound(0, 8_192),
+    "num_beacons": Bound(0, 2_048),
+    "num_hazards": Bound(0, 2_048),
+}
+#: Fields that hold integers (the rest take any finite number).
+INTEGER_FIELDS = frozenset(f.name for f in fields(WorldConfig) if isinstance(f.default, int))
+
+#: The rules that relate fields to each other, which no per-field range (nor a JSON schema) can state.
+CROSS_FIELD_RULES = (
+    "render_distance < pi * radius (it must not reach past the antipode)",
+    "pickup_radius, beacon_radius, hazard_radius and attack_range < pi * radius",
+    "attack_range <= render_distance and spawn_protection_radius <= render_distance",
+    "max(walk_speed, strafe_speed, backward_speed) / tick_rate < radius (one tick's step)",
 )
 
 
-def _check_number(cfg: WorldConfig, name: str, *, integer: bool, minimum: float, strict: bool) -> None:
+def _check_field(cfg: WorldConfig, name: str, bound: Bound) -> None:
     value = getattr(cfg, name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(name, f"expected a number, got {type(value).__name__} {value!r}")
-    if integer and not isinstance(value, int):
+    if name in INTEGER_FIELDS and not isinstance(value, int):
         raise ConfigError(name, f"expected an integer, got {value!r}")
     if not math.isfinite(value):
         raise ConfigError(name, f"must be finite, got {value!r}")
-    if (strict and value <= minimum) or (not strict and value < minimum):
-        relation = ">" if strict else ">="
-        raise ConfigError(name, f"must be {relation} {minimum:g}, got {value!r}")
-
-
-#: Upper bounds: a config is data anyone with a session to create may send; these keep a world buildable.
-_MAXIMA = {
-    "radius": 100_000.0,
-    "tick_rate": 240,
-    "num_landmarks": 100_000,
-    "num_biomes": 64,
-    "num_collectibles": 1_000_000,
-    "num_beacons": 100_000,
-    "num_hazards": 100_000,
-}
+    if not bound.admits(value):
+        raise ConfigError(name, f"must be {bound.describe()}, got {value!r}")
 
 
 def _validate(cfg: WorldConfig) -> None:
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ConfigError("seed", f"must be a non-negative integer, got {cfg.seed!r}")
-    for name in _POSITIVE_FLOATS:
-        _check_number(cfg, name, integer=False, minimum=0.0, strict=True)
-    for name in _NON_NEGATIVE_FLOATS:
-        _check_number(cfg, name, integer=False, minimum=0.0, strict=False)
-    for name in _POSITIVE_INTS:
-        _check_number(cfg, name, integer=True, minimum=0, strict=True)
-    for name in _NON_NEGATIVE_INTS:
-        _check_number(cfg, name, integer=True, minimum=0, strict=False)
-    for name, maximum in _MAXIMA.items():
-        if getattr(cfg, name) > maximum:
-            raise ConfigError(name, f"must be <= {maximum:g}, got {getattr(cfg, name)!r}")
+    for name, bound in FIELD_BOUNDS.items():
+        _check_field(cfg, name, bound)
     half_circumference = math.pi * cfg.radius
     if cfg.render_distance >= half_circumference:
         raise ConfigError(
@@ -184,10 +197,6 @@ def _validate(cfg: WorldConfig) -> None:
             f"{cfg.render_distance:g} m reaches past the antipode of a planet of radius {cfg.radius:g} m "
             f"(must be < {half_circumference:.1f} m)",
         )
-    if cfg.attack_cone_deg > 180.0:
-        raise ConfigError("attack_cone_deg", f"must be <= 180, got {cfg.attack_cone_deg!r}")
-    if cfg.beacon_min_players < 2:
-        raise ConfigError("beacon_min_players", "beacons are cooperative: need at least 2 players")
     for name in ("pickup_radius", "beacon_radius", "hazard_radius", "attack_range"):
         if getattr(cfg, name) >= half_circumference:
             raise ConfigError(name, f"larger than half the planet's circumference ({half_circumference:.1f} m)")

@@ -6,11 +6,13 @@ seed rebuild the identical planet without shipping it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.geometry import Vec, move_along, normalize, random_tangents, random_unit_vectors
@@ -79,17 +81,48 @@ class WorldLayout:
         return {b.name.lower(): float(counts[b] / samples) for b in Biome}
 
 
+#: Rows per block when dot products must be computed: bounds the temporary matrix to ``_BLOCK x len(avoid)``.
+_BLOCK = 1024
+_MARGIN = 1e-9  # relative: nearest-neighbour distances this close to the threshold are decided by dot products
+
+
+def too_close(points: Vec, avoid: Vec, cos_min: float, tree: cKDTree | None = None) -> NDArray[np.bool_]:
+    """Whether each point's largest dot product with ``avoid`` exceeds ``cos_min`` (it lies within that angle).
+
+    A k-d tree gives each point's nearest obstacle (chord distance) in O(N log M) instead of the N x M matrix
+    (149 GiB for the old maxima); only points whose nearest distance is within a hair of the threshold are
+    decided by the exact dot products, so the answer is the same as ``max(points @ avoid.T) > cos_min``.
+    ``tree``: a ``cKDTree(avoid)`` to reuse across calls."""
+    out = np.zeros(points.shape[0], dtype=bool)
+    if avoid.shape[0] == 0 or points.shape[0] == 0:
+        return out
+    chord = math.sqrt(max(0.0, 2.0 - 2.0 * cos_min))
+    nearest, _ = (tree if tree is not None else cKDTree(avoid)).query(points, k=1)
+    out[nearest < chord * (1.0 - _MARGIN) - 1e-12] = True
+    unsure = np.flatnonzero(np.abs(nearest - chord) <= chord * _MARGIN + 1e-12)
+    for start in range(0, unsure.size, _BLOCK):
+        rows = unsure[start : start + _BLOCK]
+        out[rows] = np.max(points[rows] @ avoid.T, axis=1) > cos_min
+    return out
+
+
 def _away_from(points: Vec, avoid: Vec, min_angle: float, rng: np.random.Generator) -> Vec:
-    """Re-draw points closer than ``min_angle`` radians to any of ``avoid`` (bounded tries, then keep)."""
+    """Re-draw points closer than ``min_angle`` radians to any of ``avoid`` (bounded tries, then keep).
+
+    Only the points re-drawn in the previous try are tested again (a point that passed never changes), which
+    gives the same planet as testing all of them every time at a fraction of the cost."""
     pts = points.copy()
     if avoid.shape[0] == 0 or pts.shape[0] == 0:
         return pts
-    cos_min = np.cos(min_angle)
+    cos_min = float(np.cos(min_angle))
+    todo = np.arange(pts.shape[0])
+    tree = cKDTree(avoid)
     for _ in range(32):
-        bad = np.max(pts @ avoid.T, axis=1) > cos_min
-        if not np.any(bad):
+        bad = todo[too_close(pts[todo], avoid, cos_min, tree)]
+        if bad.size == 0:
             break
-        pts[bad] = random_unit_vectors(rng, int(bad.sum()))
+        pts[bad] = random_unit_vectors(rng, int(bad.size))
+        todo = bad
     return pts
 
 

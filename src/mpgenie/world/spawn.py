@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.geometry import Vec, move_along, random_tangents, renormalize
-from mpgenie.world.layout import WorldLayout
+from mpgenie.world.layout import WorldLayout, too_close
 
 SPAWN_JITTER_M = (1.0, 3.0)
 
@@ -37,7 +37,7 @@ class SpawnManager:
         clearance = np.cos((cfg.hazard_radius + cfg.spawn_protection_radius) / cfg.radius)
         candidates = layout.landmark_pos
         if layout.hazard_pos.shape[0]:
-            safe = np.max(candidates @ layout.hazard_pos.T, axis=1) < clearance
+            safe = ~too_close(candidates, layout.hazard_pos, float(np.nextafter(clearance, -np.inf)))
             if np.any(safe):
                 candidates = candidates[safe]
         self.points: Vec = candidates

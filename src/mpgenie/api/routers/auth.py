@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mpgenie.api.deps import Ctx, Db, audit
+from mpgenie.api.deps import AppContext, Ctx, Db, audit, hash_budget, hash_password, verify_password
 from mpgenie.api.models import RefreshToken, User, new_id
 from mpgenie.api.problems import ProblemError, responses
 from mpgenie.api.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair, UserOut
 from mpgenie.api.security import hash_refresh_token, issue_access_token, new_refresh_token
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
-PROBLEMS = responses(401, 409, 422, 423, 429)
+PROBLEMS = responses(401, 409, 422, 423, 429, 503)
 INVALID_LOGIN = "invalid username or password"
+LOCKED = "account locked after repeated failed logins"
 
 
 @router.post("/register", status_code=201, response_model=UserOut, responses=PROBLEMS)
 async def register(body: RegisterIn, request: Request, ctx: Ctx, session: Db) -> User:
-    password_hash = await asyncio.to_thread(ctx.passwords.hash, body.password)
+    await hash_budget(request, ctx)
+    password_hash = await hash_password(ctx, body.password)
     user = User(username=body.username, password_hash=password_hash)
     session.add(user)
     try:
@@ -50,24 +51,25 @@ async def issue_tokens(ctx: Ctx, session: Db, user: User, family: str | None = N
     return TokenPair(access_token=access, refresh_token=token, expires_in=ctx.settings.access_ttl_s)
 
 
+def _name_key(username: str) -> str:
+    """The limiter's key for a name: case-folded, so ``Alice`` and ``alice`` share one budget and one lock."""
+    return username.casefold()
+
+
 @router.post("/login", response_model=TokenPair, responses=PROBLEMS)
 async def login(body: LoginIn, request: Request, ctx: Ctx, session: Db) -> TokenPair:
     s = ctx.settings
-    retry = await ctx.limiter.hit("login", body.username.lower(), s.login_attempts_per_minute, 60)
+    retry = await ctx.limiter.hit("login", _name_key(body.username), s.login_attempts_per_minute, 60)
     if retry is not None:
         raise ProblemError(429, "too many login attempts for this account", "rate_limited", retry_after_s=retry)
     user = (await session.execute(select(User).where(User.username == body.username))).scalar_one_or_none()
     now = ctx.clock()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        wait = (user.locked_until - now).total_seconds()
-        raise ProblemError(423, "account locked after repeated failed logins", "locked", retry_after_s=wait)
+    await check_lock(ctx, user, body.username, now)
+    await hash_budget(request, ctx)
     stored = user.password_hash if user is not None else ctx.passwords.dummy_hash
-    ok = await asyncio.to_thread(ctx.passwords.verify, stored, body.password)
+    ok = await verify_password(ctx, stored, body.password)
     if user is None or not ok:
-        if user is not None:
-            await _count_failure(ctx, session, request, user, now)
-        else:
-            await audit(session, request, "login_failure", None, body.username[:64], reason="unknown user")
+        await count_failure(ctx, session, request, user, body.username, now)
         await session.commit()
         raise ProblemError(401, INVALID_LOGIN, "unauthorized")
     user.failed_logins = 0
@@ -79,9 +81,31 @@ async def login(body: LoginIn, request: Request, ctx: Ctx, session: Db) -> Token
     return pair
 
 
-async def _count_failure(ctx: Ctx, session: Db, request: Request, user: User, now: dt.datetime) -> None:
-    """Count a failure in the database itself (concurrent failures must all count), then lock if due."""
+async def check_lock(ctx: AppContext, user: User | None, username: str, now: dt.datetime) -> None:
+    """423 while the account is locked, and just the same for a name with no account once it has failed as
+    often: otherwise a few bad logins would tell whether a name is registered."""
+    if user is not None:
+        wait = (user.locked_until - now).total_seconds() if user.locked_until is not None else None
+    else:
+        wait = await ctx.limiter.locked("lockout", _name_key(username), now.timestamp())
+    if wait is not None and wait > 0:
+        raise ProblemError(423, LOCKED, "locked", retry_after_s=wait)
+
+
+async def count_failure(
+    ctx: AppContext, session: Db, request: Request, user: User | None, username: str, now: dt.datetime
+) -> None:
+    """One wrong password (at login, or the old one at a password change): counted towards the lockout. For an
+    account in the database itself (concurrent failures must all count); for a name without one in the limiter,
+    with the same thresholds, so that both lock alike."""
     s = ctx.settings
+    if user is None:
+        over = await ctx.limiter.hit("failures", _name_key(username), s.lockout_failures - 1, s.lockout_window_s)
+        await audit(session, request, "login_failure", None, username[:64], reason="unknown user")
+        if over is not None:
+            await ctx.limiter.lock("lockout", _name_key(username), now.timestamp() + s.lockout_s)
+            await audit(session, request, "lockout", None, username[:64], seconds=s.lockout_s)
+        return
     uid, name = user.id, user.username
     window_start = now - dt.timedelta(seconds=s.lockout_window_s)
     await session.execute(

@@ -14,18 +14,25 @@ from mpgenie.api.matchmaker import run_matchmaker
 from mpgenie.api.models import MatchTicket, User
 from mpgenie.api.permissions import Permission, allowed
 from mpgenie.api.problems import ProblemError, responses
+from mpgenie.api.routers.sessions import check_session_quota
 from mpgenie.api.schemas import Id, MatchTicketIn, MatchTicketOut
 
 router = APIRouter(prefix="/v1/matchmaking", tags=["matchmaking"])
 log = structlog.get_logger("mpgenie.api")
-PROBLEMS = responses(401, 403, 404, 409, 422, 429)
+PROBLEMS = responses(401, 403, 404, 409, 422, 429, 503)
 Player = Annotated[User, Depends(require(Permission.JOIN_SESSIONS))]
 
 
 async def match_now(ctx: Ctx) -> int:
     s = ctx.settings
     return await run_matchmaker(
-        ctx.sessions, ctx.clock(), s.match_size, s.match_skill_window, s.match_window_growth_per_s, lock=ctx.match_lock
+        ctx.sessions,
+        ctx.clock(),
+        s.match_size,
+        s.match_skill_window,
+        s.match_window_growth_per_s,
+        lock=ctx.match_lock,
+        max_sessions=s.max_active_sessions,
     )
 
 
@@ -42,6 +49,7 @@ async def enqueue(body: MatchTicketIn, request: Request, ctx: Ctx, session: Db, 
     ).scalar_one_or_none()
     if open_ticket is not None:
         raise ProblemError(409, f"already queued (ticket {open_ticket.id})", "conflict")
+    await check_session_quota(ctx, session, user.id)  # a match makes a session: the same limits apply
     ticket = MatchTicket(
         user_id=user.id, region=body.region, skill=user.rating, party_size=body.party_size, created_at=ctx.clock()
     )

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from redis.exceptions import RedisError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mpgenie.api.deps import Ctx, Db, audit, require
@@ -42,13 +42,44 @@ def _check_owner(user: User, game: GameSession) -> None:
         raise ProblemError(403, "only the session's creator or a session manager may do this", "forbidden")
 
 
+async def check_session_quota(ctx: Ctx, session: Db, user_id: str) -> None:
+    """Refuse to open another session when this node runs its maximum (503), or when the account already takes
+    part in as many open sessions as it may (409): one player must not be able to fill the node with worlds by
+    creating sessions or queueing full parties in a loop. Counted, not locked: concurrent requests may exceed a
+    limit by a few, which bounds the damage all the same."""
+    s = ctx.settings
+    running = (
+        await session.execute(select(func.count()).select_from(GameSession).where(GameSession.status != "completed"))
+    ).scalar_one()
+    if running >= s.max_active_sessions:
+        raise ProblemError(
+            503, f"this node runs its maximum of {s.max_active_sessions} sessions", "capacity", retry_after_s=30
+        )
+    seated = exists().where(SessionMember.session_id == GameSession.id, SessionMember.user_id == user_id)
+    mine = (
+        await session.execute(
+            select(func.count())
+            .select_from(GameSession)
+            .where(GameSession.status != "completed", or_(GameSession.created_by == user_id, seated))
+        )
+    ).scalar_one()
+    if mine >= s.max_open_sessions_per_account:
+        raise ProblemError(
+            409,
+            f"this account already takes part in {mine} open sessions (at most {s.max_open_sessions_per_account}):"
+            " end or leave one first",
+            "quota",
+        )
+
+
 @router.post("", status_code=201, response_model=SessionOut, responses=PROBLEMS)
-async def create_session(body: SessionCreate, request: Request, session: Db, user: Creator) -> GameSession:
+async def create_session(body: SessionCreate, request: Request, ctx: Ctx, session: Db, user: Creator) -> GameSession:
     world = body.world.model_dump(exclude_none=True)
     try:
         WorldConfig.from_mapping(world)
     except (ConfigError, TypeError) as exc:
         raise ProblemError(422, str(exc), "validation") from None
+    await check_session_quota(ctx, session, user.id)
     game = GameSession(
         name=body.name, max_players=body.max_players, region=body.region, world=world, created_by=user.id
     )

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import func, select, update
 
-from mpgenie.api.deps import Ctx, CurrentUser, Db, audit, require
+from mpgenie.api.deps import Ctx, CurrentUser, Db, audit, hash_budget, hash_password, require, verify_password
 from mpgenie.api.models import RefreshToken, User
 from mpgenie.api.permissions import Permission
 from mpgenie.api.problems import ProblemError, responses
+from mpgenie.api.routers.auth import check_lock, count_failure
 from mpgenie.api.schemas import Id, PasswordChangeIn, RoleChangeIn, UserOut, UserPage
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
-PROBLEMS = responses(401, 403, 404, 422, 429)
+PROBLEMS = responses(401, 403, 404, 422, 423, 429, 503)
 Admin = Annotated[User, Depends(require(Permission.MANAGE_USERS))]
 
 
@@ -28,9 +28,16 @@ async def me(user: CurrentUser) -> User:
 async def change_password(
     body: PasswordChangeIn, request: Request, ctx: Ctx, session: Db, user: CurrentUser
 ) -> Response:
-    if not await asyncio.to_thread(ctx.passwords.verify, user.password_hash, body.old_password):
+    """A wrong old password counts like a failed login (same lockout): a stolen access token must not buy
+    unlimited guesses at the password behind it."""
+    now = ctx.clock()
+    await check_lock(ctx, user, user.username, now)
+    await hash_budget(request, ctx)
+    if not await verify_password(ctx, user.password_hash, body.old_password):
+        await count_failure(ctx, session, request, user, user.username, now)
+        await session.commit()
         raise ProblemError(403, "current password is wrong", "forbidden")
-    user.password_hash = await asyncio.to_thread(ctx.passwords.hash, body.new_password)
+    user.password_hash = await hash_password(ctx, body.new_password)
     user.token_version += 1  # every access token issued before dies now
     await session.execute(
         update(RefreshToken)
