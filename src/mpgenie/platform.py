@@ -124,6 +124,7 @@ async def start_platform(
             api_settings,
             extra_metrics=realtime.core.metrics.render if realtime is not None else None,
             on_session_end=realtime.router.end if realtime is not None else None,
+            extra_checks=realtime.readiness if realtime is not None else None,
         )
         app_holder["app"] = app
         api = _ApiServer(api_config(app, host, api_port))

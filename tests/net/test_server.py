@@ -7,6 +7,7 @@ import contextlib
 import json
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -453,5 +454,41 @@ def test_a_late_tick_loop_still_gives_the_event_loop_back() -> None:
                 last = now
             assert server.core.metrics.value("mpgenie_ticks_late_total") > 0
             assert max(gaps) < 0.2, f"the event loop was held for {max(gaps) * 1000:.0f} ms"
+
+    run(scenario)
+
+
+def test_a_saturated_server_says_so_and_refuses_new_players_only() -> None:
+    server: RealtimeServer | None = None
+
+    async def ready() -> dict[str, object]:
+        return json.loads(await asyncio.get_running_loop().run_in_executor(None, http_get, server, "/readyz"))
+
+    async def scenario() -> None:
+        nonlocal server
+        async with serving() as server:
+            inside = client(server, "inside")
+            await inside.connect()
+            assert (await ready())["status"] == "ready"
+            original = server.core.tick
+
+            def heavy(now: float) -> object:
+                time.sleep(0.08)  # 160 % of the 50 ms budget
+                return original(now)
+
+            server.core.tick = heavy  # type: ignore[method-assign]
+            await asyncio.sleep(1.5)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                await ready()
+            assert refused.value.code == 503 and json.loads(refused.value.read())["status"] == "saturated"
+            newcomer = client(server, "newcomer")
+            with pytest.raises(ConnectionError, match="saturated"):
+                await newcomer.connect()
+            assert inside.connected and inside.state.server_rate < 18  # told the effective rate; still in
+            server.core.tick = original  # type: ignore[method-assign]
+            await asyncio.sleep(2.0)
+            assert (await ready())["status"] == "ready"
+            assert inside.state.server_rate == 20
+            await inside.close()
 
     run(scenario)

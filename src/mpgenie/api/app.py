@@ -41,6 +41,7 @@ def create_app(
     extra_metrics: Callable[[], bytes] | None = None,
     run_matchmaker: bool = True,
     on_session_end: Callable[[str], None] | None = None,
+    extra_checks: Callable[[], dict[str, str]] | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_json, logging.getLevelName(settings.log_level))
@@ -64,6 +65,7 @@ def create_app(
             metrics,
             extra_metrics=extra_metrics,
             on_session_end=on_session_end,
+            extra_checks=extra_checks,
             presence=RedisPresence(redis, settings.redis_prefix) if redis is not None else MemoryPresence(),
             proxies=parse_networks(settings.trusted_proxies),
         )

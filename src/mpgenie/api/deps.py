@@ -76,6 +76,8 @@ class AppContext:
     presence: Presence = field(default_factory=MemoryPresence)
     match_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     on_session_end: Callable[[str], None] | None = None  # set when a realtime server runs in this process
+    # More readiness checks ({name: "ok" or why not}), e.g. the realtime server's saturation in the same process.
+    extra_checks: Callable[[], dict[str, str]] | None = None
     proxies: tuple[Network, ...] = ()  # settings.trusted_proxies, parsed once
 
 

@@ -150,6 +150,15 @@ class RealtimeServer:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    def readiness(self) -> dict[str, str]:
+        """``{"realtime": "ok"}``, or why new players should go elsewhere (the API's ``/readyz`` includes it)."""
+        if self.stopping:
+            return {"realtime": "stopping"}
+        slow = [c for c in self.router.live() if c.saturated]
+        if slow:
+            return {"realtime": f"saturated ({slow[0].pace.rate:.1f} of {slow[0].cfg.tick_rate} Hz)"}
+        return {"realtime": "ok"}
+
     @property
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}/ws"
@@ -181,7 +190,7 @@ class RealtimeServer:
         if route == b"/healthz":
             return self._http(b'{"status":"ok"}', "application/json")
         if route == b"/readyz":  # a load balancer stops sending players while the server is saturated
-            saturated = self.stopping or any(c.saturated for c in self.router.live())
+            saturated = self.readiness()["realtime"] != "ok"
             body = json.dumps({"status": "saturated" if saturated else "ready", "rate_hz": self.core.pace.rate})
             if saturated:
                 return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(503, body.encode()), None)

@@ -1,4 +1,5 @@
-"""``/healthz`` (the process is alive), ``/readyz`` (database and Redis answer), ``/metrics`` (Prometheus: the
+"""``/healthz`` (the process is alive), ``/readyz`` (database and Redis answer, and the realtime server in the same
+process is not saturated), ``/metrics`` (Prometheus: the
 API's metrics, plus the realtime server's when both run in one process)."""
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ async def readyz(ctx: Ctx) -> JSONResponse:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
+    if ctx.extra_checks is not None:
+        checks.update(ctx.extra_checks())
     ready = all(v == "ok" for v in checks.values())
     body = Health(status="ready" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
