@@ -285,3 +285,19 @@ def test_player_removed_before_its_first_tick_gets_no_join_event() -> None:
     p = world.add_player()
     world.remove_player(p)
     assert world.step().events == []
+
+
+def test_rewards_are_config_fields() -> None:
+    """Scenario designers tune the scores (co-operation worth more or less) without touching the rules."""
+    world, beacon = _world_with_object("beacons", beacon_window_ticks=5, beacon_score=7)
+    a, b = world.add_players(2)
+    _near(world, a, beacon, 1.0)
+    _near(world, b, beacon, 2.0)
+    world.step()
+    world.step(actions(world, **{f"p{a}": Action.INTERACT, f"p{b}": Action.INTERACT}))
+    assert world.score[a] == 7 and world.score[b] == 7
+    world, item = _world_with_object("collectibles", pickup_score=5)
+    (c,) = world.add_players(1)
+    _near(world, c, item, 0.5)
+    world.step()
+    assert world.score[c] == 5

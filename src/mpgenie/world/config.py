@@ -42,11 +42,13 @@ class WorldConfig:
     gravity: float = 9.81
 
     pickup_radius: float = 1.5
+    pickup_score: int = 1  # points for a collectible
     collectible_respawn_ticks: int = 200
     beacon_radius: float = 4.0
     beacon_window_ticks: int = 10
     beacon_min_players: int = 2
     beacon_cooldown_ticks: int = 100
+    beacon_score: int = 3  # points for each player who lit a beacon together (co-operation pays more)
     hazard_radius: float = 2.0
     attack_range: float = 2.5
     attack_cone_deg: float = 60.0
@@ -146,11 +148,13 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "jump_speed": Bound(0.0, _MAX_SPEED),
     "gravity": Bound(0.1, 1000.0),
     "pickup_radius": Bound(0.0, _MAX_DISTANCE, low_open=True),
+    "pickup_score": Bound(0, 1_000_000),
     "collectible_respawn_ticks": Bound(0, _MAX_TICKS),
     "beacon_radius": Bound(0.0, _MAX_DISTANCE, low_open=True),
     "beacon_window_ticks": Bound(1, 1_000),  # remembered interactions per beacon grow with the window
     "beacon_min_players": Bound(2, 1_000),  # beacons are cooperative: at least 2 players
     "beacon_cooldown_ticks": Bound(0, _MAX_TICKS),
+    "beacon_score": Bound(0, 1_000_000),
     "hazard_radius": Bound(0.0, _MAX_DISTANCE, low_open=True),
     "attack_range": Bound(0.0, _MAX_DISTANCE, low_open=True),
     "attack_cone_deg": Bound(0.0, 180.0, low_open=True),

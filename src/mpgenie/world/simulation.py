@@ -328,7 +328,7 @@ class World:
         who = players[rows]
         chosen = _nearest_per_group(objects, d2, who)
         winners, items = who[chosen], objects[chosen]
-        np.add.at(self.score, winners, 1)
+        np.add.at(self.score, winners, self.cfg.pickup_score)
         self.collectible_active[items] = False
         self.collectible_respawn_at[items] = t + self.cfg.collectible_respawn_ticks
         return [Pickup(t, int(p), int(c)) for p, c in zip(winners, items, strict=True)]
@@ -362,7 +362,7 @@ class World:
             partners = np.unique(self._recent_player[mine])
             if partners.size >= cfg.beacon_min_players:
                 events.append(BeaconActivated(t, int(b), tuple(int(p) for p in partners)))
-                self.score[partners] += 3
+                self.score[partners] += cfg.beacon_score
                 self.beacon_ready_at[b] = t + cfg.beacon_cooldown_ticks
                 self.beacon_activations[b] += 1
                 keep = ~mine
