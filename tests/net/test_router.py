@@ -56,3 +56,18 @@ def test_ended_and_idle_sessions_drop_their_metric_series() -> None:
     assert "match-b" not in router.cores
     assert _series(router, "match-b") == []
     assert router.default.settings.session in router.cores  # the default session stays
+
+
+def test_a_closed_connection_cannot_join_another_session() -> None:
+    """A closed connection stays open on the wire for a while (its final frames drain, 8.4); a hello sent in that
+    time must not move it to another session and create a player there that nobody can reach."""
+    router = SessionRouter()
+    peer = _Peer()
+    router.on_connect(peer, 0.0)
+    router.on_message(peer, p.encode(p.Hello(99, "")), 0.0)  # wrong version: fatal, closed
+    assert peer.closed == 1008
+    sent = len(peer.sent)
+    ticket = issue_ticket(DEV_SECRET, "late", "match-late")
+    router.on_message(peer, p.encode(p.Hello(p.PROTOCOL_VERSION, ticket)), 0.01)
+    assert len(peer.sent) == sent
+    assert "match-late" not in router.cores

@@ -53,7 +53,7 @@ class SessionRouter:
 
     def on_message(self, peer: Peer, data: bytes, now: float) -> None:
         core = self._where.get(peer)
-        if core is None:
+        if core is None or peer not in core.conns:  # closed by its core, only draining on the wire: ignored
             return
         if core is self.default and not core.joined(peer):
             target = self._target(data)

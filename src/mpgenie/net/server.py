@@ -121,14 +121,28 @@ class _Connection(WSListener):  # type: ignore[misc]
         return int(self.transport.underlying_transport.get_write_buffer_size())
 
     def close(self, code: int, reason: str, abort: bool = False) -> None:
+        """Send the Close frame, then either drop the connection (``abort``) or close gracefully.
+
+        Graceful is a half-close: the send buffer drains, then FIN, and reading goes on (frames are ignored) until
+        the client answers or closes, or ``CLOSE_DRAIN_S`` passes. Closing the socket outright while the client's
+        frames are still unread makes the kernel answer with a RST, which discards what the client had not read
+        yet: the final ``error``/``bye`` and the Close itself (the client sees 1006).
+        """
         t = self.transport
         if t is None or t.is_disconnected:
             return
         with contextlib.suppress(Exception):
             t.send_close(WSCloseCode(code), reason.encode())
-        t.disconnect(graceful=not abort)
-        if not abort:  # a graceful close waits for the buffer to drain: not forever
-            asyncio.get_running_loop().call_later(CLOSE_DRAIN_S, self._abort_if_open, t)
+        if abort:
+            t.disconnect(graceful=False)
+            return
+        raw = t.underlying_transport
+        if raw.can_write_eof():
+            with contextlib.suppress(Exception):
+                raw.write_eof()  # FIN after the buffered frames; the client's answer closes the rest
+        else:  # pragma: no cover - TCP transports can half-close
+            t.disconnect()
+        asyncio.get_running_loop().call_later(CLOSE_DRAIN_S, self._abort_if_open, t)
 
     @staticmethod
     def _abort_if_open(t: WSTransport) -> None:
