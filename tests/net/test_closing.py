@@ -15,6 +15,7 @@ from mpgenie.net import server as server_module
 from mpgenie.net.connections import ServerSettings
 from mpgenie.net.core import ServerCore
 from mpgenie.net.server import RealtimeServer, close_reply
+from mpgenie.net.tickets import DEV_SECRET, issue_ticket
 from mpgenie.world import WorldConfig
 
 from .test_server import run, serving
@@ -204,3 +205,22 @@ class _Peer:
 
     def close(self, code: int, reason: str, abort: bool = False) -> None:
         self.closed = (code, reason, abort)
+
+
+def test_leave_before_hello_and_from_a_spectator_closes_with_1000_left() -> None:
+    """protocol.md 3.1 and 3.6: ``leave`` on a connection that has not joined, or on a spectator's, closes it
+    with 1000 ``left`` and no ``bye``, like a player's leave."""
+    core = ServerCore(WorldConfig(seed=1, num_landmarks=4, num_hazards=0))
+    unjoined, spectator, player = _Peer(0), _Peer(0), _Peer(0)
+    for peer in (unjoined, spectator, player):
+        core.on_connect(peer, 0.0)
+    core.on_message(player, p.encode(p.Hello(p.PROTOCOL_VERSION, issue_ticket(DEV_SECRET, "pia"))), 0.0)
+    watch = p.Hello(p.PROTOCOL_VERSION, issue_ticket(DEV_SECRET, "sam"), spectate=p.Spectate(point=(0.0, 0.0, 1.0)))
+    core.on_message(spectator, p.encode(watch), 0.0)
+    assert isinstance(p.decode_server(spectator.sent[-1]), p.Welcome)
+    for peer in (unjoined, spectator, player):
+        sent = len(peer.sent)
+        core.on_message(peer, p.encode(p.Leave()), 0.01)
+        assert peer.closed == (1000, "left", False)
+        assert len(peer.sent) == sent  # no bye
+    assert not core.by_player and not core.conns
