@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mpgenie.net import protocol as p
+from mpgenie.net.core import ServerCore
 from mpgenie.net.tickets import DEV_SECRET, TicketError, issue_ticket, verify_ticket
 from mpgenie.world import geometry as geo
 
@@ -96,3 +97,21 @@ def test_tickets_verify_and_refuse() -> None:
         verify_ticket(DEV_SECRET, "", "s1")
     with pytest.raises(TicketError, match="invalid"):
         verify_ticket(DEV_SECRET, token[:-4] + "AAAA", "s1")
+
+
+def test_welcome_sizes_grow_with_the_tick_and_the_player_id() -> None:
+    """protocol.md 5: the quoted sizes (6023 bytes for a player, 5990 for a spectator, default config) hold while
+    the tick and the player id are below 128 (one-byte MessagePack fixints); each is written in the smallest int."""
+    core = ServerCore()
+
+    def size(tick: int, player: int = 0) -> int:
+        resume, grace = ("x" * 32, 30.0) if player >= 0 else ("", 0.0)
+        welcome = p.Welcome(
+            p.PROTOCOL_VERSION, player, 20, tick, core._config_wire, resume, grace, False, core._layout_wire
+        )
+        return len(p.encode(welcome))
+
+    assert size(0) == size(127) == size(0, 127) == 6023
+    assert size(0, -1) == 5990
+    assert [size(t) - 6023 for t in (128, 255, 256, 65535, 65536, 2**32)] == [1, 1, 2, 2, 4, 8]
+    assert size(0, 128) - 6023 == 1

@@ -5,7 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpgenie.net import protocol as p
+from mpgenie.net.core import ServerCore
 from mpgenie.net.snapshots import EMPTY_TABLE, StateHistory, apply_delta, build_deltas
+from mpgenie.net.tickets import DEV_SECRET, issue_ticket
 from mpgenie.world import World, WorldConfig
 
 from .sim import Link, SimNet
@@ -99,3 +101,48 @@ def test_packed_records_are_little_endian() -> None:
     rec = np.zeros(1, dtype=p.ENTER)
     rec["id"] = 0x01020304
     assert rec.tobytes()[:4] == b"\x04\x03\x02\x01"
+
+
+class _Peer:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.closed: tuple[int, str] | None = None
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def backlog(self) -> int:
+        return 0
+
+    def close(self, code: int, reason: str, abort: bool = False) -> None:
+        self.closed = (code, reason)
+
+
+def test_after_an_ack_of_0_any_remembered_tick_becomes_the_baseline() -> None:
+    """protocol.md 6.4: acks only move the baseline forward, except right after an ack of 0: the baseline is then
+    0, so the next non-zero ack of any tick the server still remembers sending wins, even one older than the
+    baseline before the reset; from there acks move forward again."""
+    core = ServerCore(WorldConfig(seed=1, radius=20.0, num_landmarks=4, num_hazards=0))
+    peer = _Peer()
+    core.on_connect(peer, 0.0)
+    core.on_message(peer, p.encode(p.Hello(p.PROTOCOL_VERSION, issue_ticket(DEV_SECRET, "a"))), 0.0)
+    now = 0.0
+
+    def base_after(ack: int) -> int:
+        nonlocal now
+        now += 0.05
+        core.on_message(peer, p.encode(p.Ack(ack)), now)
+        core.tick(now)
+        snap = next(m for m in map(p.decode_server, reversed(peer.sent)) if isinstance(m, p.Snapshot))
+        return snap.base
+
+    for _ in range(10):
+        core.tick(now := now + 0.05)
+    assert base_after(8) == 8
+    assert base_after(5) == 8  # older: ignored
+    assert base_after(0) == 0  # reset: full snapshots
+    assert base_after(0) == 0
+    assert base_after(5) == 5  # older than the 8 before the reset, still remembered: the new baseline
+    assert base_after(3) == 5  # forward only again
+    assert base_after(9) == 9
+    assert base_after(10_000) == 9  # a tick never sent: ignored

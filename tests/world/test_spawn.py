@@ -63,3 +63,17 @@ def test_joins_avoid_crowded_points() -> None:
     world.step()
     crowded = {int(np.argmax(world.spawns.points @ world.pos[i])) for i in first}
     assert len(crowded) == len(world.spawns)  # one per point before any doubles up
+
+
+def test_players_appear_one_to_three_metres_from_their_spawn_point() -> None:
+    """protocol.md 7.3 (``respawn``): the position is 1.0 m up to (not including) 3.0 m of great-circle distance
+    from the named spawn point, in a random direction, with a random heading, on the ground."""
+    world = World(WorldConfig(seed=2, num_hazards=0))
+    ids = world.add_players(400)
+    events = world.step().events
+    joins = {e.player: e.spawn_point for e in events if isinstance(e, Respawn) and e.reason is RespawnReason.JOIN}
+    points = world.spawns.points[[joins[int(i)] for i in ids]]
+    d = geo.great_circle_distance(world.pos[ids], points, world.cfg.radius)
+    assert d.min() >= 1.0 - 1e-9 and d.max() < 3.0
+    assert d.min() < 1.1 and d.max() > 2.9  # the whole range is used
+    assert np.all(world.height[ids] == 0.0)

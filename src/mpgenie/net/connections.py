@@ -48,6 +48,7 @@ class ServerSettings:
     """Tunables of the realtime server (the world's own live in :class:`WorldConfig`)."""
 
     session: str = "default"
+    max_sessions: int = 64  # worlds a node creates from tickets (the default session not counted): each costs a world
     join_secret: str = DEV_SECRET
     max_players: int = 5000
     max_spectators: int = 200

@@ -408,7 +408,11 @@ class ServerCore:
             self.on_kick(self.settings.session, subject, why)
         if conn.session is not None:
             self._remove_session(conn.session)
-        self._close(conn, CLOSE_POLICY, "kicked", abort=True)
+        # Closed gracefully, not aborted, so the client reads why: an abort while its flood is still unread makes
+        # the kernel send a RST, which drops the error, the bye and the Close (the client sees 1006). A client
+        # already behind on reading would never read them: that one is aborted.
+        behind = conn.peer.backlog() > self.settings.slow_backlog_bytes
+        self._close(conn, CLOSE_POLICY, "kicked", abort=behind)
 
     def _close(self, conn: Conn, code: int, reason: str, abort: bool = False) -> None:
         """Close a connection and forget it at once (its player, if still there, waits for a resume)."""

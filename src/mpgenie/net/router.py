@@ -6,23 +6,36 @@ error handling). The first ``hello`` with a valid ticket for another session, or
 another session, moves the still-unjoined connection to that session's core, created on first use from the
 world overrides the API put in the ticket. Idle sessions (nobody connected or waiting) are dropped after
 ``IDLE_SESSION_S``. One tick loop ticks them all.
+
+Any correctly signed ticket can create a world, so creation is bounded: the ticket's ``sid`` must be a session id
+(checked with the signature, :data:`~mpgenie.net.tickets.SESSION_ID`), the ticket must be unused, and a node holds
+at most ``max_sessions`` worlds besides the default one; a hello that would create one more gets a fatal
+``server_full``. An ended session is not created again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import NamedTuple
 
 import msgspec
 
 from mpgenie.net import protocol as p
-from mpgenie.net.connections import Peer, ServerSettings, TickReport
+from mpgenie.net.connections import CLOSE_POLICY, Peer, ServerSettings, TickReport
 from mpgenie.net.core import ServerCore
 from mpgenie.net.metrics import ServerMetrics
 from mpgenie.net.tickets import TicketError, TicketLedger, verify_ticket
 from mpgenie.world.config import ConfigError, WorldConfig
 
 IDLE_SESSION_S = 60.0
+
+
+class Refusal(NamedTuple):
+    """A hello the router answers itself with a fatal error: no core could (there is none for its session)."""
+
+    code: str
+    message: str
 
 
 class SessionRouter:
@@ -53,10 +66,13 @@ class SessionRouter:
 
     def on_message(self, peer: Peer, data: bytes, now: float) -> None:
         core = self._where.get(peer)
-        if core is None:
+        if core is None or peer not in core.conns:  # closed by its core, only draining on the wire: ignored
             return
         if core is self.default and not core.joined(peer):
             target = self._target(data)
+            if isinstance(target, Refusal):
+                self._refuse(peer, target)
+                return
             if target is not None and target is not core:
                 core.forget(peer)
                 target.on_connect(peer, now)
@@ -75,23 +91,49 @@ class SessionRouter:
 
     # --- sessions ----------------------------------------------------------------------------------------------
 
-    def _target(self, data: bytes) -> ServerCore | None:
-        """The core a hello belongs to; None leaves the connection where it is (the core answers any error)."""
+    def _target(self, data: bytes) -> ServerCore | Refusal | None:
+        """The core a hello belongs to, or the refusal of a session that cannot be created; None leaves the
+        connection where it is (the core answers any error)."""
         if len(data) > self.settings.max_frame_bytes:
             return None
         try:
             msg = p.decode_client(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-        if not isinstance(msg, p.Hello):
+        if not isinstance(msg, p.Hello) or msg.version != p.PROTOCOL_VERSION or self.default.closing:
             return None
-        if msg.resume is not None:
+        if msg.resume is not None and msg.spectate is None:
             return next((c for c in self.cores.values() if msg.resume in c.sessions), None)
         try:
             ticket = verify_ticket(self.settings.join_secret, msg.token, session=None)
         except TicketError:
-            return None
-        return self.session(ticket.session, ticket.world or {})
+            return None  # the default core answers auth_failed, with the reason
+        core = self.cores.get(ticket.session)
+        if core is not None:
+            return core
+        if ticket.session in self.ended:
+            return Refusal("auth_failed", f"session {ticket.session!r} has ended")
+        if self.tickets.seen(ticket):
+            return Refusal("auth_failed", "this join ticket has been used already: ask the API for a new one")
+        limit = self.settings.max_sessions
+        if len(self.cores) - 1 >= limit:
+            return Refusal("server_full", f"this server already hosts its {limit} sessions: try again later")
+        core = self.session(ticket.session, ticket.world or {})
+        if core is None:
+            return Refusal("auth_failed", "invalid join ticket: its world overrides are not a valid world config")
+        return core
+
+    def _refuse(self, peer: Peer, refusal: Refusal) -> None:
+        """Answer a still-unjoined connection of the default core with a fatal error and close it (1008), as the
+        core closes after its own fatal errors."""
+        conn = self.default.conns.get(peer)
+        if conn is None:
+            return
+        self.metrics.rejected.labels(refusal.code).inc()
+        self.default.send_to(conn, p.Error(refusal.code, refusal.message, fatal=True), "error")
+        self.default.forget(peer)  # later frames are ignored (on_message), the disconnect finds nothing to do
+        self.metrics.disconnects.labels(refusal.code).inc()
+        peer.close(CLOSE_POLICY, refusal.code)
 
     def session(self, session_id: str, world: dict[str, object] | None = None) -> ServerCore | None:
         """The core of a session, created on first use (None when the world overrides are invalid)."""

@@ -61,6 +61,20 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
 
 
+def close_reply(payload: bytes) -> bytes:
+    """The payload of the server's Close frame answering a client's Close with ``payload`` (RFC 6455, 5.5.1).
+
+    A Close without a status code is answered without one; a valid code is echoed (without the reason). A code no
+    endpoint may send (0-999, 1004-1006, 1015-2999, 5000 and up; picows already fails most of them) is answered
+    with 1002, protocol error.
+    """
+    if len(payload) < 2:
+        return b""
+    code = int.from_bytes(payload[:2], "big")
+    valid = (1000 <= code <= 1014 and code not in (1004, 1005, 1006)) or 3000 <= code <= 4999
+    return payload[:2] if valid else int(WSCloseCode.PROTOCOL_ERROR).to_bytes(2, "big")
+
+
 class _Connection(WSListener):  # type: ignore[misc]
     """One WebSocket connection: the picows listener and the :class:`~mpgenie.net.connections.Peer` the core
     talks to."""
@@ -83,7 +97,9 @@ class _Connection(WSListener):  # type: ignore[misc]
         if kind == WSMsgType.BINARY and frame.fin:
             self.core.on_message(self, frame.get_payload_as_bytes(), time.monotonic())
         elif kind == WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code())
+            # Not send_close: for a Close without a status code it would write code 0, which RFC 6455 forbids on
+            # the wire (browsers and Node's ws then report 1006 instead of a clean close).
+            transport.send(WSMsgType.CLOSE, close_reply(frame.get_payload_as_bytes()))
             transport.disconnect()
         elif kind in (WSMsgType.PING, WSMsgType.PONG):
             return
@@ -105,14 +121,28 @@ class _Connection(WSListener):  # type: ignore[misc]
         return int(self.transport.underlying_transport.get_write_buffer_size())
 
     def close(self, code: int, reason: str, abort: bool = False) -> None:
+        """Send the Close frame, then either drop the connection (``abort``) or close gracefully.
+
+        Graceful is a half-close: the send buffer drains, then FIN, and reading goes on (frames are ignored) until
+        the client answers or closes, or ``CLOSE_DRAIN_S`` passes. Closing the socket outright while the client's
+        frames are still unread makes the kernel answer with a RST, which discards what the client had not read
+        yet: the final ``error``/``bye`` and the Close itself (the client sees 1006).
+        """
         t = self.transport
         if t is None or t.is_disconnected:
             return
         with contextlib.suppress(Exception):
             t.send_close(WSCloseCode(code), reason.encode())
-        t.disconnect(graceful=not abort)
-        if not abort:  # a graceful close waits for the buffer to drain: not forever
-            asyncio.get_running_loop().call_later(CLOSE_DRAIN_S, self._abort_if_open, t)
+        if abort:
+            t.disconnect(graceful=False)
+            return
+        raw = t.underlying_transport
+        if raw.can_write_eof():
+            with contextlib.suppress(Exception):
+                raw.write_eof()  # FIN after the buffered frames; the client's answer closes the rest
+        else:  # pragma: no cover - TCP transports can half-close
+            t.disconnect()
+        asyncio.get_running_loop().call_later(CLOSE_DRAIN_S, self._abort_if_open, t)
 
     @staticmethod
     def _abort_if_open(t: WSTransport) -> None:

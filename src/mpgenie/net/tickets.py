@@ -9,6 +9,7 @@ API. The realtime server accepts only a ticket whose signature, expiry, audience
 from __future__ import annotations
 
 import heapq
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,9 @@ import jwt
 DEV_SECRET = "mpgenie-dev-secret-change-me-0123456789"  # 39 bytes: long enough for HS256 without warnings
 AUDIENCE = "mpgenie-realtime"
 DEFAULT_TTL_S = 60.0
+# What a ticket's ``sid`` must look like: the platform API's session ids (``mpgenie.api.schemas.Id``) and the
+# default ``--session``. A realtime node creates a world per session id, so the id is checked before it names one.
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class TicketError(ValueError):
@@ -79,6 +83,8 @@ def verify_ticket(secret: str, token: str, session: str | None = "default") -> T
         raise TicketError("join ticket expired") from None
     except jwt.InvalidTokenError as exc:
         raise TicketError(f"invalid join ticket: {exc}") from None
+    if not isinstance(claims["sid"], str) or SESSION_ID.fullmatch(claims["sid"]) is None:
+        raise TicketError("invalid join ticket: sid must be 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'")
     if session is not None and claims["sid"] != session:
         raise TicketError(f"join ticket is for session {claims['sid']!r}, not {session!r}")
     return Ticket(
@@ -126,6 +132,10 @@ class TicketLedger:
         self._used.add(ticket.ticket_id)
         heapq.heappush(self._expiry, (ticket.expires_at, ticket.ticket_id))
         return True
+
+    def seen(self, ticket: Ticket) -> bool:
+        """Whether ``ticket`` was used already (without using it)."""
+        return ticket.ticket_id in self._used
 
     def __len__(self) -> int:
         return len(self._used)
