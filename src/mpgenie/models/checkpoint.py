@@ -6,7 +6,7 @@ model code, not the training loop and the dataset readers it brings in (pyarrow,
 
 from __future__ import annotations
 
-import pickle
+import pickle  # nosec B403 - only for its UnpicklingError; loading uses weights_only=True
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ def load_checkpoint(path: str | Path) -> tuple[Genie, dict[str, Any]]:
     Raises UsageError, with the first line of the cause, for a file that is not a checkpoint or one whose layers
     this version's models no longer have: the CLI shows that as a one-line error, not a traceback."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data: no pickle code
         model = Genie(GenieConfig.from_dict(payload["config"]))
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
