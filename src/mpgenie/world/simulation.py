@@ -107,7 +107,7 @@ class World:
         old = self._capacity
 
         def grow(arr: NDArray | None, shape: tuple[int, ...], dtype: type) -> NDArray:
-            new = np.zeros(shape, dtype=dtype)
+            new: NDArray = np.zeros(shape, dtype=dtype)
             if arr is not None:
                 new[:old] = arr[:old]
             return new
