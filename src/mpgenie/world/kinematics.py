@@ -67,7 +67,7 @@ class MotionModel:
 
 
 @njit(cache=True)
-def step_kinematics(  # type: ignore[no-untyped-def]
+def step_kinematics(
     actions: NDArray[np.int8],
     active: NDArray[np.bool_],
     pos: NDArray[np.float64],

@@ -424,7 +424,7 @@ def _diff_rows(old_ptr, old_idx, old_ids, old_row_of, new_ptr, new_idx, new_ids,
 
 
 @njit(cache=True)
-def _self_neighbors_tracked(
+def _self_neighbors_tracked(  # type: ignore[no-untyped-def]
     pts,
     prev,
     skip,
@@ -433,7 +433,7 @@ def _self_neighbors_tracked(
     starts,
     g,
     r2,
-    out,  # type: ignore[no-untyped-def]
+    out,
     enter_r,
     enter_c,
     leave_r,
