@@ -5,7 +5,6 @@ a kicked client receives before the close."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 
 import pytest
@@ -14,48 +13,12 @@ from mpgenie.net import protocol as p
 from mpgenie.net import server as server_module
 from mpgenie.net.connections import ServerSettings
 from mpgenie.net.core import ServerCore
-from mpgenie.net.server import RealtimeServer, close_reply
+from mpgenie.net.server import close_reply
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket
 from mpgenie.world import WorldConfig
 
+from .rawws import masked_frame, raw_connect
 from .test_server import run, serving
-
-
-async def _raw_connect(server: RealtimeServer, rcvbuf: int | None = None) -> socket.socket:
-    """Open ``/ws`` by hand and read exactly the handshake response, nothing past it."""
-    loop = asyncio.get_running_loop()
-    sock = socket.socket()
-    if rcvbuf is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.setblocking(False)
-    await loop.sock_connect(sock, ("127.0.0.1", server.port))
-    request = (
-        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    await loop.sock_sendall(sock, request.encode())
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += await loop.sock_recv(sock, 1)
-    assert response.startswith(b"HTTP/1.1 101")
-    return sock
-
-
-def _masked_frame(opcode: int, payload: bytes) -> bytes:
-    """A client frame (FIN set, masked with a random key, as RFC 6455 requires of clients); payload < 126 bytes."""
-    assert len(payload) < 126
-    key = os.urandom(4)
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
-def _masked_frame_any(opcode: int, payload: bytes) -> bytes:
-    """:func:`_masked_frame` for payloads of any size below 64 KiB."""
-    if len(payload) < 126:
-        return _masked_frame(opcode, payload)
-    assert len(payload) < 65536
-    key = os.urandom(4)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode, 0x80 | 126]) + len(payload).to_bytes(2, "big") + key + masked
 
 
 async def _read_to_eof(sock: socket.socket, timeout: float = 5.0) -> bytes:
@@ -83,9 +46,9 @@ def test_the_close_handshake_answers_with_a_valid_close_frame(client_payload: by
 
     async def body() -> None:
         async with serving() as server:
-            sock = await _raw_connect(server)
+            sock = await raw_connect(server)
             try:
-                await asyncio.get_running_loop().sock_sendall(sock, _masked_frame(0x8, client_payload))
+                await asyncio.get_running_loop().sock_sendall(sock, masked_frame(0x8, client_payload))
                 answer = await _read_to_eof(sock)  # the Close, then the server closes the TCP connection
             finally:
                 sock.close()
@@ -130,8 +93,8 @@ def test_every_kicked_connection_gets_its_error_bye_and_close(size: int) -> None
     async def body() -> None:
         async with serving() as server:
             loop = asyncio.get_running_loop()
-            socks = [await _raw_connect(server, rcvbuf=1024) for _ in range(8)]
-            burst = _masked_frame_any(0x2, b"\xc1" * size) * 60  # not MessagePack: 60 violations
+            socks = [await raw_connect(server, rcvbuf=1024) for _ in range(8)]
+            burst = masked_frame(0x2, b"\xc1" * size) * 60  # not MessagePack: 60 violations
             for sock in socks:
                 await loop.sock_sendall(sock, burst)
             await asyncio.sleep(0.3)  # a client busy elsewhere: the server's frames wait in the kernel
@@ -162,9 +125,9 @@ def test_a_kicked_client_that_never_closes_is_dropped_after_the_drain_deadline(
     async def body() -> None:
         async with serving() as server:
             loop = asyncio.get_running_loop()
-            sock = await _raw_connect(server, rcvbuf=1024)
+            sock = await raw_connect(server, rcvbuf=1024)
             try:
-                await loop.sock_sendall(sock, _masked_frame_any(0x2, b"\xc1" * 3000) * 60)
+                await loop.sock_sendall(sock, masked_frame(0x2, b"\xc1" * 3000) * 60)
                 await asyncio.sleep(0.2)
                 assert server.router.conns == 0  # kicked: the core has forgotten it at once
                 assert server.router._where, "the transport is still open, draining"

@@ -25,6 +25,8 @@ from mpgenie.net.snapshots import EMPTY_TABLE, apply_delta, build_deltas
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket
 from mpgenie.world import Action, WorldConfig
 
+from .rawws import masked_frame, raw_connect
+
 CFG = WorldConfig(seed=3, radius=40.0, num_landmarks=8, num_hazards=0)
 
 
@@ -349,25 +351,9 @@ def test_fuzz_100k_bad_frames_do_not_disturb_good_clients() -> None:
 
 
 async def _raw_hello(server: RealtimeServer, hello: bytes, rcvbuf: int) -> socket.socket:
-    """A WebSocket client by hand that says hello and then never reads again (a tiny receive buffer, so the
-    server's side fills quickly)."""
-    loop = asyncio.get_running_loop()
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.setblocking(False)
-    await loop.sock_connect(sock, ("127.0.0.1", server.port))
-    request = (
-        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    await loop.sock_sendall(sock, request.encode())
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += await loop.sock_recv(sock, 1)  # byte by byte: read nothing past the handshake
-    assert response.startswith(b"HTTP/1.1 101")
-    assert len(hello) < 65536
-    header = bytes([0x82, 0x80 | 126]) + len(hello).to_bytes(2, "big")  # binary, masked, 16-bit length
-    await loop.sock_sendall(sock, header + b"\0\0\0\0" + hello)  # a zero mask key leaves the payload as is
+    """A client that says hello and then never reads again (a tiny receive buffer: the server's side fills fast)."""
+    sock = await raw_connect(server, rcvbuf)
+    await asyncio.get_running_loop().sock_sendall(sock, masked_frame(0x2, hello))
     return sock
 
 

@@ -13,23 +13,23 @@ from mpgenie.cli.groups import eval_app, train_app
 from mpgenie.errors import UsageError
 
 
-def _learn() -> Any:
-    """The trainer module, or a user error naming the extra to install."""
+def _learn(threads: int, data: str) -> Any:
+    """The trainer module, PyTorch set to ``threads`` and ``data`` checked to be a dataset; or a user error (the
+    'learn' extra missing included).
+
+    Training and evaluation are PyTorch's own matrix work, unlike the tick loop the BLAS pin in ``main`` is for:
+    they get every core (or the number asked for)."""
+    if threads < 0:
+        raise UsageError("--threads must be >= 0")
     try:
+        import torch
+
         from mpgenie.models import train as learn
     except ImportError:
         raise UsageError("this needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
-    return learn
-
-
-def _torch_threads(threads: int) -> None:
-    """Training and evaluation are PyTorch's own matrix work, unlike the tick loop the BLAS pin in ``main`` is for:
-    give it every core (or the number asked for)."""
-    if threads < 0:
-        raise UsageError("--threads must be >= 0")
-    import torch  # the 'learn' extra, checked by _learn first
-
     torch.set_num_threads(threads or os.cpu_count() or 1)
+    dataset_dir(data)
+    return learn
 
 
 @train_app.command("worldmodel")
@@ -50,9 +50,7 @@ def train_worldmodel_cmd(
     """Train the Genie-style world model (tokenizer, latent actions, dynamics) on a dataset."""
 
     def body() -> dict[str, Any]:
-        learn = _learn()
-        _torch_threads(threads)
-        dataset_dir(data)
+        learn = _learn(threads, data)
         with progress(as_json, "training", steps) as update:
             return learn.train_worldmodel(  # type: ignore[no-any-return]
                 learn.TrainConfig(
@@ -86,9 +84,7 @@ def eval_worldmodel_cmd(
     """PSNR (teacher-forced, rollout t=4, t=16) and the Genie controllability metric dTPSNR at t=4."""
 
     def body() -> dict[str, Any]:
-        learn = _learn()
-        _torch_threads(threads)
-        dataset_dir(data)
+        learn = _learn(threads, data)
         if not Path(checkpoint).exists():
             raise UsageError(f"no checkpoint at {checkpoint}")
         if guidance is not None and guidance < 0:
