@@ -552,9 +552,7 @@ class World:
         arrays: dict[str, NDArray[Any]] = {name: getattr(self, name)[:n] for name in _SLOT_ARRAYS}
         arrays.update({name: getattr(self, name) for name in _WHOLE_ARRAYS})
         aoi = self._aoi
-        arrays.update(
-            aoi_indptr=aoi.indptr, aoi_indices=aoi.indices, aoi_row_ids=aoi.row_ids, aoi_row_of=aoi.row_of
-        )
+        arrays.update(aoi_indptr=aoi.indptr, aoi_indices=aoi.indices, aoi_row_ids=aoi.row_ids, aoi_row_of=aoi.row_of)
         grid = self._player_grid
         if grid is not None:
             arrays.update(grid_points=grid.points, grid_ids=grid.ids)
