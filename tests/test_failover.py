@@ -313,3 +313,21 @@ def test_killing_a_node_moves_its_players_to_the_live_node(tmp_path: Path) -> No
     # The registry forgot the dead node; the session is placed on the survivor.
     reg = result["registry"]
     assert reg["nodes"] == {reg["survivor"]} and not reg["dead_sessions"] and reg["placement"] == reg["survivor"]
+
+
+def test_node_flags_refuse_what_cannot_work() -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415 - only this test drives the CLI in-process
+
+    from mpgenie.cli import app  # noqa: PLC0415
+
+    runner = CliRunner()
+    cases = {
+        ("--no-api", "--node-url", "ws://127.0.0.1:7777/ws"): "needs --redis-url",
+        ("--no-realtime", "--node-url", "ws://127.0.0.1:7777/ws", "--redis-url", REDIS_URL): "not with --no-realtime",
+        ("--no-api", "--node-url", "http://127.0.0.1:7777/ws", "--redis-url", REDIS_URL): "ws:// or wss://",
+        ("--no-api", "--node-url", "ws://h/ws", "--redis-url", REDIS_URL, "--checkpoint-interval", "0"): "interval",
+    }
+    for args, message in cases.items():
+        result = runner.invoke(app, ["serve", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
