@@ -4,6 +4,10 @@ The API signs join tickets with the realtime server's secret and puts the sessio
 server accepts only those (and resume tokens it issued). In one process the two also share a few hooks: ending a
 session in the API closes its world at once, realtime kicks land in the API's audit log, and ``GET /metrics`` on
 the API shows the realtime server's metrics too. Either half can run alone (``--no-api``, ``--no-realtime``).
+
+Many nodes (docs/architecture.md, "Many realtime nodes"): with ``--node-url`` the realtime server registers in
+Redis as a node (:class:`~mpgenie.net.node.NodeAgent`: heartbeats, checkpoints, presence, kicks), and an API with
+Redis and no lone realtime server beside it places sessions on the registered nodes and fails them over.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from dataclasses import dataclass
 
 import structlog
 import uvicorn
+from redis.asyncio import Redis
 
 from mpgenie.api.app import create_app
 from mpgenie.api.models import AuditEvent
 from mpgenie.api.settings import Settings
+from mpgenie.errors import UsageError
 from mpgenie.genie.streamer import FrameStreamer
 from mpgenie.net.connections import ServerSettings
+from mpgenie.net.node import CHECKPOINT_INTERVAL_S, NodeAgent
+from mpgenie.net.registry import NodeRegistry
 from mpgenie.net.server import RealtimeServer, new_event_loop
 from mpgenie.world.config import WorldConfig
 
@@ -42,6 +50,16 @@ class Platform:
     api: _ApiServer | None
     api_url: str | None
     api_task: asyncio.Task[None] | None = None
+    node: NodeAgent | None = None  # the realtime server's registration, when it is one of many nodes
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """The realtime server as a node of a multi-node deployment (``serve --node-url``): registered in Redis."""
+
+    url: str  # the public WebSocket URL clients are sent to
+    capacity: int = 5000  # players in all sessions together
+    checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
 
 
 def api_config(app: object, host: str, port: int) -> uvicorn.Config:
@@ -64,8 +82,24 @@ async def start_platform(
     with_api: bool = True,
     with_realtime: bool = True,
     streamer: FrameStreamer | None = None,
+    node: NodeOptions | None = None,
 ) -> Platform:
+    """Start the API and/or the realtime server. With ``node``, the realtime server registers in Redis as one of
+    many nodes (presence and kicks then go through Redis too); an API with Redis that is not next to a lone
+    realtime server places sessions on the registered nodes."""
     realtime = None
+    agent = None
+    if node is not None and with_realtime:
+        if not api_settings.redis_url:
+            raise UsageError("--node-url needs --redis-url (the node registry lives in Redis)")
+        agent = NodeAgent(
+            NodeRegistry(Redis.from_url(api_settings.redis_url), api_settings.redis_prefix),
+            node.url,
+            node.capacity,
+            node.checkpoint_interval_s,
+        )
+    if api_settings.redis_url and (agent is not None or not with_realtime):
+        api_settings = api_settings.model_copy(update={"node_placement": True})
     app_holder: dict[str, object] = {}
     tasks: set[asyncio.Task[None]] = set()
 
@@ -113,11 +147,17 @@ async def start_platform(
             realtime_settings,
             host,
             realtime_port,
-            on_kick=audit_kick,
-            on_presence=report_presence,
+            on_kick=agent.on_kick if agent is not None else audit_kick,
+            on_presence=agent.on_presence if agent is not None else report_presence,
             on_session_tick=streamer.tick if streamer is not None else None,
         )
         await realtime.start()
+        if agent is not None:
+            try:
+                await agent.start(realtime)
+            except Exception:
+                await realtime.stop()
+                raise
         api_settings = api_settings.model_copy(update={"realtime_url": realtime.url})
     if with_api:
         app = create_app(
@@ -131,12 +171,20 @@ async def start_platform(
         task = asyncio.get_running_loop().create_task(api.serve())
         while not api.started:
             if task.done():  # uvicorn exits (SystemExit) when it cannot bind or its start-up fails
-                if realtime is not None:
-                    await realtime.stop()
+                await _stop_realtime(realtime, agent)
                 raise OSError(f"the API could not start on {host}:{api_port}")
             await asyncio.sleep(0.05)
-        return Platform(realtime, api, f"http://{host}:{api_port}", task)
-    return Platform(realtime, None, None)
+        return Platform(realtime, api, f"http://{host}:{api_port}", task, agent)
+    return Platform(realtime, None, None, node=agent)
+
+
+async def _stop_realtime(realtime: RealtimeServer | None, agent: NodeAgent | None) -> None:
+    if agent is not None:  # first: the last checkpoints, and the API moves the sessions at once
+        await agent.stop()
+    if realtime is not None:
+        await realtime.stop()
+    if agent is not None:
+        await agent.registry.redis.aclose()
 
 
 async def stop_platform(platform: Platform) -> None:
@@ -144,8 +192,7 @@ async def stop_platform(platform: Platform) -> None:
         platform.api.should_exit = True
         with contextlib.suppress(BaseException):
             await platform.api_task
-    if platform.realtime is not None:
-        await platform.realtime.stop()
+    await _stop_realtime(platform.realtime, platform.node)
 
 
 def run_platform(
@@ -159,6 +206,7 @@ def run_platform(
     with_realtime: bool = True,
     on_ready: Callable[[Platform], None] | None = None,
     streamer: FrameStreamer | None = None,
+    node: NodeOptions | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, then stop both halves gracefully."""
     loop = new_event_loop()
@@ -169,7 +217,16 @@ def run_platform(
         for sig in (signal.SIGINT, signal.SIGTERM):  # before starting: a signal during start-up still stops cleanly
             loop.add_signal_handler(sig, stop.set)
         platform = await start_platform(
-            api_settings, world, realtime_settings, host, realtime_port, api_port, with_api, with_realtime, streamer
+            api_settings,
+            world,
+            realtime_settings,
+            host,
+            realtime_port,
+            api_port,
+            with_api,
+            with_realtime,
+            streamer,
+            node,
         )
         if on_ready is not None:
             on_ready(platform)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from mpgenie.api import problems
 from mpgenie.api.bodylimit import BodyLimit
 from mpgenie.api.db import make_engine, migrate, session_factory
 from mpgenie.api.deps import AppContext, parse_networks, rate_limit
-from mpgenie.api.models import User
+from mpgenie.api.models import AuditEvent, User
 from mpgenie.api.observability import ApiMetrics, RequestContext
 from mpgenie.api.permissions import Role
 from mpgenie.api.presence import MemoryPresence, RedisPresence
@@ -30,6 +31,7 @@ from mpgenie.api.schemas import restate_integer_bounds
 from mpgenie.api.security import Passwords
 from mpgenie.api.settings import Settings
 from mpgenie.logs import configure_logging
+from mpgenie.net.registry import HEARTBEAT_S, NodeRegistry
 
 MATCH_EVERY_S = 1.0
 log = structlog.get_logger("mpgenie.api")
@@ -68,17 +70,23 @@ def create_app(
             extra_checks=extra_checks,
             presence=RedisPresence(redis, settings.redis_prefix) if redis is not None else MemoryPresence(),
             proxies=parse_networks(settings.trusted_proxies),
+            registry=NodeRegistry(redis, settings.redis_prefix)
+            if redis is not None and settings.node_placement
+            else None,
         )
         app.state.ctx = ctx
         await _bootstrap_admin(ctx)
-        matcher = asyncio.create_task(_match_forever(ctx)) if run_matchmaker else None
+        tasks = [asyncio.create_task(_match_forever(ctx))] if run_matchmaker else []
+        if ctx.registry is not None:
+            tasks += [asyncio.create_task(_fail_over_forever(ctx)), asyncio.create_task(_audit_kicks_forever(ctx))]
         try:
             yield
         finally:
-            if matcher is not None:
-                matcher.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await matcher
+                    await task
             ctx.passwords.close()
             if redis is not None:
                 await redis.aclose()
@@ -120,6 +128,39 @@ async def _bootstrap_admin(ctx: AppContext) -> None:
             db.add(User(username=name, password_hash=ctx.passwords.hash(password), role=Role.ADMIN.value))
             await db.commit()
             log.info("bootstrap admin created", username=name)
+
+
+async def _fail_over_forever(ctx: AppContext) -> None:
+    """Move the sessions of dead realtime nodes to live ones, twice per heartbeat: with a 3 s node TTL a dead
+    node's sessions are moving within about 3.5 s of its last heartbeat. Every API process may run this; the
+    registry's compare-and-set moves each session once."""
+    assert ctx.registry is not None
+    while True:
+        await asyncio.sleep(HEARTBEAT_S / 2)
+        try:
+            await ctx.registry.reap()
+        except Exception:  # Redis away or a bug: logged, retried next round
+            log.exception("failover pass failed")
+
+
+async def _audit_kicks_forever(ctx: AppContext) -> None:
+    """Write the realtime nodes' kicks (a Redis stream) into the audit log, as the in-process hook does."""
+    assert ctx.registry is not None
+    consumer = f"api-{uuid.uuid4().hex[:8]}"
+
+    async def write(session: str, subject: str, why: str) -> None:
+        async with ctx.sessions() as db:
+            db.add(AuditEvent(event="kick", subject=subject[:64], details={"session": session, "why": why}))
+            await db.commit()
+
+    while True:
+        try:
+            await ctx.registry.consume_kicks(consumer, write)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reading realtime kicks failed")
+            await asyncio.sleep(1.0)
 
 
 async def _match_forever(ctx: AppContext) -> None:

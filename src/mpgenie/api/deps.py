@@ -23,6 +23,7 @@ from mpgenie.api.problems import ProblemError
 from mpgenie.api.ratelimit import RateLimiter
 from mpgenie.api.security import HashingBusyError, Passwords, TokenError, read_access_token
 from mpgenie.api.settings import Settings
+from mpgenie.net.registry import NodeRegistry
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -76,6 +77,7 @@ class AppContext:
     presence: Presence = field(default_factory=MemoryPresence)
     match_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     on_session_end: Callable[[str], None] | None = None  # set when a realtime server runs in this process
+    registry: NodeRegistry | None = None  # realtime nodes in Redis: placement, failover, cross-process session end
     # More readiness checks ({name: "ok" or why not}), e.g. the realtime server's saturation in the same process.
     extra_checks: Callable[[], dict[str, str]] | None = None
     proxies: tuple[Network, ...] = ()  # settings.trusted_proxies, parsed once

@@ -29,7 +29,11 @@ class Settings(BaseSettings):
     redis_prefix: str = "mpgenie"
     jwt_secret: str = DEV_JWT_SECRET
     join_secret: str = DEV_SECRET
-    realtime_url: str = "ws://127.0.0.1:7777/ws"
+    realtime_url: str = "ws://127.0.0.1:7777/ws"  # the join tickets' server, unless sessions are placed on nodes
+    # Place sessions on the realtime nodes registered in Redis (mpgenie.net.registry) instead of realtime_url, and
+    # fail them over when a node dies. `mpgenie serve` turns it on for an API with Redis and no realtime server of
+    # its own (--no-realtime), or one whose realtime server is a node (--node-url).
+    node_placement: bool = False
 
     access_ttl_s: int = Field(900, ge=10)
     refresh_ttl_s: int = Field(30 * 24 * 3600, ge=60)

@@ -97,8 +97,23 @@ def serve(
         str | None, typer.Option(envvar="MPGENIE_DATABASE_URL", help="SQLAlchemy URL (default: SQLite mpgenie.db).")
     ] = None,
     redis_url: Annotated[
-        str | None, typer.Option(envvar="MPGENIE_REDIS_URL", help="Redis for rate limits (default: in memory).")
+        str | None,
+        typer.Option(
+            envvar="MPGENIE_REDIS_URL",
+            help="Redis for rate limits, presence and the node registry (default: in memory, one process).",
+        ),
     ] = None,
+    node_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MPGENIE_NODE_URL",
+            help="Register the realtime server as a node with this public WebSocket URL (needs --redis-url).",
+        ),
+    ] = None,
+    node_capacity: Annotated[int, typer.Option(help="Players this node takes in all its sessions.")] = 5000,
+    checkpoint_interval: Annotated[
+        float, typer.Option(help="Seconds between a node's session checkpoints (failover state).")
+    ] = 1.0,
     session: Annotated[
         str, typer.Option(help="Id of the default session (tickets from `mpgenie ticket`).")
     ] = "default",
@@ -115,7 +130,7 @@ def serve(
     from mpgenie.genie.factory import make_streamer
     from mpgenie.logs import configure_logging
     from mpgenie.net.connections import ServerSettings
-    from mpgenie.platform import run_platform
+    from mpgenie.platform import NodeOptions, run_platform
 
     def body() -> None:
         cfg = _world_config(seed, scale_for, tick_rate, overrides)
@@ -123,6 +138,17 @@ def serve(
             raise UsageError("--max-players must be >= 1 and --resume-grace >= 0")
         if not (api or realtime):
             raise UsageError("nothing to run: --no-api and --no-realtime together")
+        node = None
+        if node_url is not None:
+            if not realtime:
+                raise UsageError("--node-url names this process's realtime server: not with --no-realtime")
+            if not redis_url:
+                raise UsageError("--node-url needs --redis-url (the node registry lives in Redis)")
+            if not node_url.startswith(("ws://", "wss://")):
+                raise UsageError(f"--node-url must be a ws:// or wss:// URL, got {node_url!r}")
+            if node_capacity < 1 or not 0.05 <= checkpoint_interval <= 3600:
+                raise UsageError("--node-capacity must be >= 1 and --checkpoint-interval within 0.05..3600 s")
+            node = NodeOptions(node_url, node_capacity, checkpoint_interval)
         updates: dict[str, Any] = {"log_level": "WARNING" if quiet else "INFO"}
         for key, value in (
             ("join_secret", join_secret),
@@ -156,13 +182,25 @@ def serve(
                     f"realtime [bold]{rt.url}[/] (R = {cfg.radius:.0f} m, {cfg.tick_rate} Hz, seed {cfg.seed}); "
                     f"metrics http://{rt.host}:{rt.port}/metrics"
                 )
+            if platform.node is not None:
+                console.print(f"node [bold]{platform.node.id}[/] registered as {platform.node.url}")
             if platform.api_url is not None:
                 console.print(f"API [bold]{platform.api_url}/v1[/] (docs {platform.api_url}/docs)")
             console.print("Ctrl-C stops")
 
         streamer = make_streamer(renderer, renderer_checkpoint, renderer_url, frame_resolution)
         run_platform(
-            api_settings, cfg, settings, host, port, api_port, api, realtime, on_ready=ready, streamer=streamer
+            api_settings,
+            cfg,
+            settings,
+            host,
+            port,
+            api_port,
+            api,
+            realtime,
+            on_ready=ready,
+            streamer=streamer,
+            node=node,
         )
         if not quiet:
             console.print("server stopped cleanly")

@@ -420,6 +420,14 @@ class GameClient:
             raise RuntimeError("resume needs an earlier welcome")
         return await self._open(resume=True, timeout=timeout)
 
+    async def reconnect(self, url: str, token: str, timeout: float = 10.0) -> p.Welcome:
+        """Join again with a new join ticket, at ``url`` (another node after a failover: ask the API for the
+        ticket, it names the session's node). The server finds the player by the ticket's subject and gives it
+        back (``welcome.resumed``); input numbering and the event count continue."""
+        self.url = url
+        self.state.token = token
+        return await self._open(resume=False, timeout=timeout)
+
     async def _open(self, resume: bool, timeout: float) -> p.Welcome:
         if self.connected:
             self.drop()

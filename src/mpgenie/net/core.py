@@ -56,10 +56,34 @@ from mpgenie.net.metrics import ServerMetrics
 from mpgenie.net.snapshots import StateHistory
 from mpgenie.net.tickets import TicketError, TicketLedger, verify_ticket
 from mpgenie.world.config import WorldConfig
-from mpgenie.world.simulation import World
+from mpgenie.world.simulation import SnapshotError, World
 from mpgenie.world.validator import Validator
 
 log = structlog.get_logger("mpgenie.realtime")
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointPlayer(msgspec.Struct, array_like=True):
+    """A player in a checkpoint: enough to give the same account its player back on another node."""
+
+    player: int
+    subject: str
+    next_event: int  # the number its next event gets: a client that saw more is caught up in _on_hello
+    score: int
+
+
+class Checkpoint(msgspec.Struct):
+    """A session's state as a realtime node saves it for failover (``ServerCore.checkpoint``)."""
+
+    version: int
+    session: str
+    world: bytes  # World.snapshot()
+    generation: bytes  # int64 per slot: join generations (spectators following a player notice a new occupant)
+    players: list[CheckpointPlayer]
+
+
+class CheckpointError(ValueError):
+    """Bytes that are not a session checkpoint this server can restore."""
 
 
 class ServerCore:
@@ -254,6 +278,12 @@ class ServerCore:
             existing.validator = self.validator.for_player()
             existing.inputs.clear()
             existing.ack_seq = 0
+            if hello.last_event >= existing.next_event:
+                # The client saw events this server never numbered: the session was restored from a checkpoint
+                # older than them (failover). Number on after what the client has, or it would drop new events
+                # as already seen; the lost ones belong to the rolled-back ticks and are not re-sent.
+                existing.next_event = hello.last_event + 1
+                existing.log.clear()
             # and a new resume token: whoever held the old one (the replaced client) cannot take it back
             del self.sessions[existing.resume]
             existing.resume = secrets.token_urlsafe(24)
@@ -588,6 +618,74 @@ class ServerCore:
             if c.joined:
                 conns.append(c)
         return conns
+
+    # --- checkpoints (failover) ---------------------------------------------------------------------------------
+
+    def checkpoint(self) -> bytes:
+        """The session's state for failover: the whole world and who plays which player. Connections, resume
+        tokens, input buffers and snapshot history are left out: clients reconnect to the restoring node with a
+        new join ticket, which finds their player by its subject."""
+        players = [
+            CheckpointPlayer(s.player, s.subject, s.next_event, int(self.world.score[s.player]))
+            for s in self.by_player.values()
+        ]
+        return msgspec.msgpack.encode(
+            Checkpoint(
+                CHECKPOINT_VERSION,
+                self.settings.session,
+                self.world.snapshot(),
+                self.generation[: self.world.num_slots].astype("<i8").tobytes(),
+                players,
+            )
+        )
+
+    @staticmethod
+    def read_checkpoint(data: bytes) -> Checkpoint:
+        """Decode a checkpoint (:class:`CheckpointError` for anything else)."""
+        try:
+            ckpt = msgspec.msgpack.decode(data, type=Checkpoint)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise CheckpointError(f"not a session checkpoint: {exc}") from None
+        if ckpt.version != CHECKPOINT_VERSION:
+            raise CheckpointError(f"checkpoint version {ckpt.version} not supported")
+        return ckpt
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        data: bytes,
+        now: float,
+        settings: ServerSettings | None = None,
+        metrics: ServerMetrics | None = None,
+        on_kick: Callable[[str, str, str], None] | None = None,
+        on_presence: Callable[[str, str, bool], None] | None = None,
+        tickets: TicketLedger | None = None,
+    ) -> ServerCore:
+        """A core restored from :meth:`checkpoint`: the same world (equal digest), and every player of the
+        checkpoint dropped at ``now``, awaiting its client for ``resume_grace_s`` like any dropped player."""
+        ckpt = cls.read_checkpoint(data)
+        try:
+            world = World.restore(None, ckpt.world)
+        except SnapshotError as exc:
+            raise CheckpointError(str(exc)) from None
+        core = cls(world.cfg, settings, metrics, on_kick, on_presence, tickets)
+        core.world = world
+        gen = np.frombuffer(ckpt.generation, dtype="<i8")
+        core.generation = np.zeros(max(16, world.num_slots), dtype=np.int64)
+        core.generation[: gen.size] = gen
+        for cp in ckpt.players:
+            if not (0 <= cp.player < world.num_slots and world.active[cp.player]) or cp.subject in core.by_subject:
+                raise CheckpointError(f"checkpoint names player {cp.player} the world does not have")
+            session = PlayerSession(
+                cp.player, cp.subject, secrets.token_urlsafe(24), core.validator.for_player(), dropped_at=now
+            )
+            session.next_event = cp.next_event
+            core.sessions[session.resume] = session
+            core.by_player[cp.player] = session
+            core.by_subject[cp.subject] = session
+        core.now = now
+        core._update_gauges()
+        return core
 
     # --- shutdown ----------------------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import msgspec
 
 from mpgenie.net import protocol as p
 from mpgenie.net.connections import CLOSE_POLICY, Peer, ServerSettings, TickReport
-from mpgenie.net.core import ServerCore
+from mpgenie.net.core import CheckpointError, ServerCore
 from mpgenie.net.metrics import ServerMetrics
 from mpgenie.net.tickets import TicketError, TicketLedger, verify_ticket
 from mpgenie.world.config import ConfigError, WorldConfig
@@ -156,6 +156,36 @@ class SessionRouter:
         )
         self.cores[session_id] = core
         return core
+
+    def adopt(self, session_id: str, data: bytes, now: float) -> ServerCore | None:
+        """Restore a session from its checkpoint (failover: its node died, this node takes it over). The session's
+        players wait, dropped, for their clients to come back with new tickets. A session this node already runs
+        is kept as it is; an ended one, or a checkpoint that does not restore, gives None."""
+        core = self.cores.get(session_id)
+        if core is not None:
+            return core
+        if session_id in self.ended or session_id == self.default.settings.session:
+            return None
+        try:
+            if ServerCore.read_checkpoint(data).session != session_id:
+                return None
+            core = ServerCore.from_checkpoint(
+                data,
+                now,
+                dataclasses.replace(self.settings, session=session_id),
+                self.metrics,
+                self.on_kick,
+                self.on_presence,
+                tickets=self.tickets,
+            )
+        except CheckpointError:
+            return None
+        self.cores[session_id] = core
+        return core
+
+    def checkpoints(self) -> dict[str, bytes]:
+        """Every session's checkpoint but the default one's (which no API places, so no node takes it over)."""
+        return {sid: core.checkpoint() for sid, core in self.cores.items() if core is not self.default}
 
     def tick(self, now: float) -> list[TickReport]:
         """Tick every session, then drop the idle ones. (The server's loop does the same one session at a time,

@@ -175,6 +175,8 @@ class RealtimeServer:
         self._stopping = asyncio.Event()
         self.tick_times: deque[tuple[int, float]] = deque(maxlen=200_000)
         self.started_at = 0.0
+        # Sessions this node restored from checkpoints (failover): session, tick, digest, players, restore_ms.
+        self.restored: deque[dict[str, Any]] = deque(maxlen=100)
 
     @property
     def stopping(self) -> bool:
@@ -262,6 +264,8 @@ class RealtimeServer:
                 1 for core in self.router.cores.values() for c in core.conns.values() if c.joined and not c.closed
             ),
             "sessions": len(self.router.cores),
+            "session_players": {sid: len(c.by_player) for sid, c in self.router.cores.items()},
+            "restored": list(self.restored),
             "bytes_out": m.value("mpgenie_bytes_out_total"),
             "entity_records_out": m.value("mpgenie_entity_records_out_total"),
             "entity_bytes_sent": m.entity_bytes_sent,

@@ -21,9 +21,13 @@ only after the next AOI refresh, so the refresh always reports the old occupant'
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
+import json
 import math
+import struct
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,7 +52,39 @@ from mpgenie.world.spatial import CellGrid, Neighbors, chord_unit, diff_neighbor
 from mpgenie.world.spawn import SpawnManager
 
 _RNG_STREAM_WORLD = 100
+_SNAPSHOT_MAGIC = b"MPGW"
+_SNAPSHOT_VERSION = 1
+# Per-slot arrays (stored up to ``num_slots``; the slots beyond are never touched and stay zero) and per-object
+# arrays (stored whole): everything :meth:`World.step` reads that a new ``World(cfg)`` would not recreate.
+_SLOT_ARRAYS = (
+    "active",
+    "pos",
+    "fwd",
+    "height",
+    "vz",
+    "score",
+    "deaths",
+    "attack_ready_at",
+    "last_action",
+    "teleported",
+    "_moved_far",
+    "_prev_pos",
+)
+_WHOLE_ARRAYS = (
+    "collectible_active",
+    "collectible_respawn_at",
+    "beacon_ready_at",
+    "beacon_activations",
+    "_recent_beacon",
+    "_recent_player",
+    "_recent_tick",
+)
+_EVENT_TYPES: dict[str, type] = {t.__name__: t for t in (Pickup, BeaconActivated, HazardHit, Respawn, AttackHit)}
 _GROUNDED_M = 0.25  # a player this close to the surface touches hazards
+
+
+class SnapshotError(ValueError):
+    """Bytes that are not a world snapshot, or a snapshot of a world with another config."""
 
 
 class World:
@@ -501,6 +537,120 @@ class World:
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update(repr(self.rng.bit_generator.state).encode())
         return h.hexdigest()
+
+    # --- snapshots ---------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The complete dynamic state as bytes: :meth:`restore` rebuilds a world that steps on bit-identically.
+
+        What the config regenerates (layout, spawn points, object grid, movement tables) is not stored, only the
+        config itself, so a checkpoint of a world with a thousand players is a few hundred kilobytes. The format is
+        a small JSON header (scalars, the generator state, pending events, array shapes) and the raw arrays;
+        no pickle, so restoring bytes read from a shared store cannot run code.
+        """
+        n = self.num_slots
+        arrays: dict[str, NDArray[Any]] = {name: getattr(self, name)[:n] for name in _SLOT_ARRAYS}
+        arrays.update({name: getattr(self, name) for name in _WHOLE_ARRAYS})
+        aoi = self._aoi
+        arrays.update(aoi_indptr=aoi.indptr, aoi_indices=aoi.indices, aoi_row_ids=aoi.row_ids, aoi_row_of=aoi.row_of)
+        grid = self._player_grid
+        if grid is not None:
+            arrays.update(grid_points=grid.points, grid_ids=grid.ids)
+        specs, blobs, offset = [], [], 0
+        for name, arr in arrays.items():
+            data = np.ascontiguousarray(arr).tobytes()
+            specs.append([name, arr.dtype.str, list(arr.shape), offset, len(data)])
+            blobs.append(data)
+            offset += len(data)
+        header = {
+            "version": _SNAPSHOT_VERSION,
+            "config": dataclasses.asdict(self.cfg),
+            "tick": self.tick,
+            "num_slots": n,
+            "capacity": self._capacity,
+            "free": list(self._free),  # heap order, kept as is
+            "quarantine": list(self._quarantine),
+            "pending": [[type(e).__name__, _event_fields(e)] for e in self._pending],
+            "aoi_hints": list(self._aoi_hints),
+            "advances_since_refresh": self._advances_since_refresh,
+            "grid_id_space": None if grid is None else grid.id_space,
+            "rng": self.rng.bit_generator.state,
+            "arrays": specs,
+        }
+        head = json.dumps(header, separators=(",", ":")).encode()
+        return b"".join([_SNAPSHOT_MAGIC, struct.pack("<I", len(head)), head, *blobs])
+
+    @classmethod
+    def restore(cls, cfg: WorldConfig | None, data: bytes) -> World:
+        """The world a :meth:`snapshot` was taken of (``restored.digest() == original.digest()``, and both step on
+        identically). ``cfg`` must equal the snapshot's config (None: use the snapshot's); else
+        :class:`SnapshotError`, as for bytes that are not a snapshot."""
+        header, body = _read_snapshot(data)
+        stored = WorldConfig.from_mapping(header["config"])
+        if cfg is not None and cfg != stored:
+            raise SnapshotError("the snapshot is of a world with another config")
+        world = cls(cfg or stored)
+        world._alloc(int(header["capacity"]))
+        arrays: dict[str, NDArray[Any]] = {}
+        for name, dtype, shape, offset, size in header["arrays"]:
+            if offset + size > len(body):
+                raise SnapshotError("truncated world snapshot")
+            kind = np.dtype(dtype)
+            arrays[name] = np.frombuffer(body, dtype=kind, count=size // kind.itemsize, offset=offset).reshape(shape)
+        n = int(header["num_slots"])
+        for name in _SLOT_ARRAYS:
+            getattr(world, name)[:n] = arrays[name]
+        for name in _WHOLE_ARRAYS:
+            setattr(world, name, arrays[name].copy())
+        world.tick = int(header["tick"])
+        world.num_slots = n
+        world._free = [int(i) for i in header["free"]]
+        world._quarantine = [int(i) for i in header["quarantine"]]
+        world._pending = [_event_from(kind, fields) for kind, fields in header["pending"]]
+        world._aoi_hints = tuple(int(x) for x in header["aoi_hints"])  # type: ignore[assignment]
+        world._advances_since_refresh = int(header["advances_since_refresh"])
+        world._aoi = Neighbors(
+            arrays["aoi_indptr"].copy(),
+            arrays["aoi_indices"].copy(),
+            arrays["aoi_row_ids"].copy(),
+            arrays["aoi_row_of"].copy(),
+        )
+        if "grid_points" in arrays:  # rebuilt from the same points and ids: the same grid, bit for bit
+            world._player_grid = CellGrid(
+                arrays["grid_points"].copy(),
+                world._aoi_cell,
+                ids=arrays["grid_ids"].copy(),
+                id_space=int(header["grid_id_space"]),
+            )
+        world.rng.bit_generator.state = header["rng"]
+        return world
+
+
+def _event_fields(event: GameplayEvent) -> dict[str, Any]:
+    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "kind"}
+
+
+def _event_from(kind: str, fields: dict[str, Any]) -> GameplayEvent:
+    if kind not in _EVENT_TYPES:
+        raise SnapshotError(f"unknown event type {kind!r} in a world snapshot")
+    if kind == "Respawn":
+        fields = {**fields, "reason": RespawnReason(fields["reason"])}
+    if kind == "BeaconActivated":
+        fields = {**fields, "players": tuple(fields["players"])}
+    return _EVENT_TYPES[kind](**fields)  # type: ignore[no-any-return]
+
+
+def _read_snapshot(data: bytes) -> tuple[dict[str, Any], bytes]:
+    if len(data) < 8 or data[:4] != _SNAPSHOT_MAGIC:
+        raise SnapshotError("not a world snapshot")
+    (length,) = struct.unpack("<I", data[4:8])
+    try:
+        header = json.loads(data[8 : 8 + length])
+    except ValueError:
+        raise SnapshotError("corrupt world snapshot header") from None
+    if not isinstance(header, dict) or header.get("version") != _SNAPSHOT_VERSION:
+        raise SnapshotError("unsupported world snapshot version")
+    return header, data[8 + length :]
 
 
 def _nearest_per_group(group: NDArray[np.int64], d2: NDArray[np.float64], tiebreak: NDArray[np.int64]) -> NDArray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 from redis.exceptions import RedisError
 from sqlalchemy import delete, exists, func, or_, select, update
@@ -24,6 +25,7 @@ from mpgenie.net.tickets import issue_ticket
 from mpgenie.world.config import ConfigError, WorldConfig
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+log = structlog.get_logger("mpgenie.api")
 PROBLEMS = responses(401, 403, 404, 409, 422, 429, 503)
 Player = Annotated[User, Depends(require(Permission.JOIN_SESSIONS))]
 Creator = Annotated[User, Depends(require(Permission.CREATE_SESSIONS))]
@@ -152,9 +154,19 @@ async def end_session(session_id: Id, request: Request, ctx: Ctx, session: Db, u
     game = await _transition(session, ctx, session_id, user, ("waiting", "active"), "completed")
     await audit(session, request, "session_end", user.id, session_id)
     await session.commit()
+    await _close_world(ctx, session_id)
+    return game
+
+
+async def _close_world(ctx: Ctx, session_id: str) -> None:
+    """Close the session's realtime world: in this process (the hook), and on whichever node runs it (Redis)."""
     if ctx.on_session_end is not None:  # the realtime server in this process closes the session's world
         ctx.on_session_end(session_id)
-    return game
+    if ctx.registry is not None:
+        try:
+            await ctx.registry.end_session(session_id)
+        except RedisError:  # the session is ended in the database; its node closes it at its next checkpoint
+            log.warning("could not tell the realtime nodes a session ended", session=session_id)
 
 
 @router.delete("/{session_id}", status_code=204, responses=PROBLEMS)
@@ -164,8 +176,7 @@ async def delete_session(session_id: Id, request: Request, ctx: Ctx, session: Db
     await session.delete(game)
     await audit(session, request, "session_delete", user.id, session_id)
     await session.commit()
-    if ctx.on_session_end is not None:
-        ctx.on_session_end(session_id)
+    await _close_world(ctx, session_id)
     return Response(status_code=204)
 
 
@@ -226,6 +237,15 @@ async def join_session(session_id: Id, request: Request, ctx: Ctx, session: Db, 
             await session.rollback()
             raise ProblemError(409, "already joining this session", "conflict") from None
     s = ctx.settings
+    realtime_url = s.realtime_url
+    if ctx.registry is not None:  # the session's node: where it runs, or the least loaded live one
+        try:
+            node = await ctx.registry.place(session_id)
+        except RedisError:
+            raise ProblemError(503, "the node registry is unavailable", "unavailable", retry_after_s=1) from None
+        if node is None:
+            raise ProblemError(503, "no realtime node is available", "unavailable", retry_after_s=1)
+        realtime_url = node.url
     now = ctx.clock()
     ticket = issue_ticket(
         s.join_secret,
@@ -244,6 +264,6 @@ async def join_session(session_id: Id, request: Request, ctx: Ctx, session: Db, 
     return JoinOut(
         session_id=session_id,
         ticket=ticket,
-        realtime_url=s.realtime_url,
+        realtime_url=realtime_url,
         expires_at=now + dt.timedelta(seconds=s.join_ticket_ttl_s),
     )
