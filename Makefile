@@ -34,6 +34,9 @@ KERNEL_TESTS := tests/world/test_spatial.py tests/world/test_kinematics.py tests
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src/mpgenie/world src/mpgenie/net
+	$(BIN)/bandit -q -c pyproject.toml -r src
 	$(BIN)/coverage erase
 	$(BIN)/python -m pytest -n 2 -q --cov --cov-report= --cov-fail-under=0
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider --cov --cov-append --cov-report= --cov-fail-under=0 $(KERNEL_TESTS)
@@ -48,6 +51,8 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src/mpgenie/world src/mpgenie/net
+	$(BIN)/bandit -q -c pyproject.toml -r src
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build src/*.egg-info

@@ -32,7 +32,8 @@ from mpgenie.world.config import WorldConfig
 
 WORLD_EVENT_EVERY_S = 10.0
 DEMO_ADMIN = "demo-admin"
-DEMO_PASSWORD = "demo-password"  # nosec B105 - a throw-away database in a temporary directory; nothing else uses it
+# bandit B105: a throw-away database in a temporary directory; nothing else uses it
+DEMO_PASSWORD = "demo-password"  # nosec B105
 
 
 @dataclass

@@ -12,7 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from mpgenie.errors import UsageError
 from mpgenie.net.tickets import DEV_SECRET
 
-DEV_JWT_SECRET = "mpgenie-dev-jwt-secret-change-me-0123456789"  # nosec B105 - published on purpose; refused off loopback
+# bandit B105: published on purpose; refused off loopback
+DEV_JWT_SECRET = "mpgenie-dev-jwt-secret-change-me-0123456789"  # nosec B105
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 

@@ -29,7 +29,8 @@ from mpgenie.errors import UsageError
 from mpgenie.net.server import new_event_loop
 
 ADMIN = "bench-admin"
-PASSWORD = "bench-password-1"  # nosec B105 - accounts of a throw-away benchmark database
+# bandit B105: accounts of a throw-away benchmark database
+PASSWORD = "bench-password-1"  # nosec B105
 
 
 async def _pg(url: str, sql: str) -> None:

@@ -49,7 +49,8 @@ def _http_base(url: str) -> str:
 def _get_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"--url must be a ws:// or wss:// server address, got {url!r}")
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # nosec B310 - http(s) only, checked above
+    # bandit B310: http(s) only, checked above
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # nosec B310
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 

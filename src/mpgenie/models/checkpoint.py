@@ -6,7 +6,8 @@ model code, not the training loop and the dataset readers it brings in (pyarrow,
 
 from __future__ import annotations
 
-import pickle  # nosec B403 - only for its UnpicklingError; loading uses weights_only=True
+# bandit B403: only for its UnpicklingError; loading uses weights_only=True
+import pickle  # nosec B403
 from pathlib import Path
 from typing import Any
 

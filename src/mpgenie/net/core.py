@@ -112,7 +112,7 @@ class ServerCore:
         self.by_subject: dict[str, PlayerSession] = {}
         self._announcements: list[p.EvWorld] = []
         self.event_counts: Counter[str] = Counter()  # by wire tag, for summaries
-        self._config_wire = asdict(self.cfg)  # type: ignore[call-overload]
+        self._config_wire = asdict(self.cfg)
         lay = self.world.layout
         self._layout_wire = {
             "landmarks": lay.landmark_pos.tolist(),
@@ -520,9 +520,7 @@ class ServerCore:
         if center is not None:
             v = np.asarray(center, dtype=np.float64)
             c = tuple((v / np.linalg.norm(v)).tolist())
-        self._announcements.append(
-            p.EvWorld(0, name, "global" if c is None else "zone", c, radius_m, dict(data or {}))  # type: ignore[arg-type]
-        )
+        self._announcements.append(p.EvWorld(0, name, "global" if c is None else "zone", c, radius_m, dict(data or {})))
 
     # --- the tick ----------------------------------------------------------------------------------------------
 
@@ -560,7 +558,7 @@ class ServerCore:
         announcements, self._announcements = self._announcements, []
         wire = delivery.route_events(self, result.events, announcements)
         for ev in wire:
-            self.event_counts[type(ev).__struct_config__.tag] += 1  # type: ignore[attr-defined]
+            self.event_counts[str(type(ev).__struct_config__.tag)] += 1
         conns = self._snapshot_conns()
         snapshots, sent, deltas_s, send_s = delivery.send_snapshots(self, conns)
         self._announce_rate(conns, now)

@@ -144,7 +144,7 @@ def views(core: ServerCore, conns: list[Conn]) -> list[NDArray[np.int64]]:
                 if f < w.num_slots and w.active[f] and core.generation[f] == c.follow_generation:
                     c.view_point = w.pos[f].copy()
                 else:  # the followed player left: stay where it was last seen
-                    c.spectate = p.Spectate(point=tuple(c.view_point.tolist()))  # type: ignore[union-attr,arg-type]
+                    c.spectate = p.Spectate(point=tuple(c.view_point.tolist()))  # type: ignore[union-attr]
             out.append(EMPTY_IDS)
             spec_rows.append(i)
     if spec_rows:

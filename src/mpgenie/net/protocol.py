@@ -260,11 +260,11 @@ encode = _encoder.encode
 
 def decode_client(data: bytes | memoryview) -> ClientMessage:
     """Decode one client frame; raises :class:`msgspec.DecodeError` / ``ValidationError`` on anything malformed."""
-    return _client_decoder.decode(data)  # type: ignore[no-any-return]
+    return _client_decoder.decode(data)
 
 
 def decode_server(data: bytes | memoryview) -> ServerMessage:
-    return _server_decoder.decode(data)  # type: ignore[no-any-return]
+    return _server_decoder.decode(data)
 
 
 # --- quantization --------------------------------------------------------------------------------------------

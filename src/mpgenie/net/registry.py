@@ -143,14 +143,14 @@ class NodeRegistry:
 
     async def nodes(self) -> list[NodeInfo]:
         """The live nodes, by id."""
-        ids = sorted(_text(i) or "" for i in await self.redis.smembers(self.key("nodes")))  # type: ignore[misc]
+        ids = sorted(_text(i) or "" for i in await self.redis.smembers(self.key("nodes")))
         if not ids:
             return []
         raws = await self.redis.mget([self.key("node", i) for i in ids])
         return [msgspec.json.decode(r, type=NodeInfo) for r in raws if r is not None]
 
     async def sessions_of(self, node_id: str) -> set[str]:
-        members = await self.redis.smembers(self.key("node", node_id, "sessions"))  # type: ignore[misc]
+        members = await self.redis.smembers(self.key("node", node_id, "sessions"))
         return {_text(m) or "" for m in members}
 
     async def _choose(self, exclude: str | None = None) -> NodeInfo | None:
@@ -187,7 +187,7 @@ class NodeRegistry:
             if target is None:
                 return None
             if await self.redis.set(self.key("placement", session_id), target.id, nx=True):
-                await self.redis.sadd(self.key("node", target.id, "sessions"), session_id)  # type: ignore[misc]
+                await self.redis.sadd(self.key("node", target.id, "sessions"), session_id)
                 return target
         return None
 
@@ -220,7 +220,7 @@ class NodeRegistry:
     async def reap(self) -> dict[str, list[str]]:
         """Fail over every dead node: move its sessions to live nodes; forget the node once none is left on it.
         Returns ``{dead node: sessions moved}``. Run by the API every ``HEARTBEAT_S / 2``."""
-        ids = [_text(i) or "" for i in await self.redis.smembers(self.key("nodes"))]  # type: ignore[misc]
+        ids = [_text(i) or "" for i in await self.redis.smembers(self.key("nodes"))]
         if not ids:
             return {}
         alive = await self.redis.mget([self.key("node", i) for i in ids])
@@ -231,12 +231,12 @@ class NodeRegistry:
             done = []
             for sid in sorted(await self.sessions_of(node_id)):
                 if await self.placement(sid) != node_id:  # ended or moved meanwhile: not this node's any more
-                    await self.redis.srem(self.key("node", node_id, "sessions"), sid)  # type: ignore[misc]
+                    await self.redis.srem(self.key("node", node_id, "sessions"), sid)
                     continue
                 if await self.move(sid, node_id) is None:
                     break  # no live node now: try again next round
                 done.append(sid)
-            if not await self.redis.scard(self.key("node", node_id, "sessions")):  # type: ignore[misc]
+            if not await self.redis.scard(self.key("node", node_id, "sessions")):
                 async with self.redis.pipeline(transaction=True) as pipe:
                     pipe.srem(self.key("nodes"), node_id)
                     pipe.delete(self.key("node", node_id, "sessions"))
@@ -309,7 +309,7 @@ class NodeRegistry:
             await pipe.execute()
 
     async def online(self, session_id: str) -> list[str]:
-        members = await self.redis.zrange(self.presence_key(session_id), 0, -1)
+        members = cast("list[bytes]", await self.redis.zrange(self.presence_key(session_id), 0, -1))
         return sorted(_text(m) or "" for m in members)
 
     async def report_kick(self, session_id: str, subject: str, why: str) -> None:
@@ -331,7 +331,10 @@ class NodeRegistry:
         except ResponseError as exc:  # BUSYGROUP: the group exists
             if "BUSYGROUP" not in str(exc):
                 raise
-        batches = await self.redis.xreadgroup(KICK_GROUP, consumer, {stream: ">"}, count=100, block=block_ms)
+        # redis-py types the reply as any of RESP2's and RESP3's shapes; with RESP2 (ours) it is [[stream, entries]].
+        batches = cast(
+            "list[Any]", await self.redis.xreadgroup(KICK_GROUP, consumer, {stream: ">"}, count=100, block=block_ms)
+        )
         done = 0
         for _, entries in batches or []:
             for entry_id, fields in entries:

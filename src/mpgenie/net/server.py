@@ -50,11 +50,12 @@ from mpgenie.world.simulation import World
 log = logging.getLogger("mpgenie.server")
 FREEZE_EVERY_TICKS = 200
 CLOSE_DRAIN_S = 5.0
+CLOSE_PROTOCOL_ERROR = 1002  # RFC 6455 7.4.1: our answer to close codes no endpoint may send
 
 try:  # optional: a faster event loop
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-    uvloop = None
+    uvloop = None  # type: ignore[assignment]
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -72,10 +73,10 @@ def close_reply(payload: bytes) -> bytes:
         return b""
     code = int.from_bytes(payload[:2], "big")
     valid = (1000 <= code <= 1014 and code not in (1004, 1005, 1006)) or 3000 <= code <= 4999
-    return payload[:2] if valid else int(WSCloseCode.PROTOCOL_ERROR).to_bytes(2, "big")
+    return payload[:2] if valid else CLOSE_PROTOCOL_ERROR.to_bytes(2, "big")
 
 
-class _Connection(WSListener):  # type: ignore[misc]
+class _Connection(WSListener):
     """One WebSocket connection: the picows listener and the :class:`~mpgenie.net.connections.Peer` the core
     talks to."""
 

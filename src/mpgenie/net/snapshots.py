@@ -25,6 +25,7 @@ from mpgenie.net.protocol import (
     STATE,
     TURNED,
     Snapshot,
+    You,
     quantize_height,
     quantize_unit,
     records,
@@ -107,19 +108,20 @@ class DeltaBatch:
     def parts(self, row: int) -> tuple[memoryview, ...]:
         return tuple(buf[off[row] : off[row + 1]] for buf, off in zip(self.buffers, self.offsets, strict=True))
 
-    def snapshot(self, row: int, tick: int, base: int, ack_seq: int, you: object, queued: int = 0) -> Snapshot:
+    def snapshot(self, row: int, tick: int, base: int, ack_seq: int, you: You | None, queued: int = 0) -> Snapshot:
         (e, m, t, s, lv), (eo, mo, to, so, lo) = self.buffers, self.offsets
         r, q = row, row + 1
+        # Slices of the batch's buffers, not copies: msgspec encodes a memoryview as MessagePack bin, like bytes.
         return Snapshot(
             tick,
             base,
             ack_seq,
             queued,
             you,
-            e[eo[r] : eo[q]],
-            m[mo[r] : mo[q]],
-            t[to[r] : to[q]],
-            s[so[r] : so[q]],
+            e[eo[r] : eo[q]],  # type: ignore[arg-type]
+            m[mo[r] : mo[q]],  # type: ignore[arg-type]
+            t[to[r] : to[q]],  # type: ignore[arg-type]
+            s[so[r] : so[q]],  # type: ignore[arg-type]
             lv[lo[r] : lo[q]],  # type: ignore[arg-type]
         )
 
@@ -149,7 +151,7 @@ def _member(keys: NDArray[np.int64], sorted_pool: NDArray[np.int64]) -> NDArray[
 
 def _offsets(rows: NDArray[np.int64], num_rows: int, itemsize: int) -> list[int]:
     counts = np.bincount(rows, minlength=num_rows)
-    return np.concatenate([[0], np.cumsum(counts) * itemsize]).tolist()  # type: ignore[no-any-return]
+    return np.concatenate([[0], np.cumsum(counts) * itemsize]).tolist()
 
 
 def _slot_records(q: NDArray[np.int32]) -> tuple[NDArray, NDArray, NDArray, NDArray]:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import jwt
 
-DEV_SECRET = "mpgenie-dev-secret-change-me-0123456789"  # 39 bytes: long enough for HS256 without warnings
+# Published on purpose (development on loopback); Settings.check_exposure refuses it anywhere else. 39 bytes: long
+# enough for HS256 without warnings.
+DEV_SECRET = "mpgenie-dev-secret-change-me-0123456789"  # nosec B105
 AUDIENCE = "mpgenie-realtime"
 DEFAULT_TTL_S = 60.0
 # What a ticket's ``sid`` must look like: the platform API's session ids (``mpgenie.api.schemas.Id``) and the

@@ -637,7 +637,7 @@ def _event_from(kind: str, fields: dict[str, Any]) -> GameplayEvent:
         fields = {**fields, "reason": RespawnReason(fields["reason"])}
     if kind == "BeaconActivated":
         fields = {**fields, "players": tuple(fields["players"])}
-    return _EVENT_TYPES[kind](**fields)  # type: ignore[no-any-return]
+    return _EVENT_TYPES[kind](**fields)
 
 
 def _read_snapshot(data: bytes) -> tuple[dict[str, Any], bytes]:
