@@ -13,6 +13,10 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ARG WITH_RAY=0
 ARG WITH_TORCH=0
+# With WITH_RAY=1, Ray with its dashboard/agent (KubeRay's probes and job submission need it) and Ray Client (the
+# generation Job and compose's `generate` connect with ray://): the `scale` extra alone installs minimal Ray.
+# Keep it equal to rayVersion in deploy/k8s/ray.yaml (a test checks).
+ARG RAY_VERSION=2.60.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -29,7 +33,10 @@ COPY src ./src
 # hadolint ignore=DL3013
 RUN set -eu; \
     extras=""; \
-    if [ "$WITH_RAY" = "1" ]; then extras="scale"; fi; \
+    if [ "$WITH_RAY" = "1" ]; then \
+        extras="scale"; \
+        pip install --no-cache-dir "ray[default,client]==${RAY_VERSION}"; \
+    fi; \
     if [ "$WITH_TORCH" = "1" ]; then \
         extras="${extras:+$extras,}learn"; \
         pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" "torch==2.13.0"; \

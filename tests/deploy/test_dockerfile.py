@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from tests.deploy.helpers import ROOT, serve_defaults, tool
+from tests.deploy.helpers import K8S, ROOT, load_all, serve_defaults, tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -62,3 +62,13 @@ def test_dockerignore_keeps_the_context_to_the_package() -> None:
     copied = set(re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE.read_text(), re.MULTILINE))
     sources = {s for line in copied for s in line.split()}
     assert sources <= allowed, sources - allowed
+
+
+def test_ray_image_matches_the_raycluster() -> None:
+    """KubeRay needs Ray's dashboard/agent (ray[default]) and the generation Job uses Ray Client (ray[client]); the
+    RayCluster's rayVersion must be the Ray the image installs."""
+    text = DOCKERFILE.read_text()
+    version = re.search(r"^ARG RAY_VERSION=(\S+)$", text, re.MULTILINE)
+    assert version and '"ray[default,client]==${RAY_VERSION}"' in text
+    cluster = next(d for d in load_all(K8S / "ray.yaml") if d["kind"] == "RayCluster")
+    assert cluster["spec"]["rayVersion"] == version.group(1)
