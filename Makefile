@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,scale,learn
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test deploy-check bench lint venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest -n 2 -q
+
+# The deployment artefacts alone (Dockerfile, deploy/, CI workflow): tests/deploy, which `make test` runs too.
+deploy-check: $(STAMP)
+	$(BIN)/python -m pytest tests/deploy -q
 
 bench: $(STAMP)
 	$(BIN)/mpgenie bench world --players 1000 --ticks 200
