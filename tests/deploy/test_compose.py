@@ -82,10 +82,15 @@ def test_secrets_are_never_literal(compose: dict[str, Any]) -> None:
 
 
 def test_every_node_verifies_with_the_api_join_secret(compose: dict[str, Any]) -> None:
-    values = {svc["environment"]["MPGENIE_JOIN_SECRET"] for _, _, svc in _mpgenie_services(compose).values()
-              if "MPGENIE_JOIN_SECRET" in (svc.get("environment") or {})}
+    values = {
+        svc["environment"]["MPGENIE_JOIN_SECRET"]
+        for _, _, svc in _mpgenie_services(compose).values()
+        if "MPGENIE_JOIN_SECRET" in (svc.get("environment") or {})
+    }
     assert len(values) == 1, values
-    assert "MPGENIE_JWT_SECRET" not in compose["services"]["realtime-1"]["environment"], "the JWT secret stays in the API"
+    assert "MPGENIE_JWT_SECRET" not in compose["services"]["realtime-1"]["environment"], (
+        "the JWT secret stays in the API"
+    )
 
 
 def test_ports_are_the_serve_defaults(compose: dict[str, Any]) -> None:

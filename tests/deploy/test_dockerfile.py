@@ -52,7 +52,9 @@ def test_image_ports_are_the_serve_defaults() -> None:
     assert f"HEALTH_PORT={defaults['api_port']}" in text
     cmd = re.search(r"^CMD (\[.*\])$", text, re.MULTILINE)
     assert cmd is not None
-    assert f'"--port", "{defaults["port"]}"' in cmd.group(1) and f'"--api-port", "{defaults["api_port"]}"' in cmd.group(1)
+    assert f'"--port", "{defaults["port"]}"' in cmd.group(1) and f'"--api-port", "{defaults["api_port"]}"' in cmd.group(
+        1
+    )
 
 
 def test_dockerignore_keeps_the_context_to_the_package() -> None:

@@ -23,7 +23,10 @@ from tests.deploy.helpers import K8S, K8S_VERSION, ROOT, check_env_names, load_a
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 NOT_IN_KUSTOMIZATION = {"ray.yaml"}  # needs the KubeRay operator's CRDs first (commented in kustomization.yaml)
 CRD_SCHEMAS = {("ray.io/v1", "RayCluster"): K8S / "schemas" / "raycluster-ray-v1.json"}
-SECRETS = {"mpgenie-secrets": {"jwt-secret", "join-secret", "database-url", "redis-url"}, "mpgenie-postgres": {"password"}}
+SECRETS = {
+    "mpgenie-secrets": {"jwt-secret", "join-secret", "database-url", "redis-url"},
+    "mpgenie-postgres": {"password"},
+}
 IMAGE = "registry.example.com/mpgenie"
 
 
@@ -233,8 +236,9 @@ def test_migrate_job_command_migrates(tmp_path: Path) -> None:
     assert job["command"][0] == "python"
     db = tmp_path / "m.db"
     env = {**os.environ, "MPGENIE_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "PYTHONPATH": str(ROOT / "src")}
-    out = subprocess.run([sys.executable, *job["command"][1:]], env=env, capture_output=True, text=True, timeout=120,
-                         check=False)
+    out = subprocess.run(
+        [sys.executable, *job["command"][1:]], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     with sqlite3.connect(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}

@@ -49,8 +49,9 @@ async def _scrape(tmp: Path) -> dict[str, Any]:
     realtime = await start_platform(
         settings, WorldConfig(seed=1), ServerSettings(join_secret=SECRET), realtime_port=0, with_api=False
     )
-    api = await start_platform(settings, WorldConfig(seed=1), ServerSettings(join_secret=SECRET),
-                               api_port=_free_port(), with_realtime=False)
+    api = await start_platform(
+        settings, WorldConfig(seed=1), ServerSettings(join_secret=SECRET), api_port=_free_port(), with_realtime=False
+    )
     assert realtime.realtime is not None and api.api_url is not None
     rt_base = f"http://127.0.0.1:{realtime.realtime.port}"
     try:
@@ -92,7 +93,7 @@ def _labelnames() -> dict[str, set[str]]:
     for holder in (ServerMetrics(), ApiMetrics()):
         for value in vars(holder).values():
             if hasattr(value, "_labelnames"):
-                out[value._name] = set(value._labelnames)  # noqa: SLF001 - no public accessor for label names
+                out[value._name] = set(value._labelnames)  # no public accessor for label names
     return out
 
 
@@ -147,14 +148,22 @@ def test_every_metric_named_is_exported(exported: dict[str, dict[str, Any]]) -> 
                 problems.append(f"{where}: {name} is not exported by /metrics")
     assert not problems, "\n".join(problems)
     used = {n for _, e in exprs for n in re.findall(r"\bmpgenie_\w+", e)}
-    assert {"mpgenie_players_connected", "mpgenie_tick_duration_seconds_bucket", "mpgenie_bytes_out_total",
-            "mpgenie_rejected_inputs_total", "mpgenie_inputs_absorbed_total", "mpgenie_api_requests_total",
-            "mpgenie_api_request_duration_seconds_bucket"} <= used
+    assert {
+        "mpgenie_players_connected",
+        "mpgenie_tick_duration_seconds_bucket",
+        "mpgenie_bytes_out_total",
+        "mpgenie_rejected_inputs_total",
+        "mpgenie_inputs_absorbed_total",
+        "mpgenie_api_requests_total",
+        "mpgenie_api_request_duration_seconds_bucket",
+    } <= used
 
 
 def test_labels_and_label_values_exist(exported: dict[str, dict[str, Any]]) -> None:
     routes = set(create_app(Settings(database_url="sqlite+aiosqlite://")).openapi()["paths"])
-    jobs = {j["job_name"] for j in yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]}
+    jobs = {
+        j["job_name"] for j in yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    }
     problems = []
     for where, expr in _expressions():
         names = set(re.findall(r"\bmpgenie_\w+", expr))
@@ -175,9 +184,12 @@ def test_labels_and_label_values_exist(exported: dict[str, dict[str, Any]]) -> N
                     problems.append(f"{where}: {name} has no label {label!r}")
                 elif op == "=" and label == "route" and value not in routes:
                     problems.append(f"{where}: route {value!r} is not a route of the API")
-                elif op == "=" and label not in {"route", *TARGET_LABELS}:
-                    if value not in exported[name]["labels"][label]:
-                        problems.append(f"{where}: {name}{{{label}={value!r}}} was never seen in a scrape")
+                elif (
+                    op == "="
+                    and label not in {"route", *TARGET_LABELS}
+                    and value not in exported[name]["labels"][label]
+                ):
+                    problems.append(f"{where}: {name}{{{label}={value!r}}} was never seen in a scrape")
     assert not problems, "\n".join(problems)
 
 
@@ -225,8 +237,10 @@ def test_promtool_parses_every_expression(tmp_path: Path) -> None:
     exprs = [re.sub(r"^label_values\((.+),\s*\w+\)$", r"\1", e.replace("$instance", ".*")) for _, e in _expressions()]
     rules = [{"record": f"check:expr_{i}", "expr": expr} for i, expr in enumerate(exprs)]
     (tmp_path / "dash.yml").write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    for args in (["check", "rules", str(tmp_path / "dash.yml")],
-                 ["check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")],
-                 ["check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")]):
+    for args in (
+        ["check", "rules", str(tmp_path / "dash.yml")],
+        ["check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")],
+        ["check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
+    ):
         out = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=60, check=False)
         assert out.returncode == 0, out.stdout + out.stderr

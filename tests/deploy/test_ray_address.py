@@ -10,7 +10,7 @@ import pytest
 from mpgenie.dataset import generate
 
 
-class _Stop(Exception):
+class _StopError(Exception):
     pass
 
 
@@ -21,7 +21,7 @@ def test_ray_init_arguments(monkeypatch: pytest.MonkeyPatch, address: str | None
 
     def init(*args: Any, **kwargs: Any) -> None:
         calls.append(kwargs)
-        raise _Stop
+        raise _StopError
 
     monkeypatch.setattr(ray, "init", init)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
@@ -29,7 +29,7 @@ def test_ray_init_arguments(monkeypatch: pytest.MonkeyPatch, address: str | None
         monkeypatch.delenv("RAY_ADDRESS", raising=False)
     else:
         monkeypatch.setenv("RAY_ADDRESS", address)
-    with pytest.raises(_Stop):
+    with pytest.raises(_StopError):
         generate._generate_ray("/tmp/unused", [], 3, lambda: None)
     if address is None:
         assert calls == [{"num_cpus": 3, "include_dashboard": False, "log_to_driver": False}]
