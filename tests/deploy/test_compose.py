@@ -149,10 +149,47 @@ def test_mounted_paths_exist(compose: dict[str, Any]) -> None:
 def test_ray_profile_wiring(compose: dict[str, Any]) -> None:
     services = compose["services"]
     head = services["ray-head"]
-    assert head["build"]["args"]["WITH_RAY"] == "1"
+    for name in RAY:  # one image tag, built one way: a service inheriting the plain build would overwrite it
+        assert services[name]["image"] == head["image"] and services[name]["build"]["args"]["WITH_RAY"] == "1", name
     client_port = next(a.split("=")[1] for a in head["command"] if a.startswith("--ray-client-server-port="))
     assert services["generate"]["environment"]["RAY_ADDRESS"] == f"ray://ray-head:{client_port}"
     gcs_port = next(a.split("=")[1] for a in head["command"] if a.startswith("--port="))
     assert f"--address=ray-head:{gcs_port}" in services["ray-worker"]["command"]
     for name in RAY:
         assert "dataset:/data" in services[name]["volumes"], f"{name} must share the dataset volume"
+
+
+# Service keys of the Compose Specification that this file may use (a typo such as `enviroment` is otherwise
+# ignored by nobody: compose refuses the file, but only on a machine with Docker). Extend from the spec when needed.
+SERVICE_KEYS = {
+    "build",
+    "command",
+    "depends_on",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "healthcheck",
+    "image",
+    "init",
+    "ports",
+    "profiles",
+    "restart",
+    "shm_size",
+    "stop_grace_period",
+    "volumes",
+    "expose",
+    "labels",
+    "user",
+}
+TOP_KEYS = {"name", "services", "volumes", "networks", "secrets", "configs"}
+
+
+def test_only_compose_spec_keys(compose: dict[str, Any]) -> None:
+    assert set(compose) - TOP_KEYS <= {k for k in compose if k.startswith("x-")}
+    for name, svc in compose["services"].items():
+        assert set(svc) <= SERVICE_KEYS, f"{name}: {set(svc) - SERVICE_KEYS}"
+        depends = svc.get("depends_on") or {}
+        for dep in depends.values() if isinstance(depends, dict) else []:
+            assert dep["condition"] in {"service_started", "service_healthy", "service_completed_successfully"}
+        assert set(svc.get("healthcheck", {})) <= {"test", "interval", "timeout", "retries", "start_period", "disable"}
+        assert all(isinstance(a, str) for a in svc.get("command", [])), f"{name}: command items must be strings"
