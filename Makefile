@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,scale,learn
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test deploy-check bench lint venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: $(STAMP)
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider --cov --cov-append --cov-report= --cov-fail-under=0 $(KERNEL_TESTS)
 	$(BIN)/coverage report --format=total > /dev/null || ($(BIN)/coverage report; exit 1)
 	@echo "line coverage of src/: $$($(BIN)/coverage report --format=total)%"
+
+# The deployment artefacts alone (Dockerfile, deploy/, CI workflow): tests/deploy, which `make test` runs too.
+deploy-check: $(STAMP)
+	$(BIN)/python -m pytest tests/deploy -q
 
 bench: $(STAMP)
 	$(BIN)/mpgenie bench world --players 1000 --ticks 200

@@ -238,7 +238,12 @@ def _generate_ray(root: str, todo: list[EpisodeSpec], workers: int, tick: Callab
         raise UsageError("--ray needs the 'scale' extra: pip install 'mpgenie[scale]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        if os.environ.get("RAY_ADDRESS"):
+            # An existing cluster (a KubeRay RayCluster, `ray start --head`, a Ray job): it has its own CPUs, and
+            # ray.init refuses num_cpus (and the dashboard flag) when it connects to one; --workers is not used.
+            ray.init(log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         remote = ray.remote(num_cpus=1)(_record)
         pending = [remote.remote(root, spec) for spec in todo]

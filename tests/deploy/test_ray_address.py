@@ -1,0 +1,37 @@
+"""`mpgenie generate --ray` on an existing cluster (KubeRay, compose's ray profile): with RAY_ADDRESS set, ray.init
+must not be given num_cpus, which Ray refuses when it connects to a cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mpgenie.dataset import generate
+
+
+class _StopError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("address", [None, "ray://ray-head:10001"])
+def test_ray_init_arguments(monkeypatch: pytest.MonkeyPatch, address: str | None) -> None:
+    ray = pytest.importorskip("ray")
+    calls: list[dict[str, Any]] = []
+
+    def init(*args: Any, **kwargs: Any) -> None:
+        calls.append(kwargs)
+        raise _StopError
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    if address is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", address)
+    with pytest.raises(_StopError):
+        generate._generate_ray("/tmp/unused", [], 3, lambda: None)
+    if address is None:
+        assert calls == [{"num_cpus": 3, "include_dashboard": False, "log_to_driver": False}]
+    else:
+        assert calls == [{"log_to_driver": False}]
