@@ -361,3 +361,26 @@ def test_runs_with_other_parameters_or_bad_seeds_are_refused(tmp_path: Path) -> 
         check=False,
     )
     assert bad.returncode == 2 and "cannot write" in bad.stderr
+
+
+def test_generate_writes_its_progress_as_prometheus_metrics(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    metrics = tmp_path / "textfile" / "mpgenie_generate.prom"
+    metrics.parent.mkdir()
+    args = ["generate", "--out", str(tmp_path / "ds"), "--episodes", "2", "--players", "2", "--steps", "10"]
+    result = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", *args, "--resolution", "32", "--metrics-file", str(metrics), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    samples = {s.name: s.value for f in text_string_to_metric_families(metrics.read_text()) for s in f.samples}
+    assert samples["mpgenie_dataset_episodes_total"] == 2
+    totals = json.loads(result.stdout)
+    assert samples["mpgenie_dataset_frames_total"] == totals["frames"] * 2 == 2 * 2 * 10  # every view's frames
+    assert samples["mpgenie_dataset_episodes_planned"] == 2
+    assert samples["mpgenie_dataset_updated_seconds"] >= samples["mpgenie_dataset_run_started_seconds"]
+    assert [p.name for p in metrics.parent.iterdir()] == [metrics.name]  # written atomically: no temporary left

@@ -405,3 +405,31 @@ def test_overflowing_spectator_points_are_refused_or_normalised() -> None:
     conn = next(c for c in net.server.conns.values() if c.spectate is not None)
     assert np.isclose(np.linalg.norm(conn.view_point), 1.0) and not errors(s1)
     assert "bad_target" in errors(s2)
+
+
+def test_the_server_measures_how_long_inputs_wait_for_their_tick() -> None:
+    """mpgenie_input_wait_seconds: each applied input's wait between arriving and its tick (at most a tick for a
+    paced client), a histogram with Prometheus' cumulative 'le' buckets."""
+    from prometheus_client import Histogram  # noqa: PLC0415
+    from prometheus_client.registry import CollectorRegistry  # noqa: PLC0415
+
+    from mpgenie.net.metrics import BatchHistogram  # noqa: PLC0415
+
+    values = [0.0, 0.005, 0.006, 0.05, 0.3, 2.0]
+    ours, registry = BatchHistogram((0.005, 0.05, 1.0)), CollectorRegistry()
+    reference = Histogram("ref", "reference", buckets=(0.005, 0.05, 1.0), registry=registry)
+    ours.observe_many(values)
+    for v in values:
+        reference.observe(v)
+    mine = {s.labels.get("le"): s.value for s in ours.family("x", "x").samples if s.name == "x_bucket"}
+    theirs = {s.labels.get("le"): s.value for s in registry.collect().__next__().samples if s.name == "ref_bucket"}
+    assert [mine[k] for k in ("0.005", "0.05", "1", "+Inf")] == [theirs[k] for k in ("0.005", "0.05", "1.0", "+Inf")]
+
+    net = SimNet(cfg(), seed=61)
+    for k in range(5):
+        net.connect(f"w{k}", policy=noop)
+    net.run(2.0)
+    m = net.server.metrics
+    count = m.value("mpgenie_input_wait_seconds_count")
+    assert count > 5 * 20  # most of the inputs of 2 s
+    assert 0.0 <= m.value("mpgenie_input_wait_seconds_sum") / count <= net.dt

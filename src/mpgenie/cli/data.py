@@ -37,6 +37,10 @@ def generate(
             "cannot guess from the motion it has seen."
         ),
     ] = 0.0,
+    metrics_file: Annotated[
+        str | None,
+        typer.Option(help="Write progress as Prometheus metrics to this file (e.g. a node exporter textfile dir)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
 ) -> None:
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
@@ -60,8 +64,17 @@ def generate(
     )
 
     def body() -> dict[str, Any]:
+        from mpgenie.dataset.metrics import GenerationMetrics
+
+        metrics = GenerationMetrics(metrics_file, (players + cameras) * steps) if metrics_file else None
         with progress(as_json, "episodes", episodes) as update:
-            return generate_dataset(config, progress=lambda done, total: update(completed=done))
+
+            def done(finished: int, total: int) -> None:
+                update(completed=finished)
+                if metrics is not None:
+                    metrics.update(finished, total)
+
+            return generate_dataset(config, progress=done)
 
     info = run(body)
     if as_json:

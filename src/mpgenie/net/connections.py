@@ -110,7 +110,7 @@ class PlayerSession:
     subject: str
     resume: str
     validator: PlayerValidator
-    inputs: deque[tuple[int, int]] = field(default_factory=deque)
+    inputs: deque[tuple[int, int, float]] = field(default_factory=deque)  # (seq, action, arrived at)
     ack_seq: int = 0
     conn: Conn | None = None
     dropped_at: float | None = None

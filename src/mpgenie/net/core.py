@@ -393,7 +393,7 @@ class ServerCore:
         # Timing anomalies of honest clients are absorbed and counted, never violations (see world/validator.py).
         if s.validator.clock_skewed(msg.tick, self.world.tick):
             self.metrics.absorbed.labels("clock").inc()
-        s.inputs.append((msg.seq, msg.action))
+        s.inputs.append((msg.seq, msg.action, now))
         if len(s.inputs) > self.settings.max_input_backlog:  # more inputs than ticks: the oldest goes
             s.inputs.popleft()
             self.metrics.absorbed.labels("late").inc()
@@ -547,9 +547,12 @@ class ServerCore:
         self.expire(now)
         w = self.world
         actions = np.zeros(w.num_slots, dtype=np.int8)
+        waited: list[float] = []  # seconds each applied input waited in the server for its tick
         for s in self.by_player.values():
             if s.inputs:
-                s.ack_seq, actions[s.player] = s.inputs.popleft()
+                s.ack_seq, actions[s.player], arrived = s.inputs.popleft()
+                waited.append(now - arrived)
+        self.metrics.input_wait.observe_many(waited)
         t0 = time.perf_counter()
         result = w.step(actions)
         step_s = time.perf_counter() - t0

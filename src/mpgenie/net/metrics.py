@@ -3,13 +3,38 @@ as they do in the tests). Exposed as text at ``GET /metrics`` on the server's po
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 _TICK_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5)
+_WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0)
+
+
+class BatchHistogram:
+    """A histogram filled a tick's worth of observations at a time (one NumPy call, not one locked Prometheus
+    ``observe`` per input: a thousand clients send 20,000 inputs a second), exported at scrape time."""
+
+    def __init__(self, buckets: Sequence[float]) -> None:
+        self.bounds = np.asarray(buckets, dtype=np.float64)
+        self.counts = np.zeros(self.bounds.size + 1, dtype=np.int64)  # the last bucket is +Inf
+        self.total = 0.0
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        if not values:
+            return
+        v = np.asarray(values, dtype=np.float64)
+        self.counts += np.bincount(np.searchsorted(self.bounds, v, side="left"), minlength=self.counts.size)
+        self.total += float(v.sum())
+
+    def family(self, name: str, documentation: str) -> HistogramMetricFamily:
+        cumulative = np.cumsum(self.counts).tolist()
+        buckets = [(f"{b:g}", c) for b, c in zip(self.bounds.tolist(), cumulative, strict=False)]
+        buckets.append(("+Inf", cumulative[-1]))
+        return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=self.total)
 
 
 class ServerMetrics:
@@ -38,6 +63,9 @@ class ServerMetrics:
         # in the profile), exported at scrape time by the collector below.
         self.frames_in = 0
         self.frame_bytes_in = 0
+        # How long each applied input waited in the server between arriving and its tick: the server's share of
+        # input latency (the client's round trip adds the network and the snapshot back).
+        self.input_wait = BatchHistogram(_WAIT_BUCKETS)
         # Entity record bytes sent as deltas, and what full snapshots would have sent instead (the baseline).
         self.entity_bytes_sent = 0
         self.entity_bytes_full = 0
@@ -83,8 +111,11 @@ class _InboundCollector(Collector):
     def __init__(self, metrics: ServerMetrics) -> None:
         self.metrics = metrics
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily("mpgenie_messages_in", "Messages received from clients", self.metrics.frames_in)
         yield CounterMetricFamily(
             "mpgenie_bytes_in", "Payload bytes received from clients", self.metrics.frame_bytes_in
+        )
+        yield self.metrics.input_wait.family(
+            "mpgenie_input_wait_seconds", "Time an applied input waited in the server for its tick"
         )
