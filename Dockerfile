@@ -67,4 +67,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HEALTH_PORT', '8000'), timeout=2).read()"]
 ENTRYPOINT ["mpgenie"]
 # Secrets (MPGENIE_JWT_SECRET, MPGENIE_JOIN_SECRET) must come from the environment: serve refuses 0.0.0.0 without.
+# Both halves in one container: set MPGENIE_REALTIME_URL to the address players reach (else they get ws://0.0.0.0).
 CMD ["serve", "--host", "0.0.0.0", "--port", "7777", "--api-port", "8000"]

@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import jwt
@@ -19,7 +20,7 @@ from mpgenie.net.client import GameClient
 from mpgenie.net.connections import ServerSettings
 from mpgenie.net.server import new_event_loop
 from mpgenie.net.tickets import issue_ticket
-from mpgenie.platform import start_platform, stop_platform
+from mpgenie.platform import NodeOptions, _ticket_url, start_platform, stop_platform
 from mpgenie.world import WorldConfig
 
 
@@ -154,3 +155,57 @@ def test_api_tickets_open_the_realtime_session(tmp_path: Path, capsys: pytest.Ca
     lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
     joined = [x for x in lines if x.get("event") == "player joined" and x.get("request_id") == "trace-from-http"]
     assert len(joined) == 1 and joined[0]["session"] != "default"
+
+
+async def _configured_url_scenario(tmp: Path) -> None:
+    secret = "platform-test-secret-long-enough-0123456789"
+    public = "wss://play.example.com/ws"
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp}/u.db",
+        join_secret=secret,
+        realtime_url=public,  # as MPGENIE_REALTIME_URL would set it
+        bootstrap_admin="boss:boss-password-1",
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+    )
+    platform = await start_platform(
+        settings,
+        WorldConfig(seed=1),
+        ServerSettings(join_secret=secret),
+        host="127.0.0.1",
+        realtime_port=0,
+        api_port=_free_port(),
+    )
+    assert platform.realtime is not None and platform.api_url is not None
+    try:
+        async with httpx.AsyncClient(base_url=platform.api_url) as http:
+            boss = (await http.post("/v1/auth/login", json={"username": "boss", "password": "boss-password-1"})).json()
+            admin = {"Authorization": f"Bearer {boss['access_token']}"}
+            sid = (await http.post("/v1/sessions", headers=admin, json={"name": "u", "max_players": 2})).json()["id"]
+            body = (await http.post(f"/v1/sessions/{sid}/join", headers=admin)).json()
+            assert body["realtime_url"] == public != platform.realtime.url  # not the bind address
+    finally:
+        await stop_platform(platform)
+
+
+def test_a_configured_realtime_url_wins_over_the_bind_address(tmp_path: Path) -> None:
+    """Regression: in one process the API handed out the realtime server's bind address (``ws://0.0.0.0:7777/ws``
+    in a container) even with ``MPGENIE_REALTIME_URL`` set."""
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(_configured_url_scenario(tmp_path), 60))
+    finally:
+        loop.close()
+
+
+def test_ticket_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configured URL, else the node's public ``--node-url``, else the bind address (the default, unchanged)."""
+    monkeypatch.delenv("MPGENIE_REALTIME_URL", raising=False)
+    realtime = SimpleNamespace(url="ws://0.0.0.0:7777/ws")
+    node = NodeOptions("ws://rt1.example:7777/ws")
+    configured = Settings(realtime_url="wss://play.example.com/ws")
+    assert _ticket_url(Settings(), realtime, None) == "ws://0.0.0.0:7777/ws"  # type: ignore[arg-type]
+    assert _ticket_url(Settings(), realtime, node) == node.url  # type: ignore[arg-type]
+    assert _ticket_url(configured, realtime, node) == "wss://play.example.com/ws"  # type: ignore[arg-type]
+    copied = configured.model_copy(update={"node_placement": True})  # as start_platform copies it
+    assert _ticket_url(copied, realtime, None) == "wss://play.example.com/ws"  # type: ignore[arg-type]

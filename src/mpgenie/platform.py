@@ -158,7 +158,7 @@ async def start_platform(
             except Exception:
                 await realtime.stop()
                 raise
-        api_settings = api_settings.model_copy(update={"realtime_url": realtime.url})
+        api_settings = api_settings.model_copy(update={"realtime_url": _ticket_url(api_settings, realtime, node)})
     if with_api:
         app = create_app(
             api_settings,
@@ -176,6 +176,17 @@ async def start_platform(
             await asyncio.sleep(0.05)
         return Platform(realtime, api, f"http://{host}:{api_port}", task, agent)
     return Platform(realtime, None, None, node=agent)
+
+
+def _ticket_url(api_settings: Settings, realtime: RealtimeServer, node: NodeOptions | None) -> str:
+    """The realtime URL an API beside its own realtime server hands out: a configured ``MPGENIE_REALTIME_URL``,
+    else the node's public ``--node-url``, else the server's bind address (right on one machine, but
+    ``ws://0.0.0.0:7777/ws`` in a container, which no client can use)."""
+    if "realtime_url" in api_settings.model_fields_set:
+        return api_settings.realtime_url
+    if node is not None:
+        return node.url
+    return realtime.url
 
 
 async def _stop_realtime(realtime: RealtimeServer | None, agent: NodeAgent | None) -> None:

@@ -3,8 +3,12 @@ the repository's deploy/ tree."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,13 @@ K8S_VERSION = "1.33.0"  # the Kubernetes version the manifests are validated aga
 OTHER_ENV = {
     "HEALTH_PORT": "the image's HEALTHCHECK (Dockerfile)",
     "RAY_ADDRESS": "ray.init in `mpgenie generate --ray`",
+    # Expanded by Kubernetes into each realtime pod's --node-url (deploy/k8s/realtime.yaml): $(NAME) in args.
+    "POD_NAME": "the realtime pod's --node-url (downward API)",
+    "NODE_URL_SCHEME": "the realtime pod's --node-url",
+    "NODE_URL_DOMAIN": "the realtime pod's --node-url",
+    "NODE_URL_PORT": "the realtime pod's --node-url",
 }
+K8S_VAR = re.compile(r"\$\((\w+)\)")  # $(NAME) in a container's args or env values
 
 # `serve` flags that configure the realtime server (ServerSettings is a dataclass: it reads no environment).
 SERVE_FLAG_TO_SERVER_SETTING = {"max_players": "max_players", "resume_grace": "resume_grace_s", "session": "session"}
@@ -51,12 +61,29 @@ def mpgenie_command() -> Any:
     return group
 
 
-def parse_mpgenie(args: list[str]) -> tuple[str, dict[str, Any]]:
-    """Parse a container's `mpgenie ...` arguments exactly as the command would (unknown flags raise)."""
+@contextmanager
+def _environment(env: dict[str, str] | None) -> Iterator[None]:
+    """``env`` as the process environment's MPGENIE_* (none of the test runner's own), for options' envvars."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MPGENIE_")}
+    for k in saved:
+        del os.environ[k]
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        for k in env or {}:
+            os.environ.pop(k, None)
+        os.environ.update(saved)
+
+
+def parse_mpgenie(args: list[str], env: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    """Parse a container's `mpgenie ...` arguments exactly as the command would (unknown flags raise), with the
+    container's environment ``env`` for the options that read one (``--redis-url`` from MPGENIE_REDIS_URL...)."""
     group = mpgenie_command()
     name, rest = args[0], args[1:]
     assert name in group.commands, f"`mpgenie {name}` does not exist"
-    ctx = group.commands[name].make_context(name, list(rest))
+    with _environment(env):
+        ctx = group.commands[name].make_context(name, list(rest))
     return name, dict(ctx.params)
 
 

@@ -15,6 +15,8 @@ COMPOSE = DEPLOY / "compose.yaml"
 CORE = {"api", "realtime-1", "realtime-2", "postgres", "redis", "prometheus", "grafana"}
 RAY = {"ray-head", "ray-worker", "generate"}
 INTERPOLATION = re.compile(r"^\$\{(\w+)(?::?[-?][^}]*)?\}$")
+DEFAULTED = re.compile(r"\$\{\w+:-([^}]*)\}")  # ${VAR:-default}: what compose puts there with VAR unset
+REDIS_URL = "redis://redis:6379/0"
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +31,14 @@ def _mpgenie_services(compose: dict[str, Any]) -> dict[str, tuple[str, dict[str,
     out = {}
     for name, svc in compose["services"].items():
         if "mpgenie" in str(svc.get("image", "")) and "entrypoint" not in svc:
-            command, params = parse_mpgenie(svc["command"])
+            command, params = parse_mpgenie([_defaulted(a) for a in svc["command"]])
             out[name] = (command, params, svc)
     return out
+
+
+def _defaulted(value: str) -> str:
+    """A compose value with each ``${VAR:-default}`` replaced by its default (the variable unset)."""
+    return DEFAULTED.sub(lambda m: m.group(1), value)
 
 
 def _port_pairs(svc: dict[str, Any]) -> list[tuple[int, int]]:
@@ -110,14 +117,47 @@ def test_ports_are_the_serve_defaults(compose: dict[str, Any]) -> None:
     assert len(host_ports) == len(set(host_ports)), f"host ports collide: {host_ports}"
 
 
-def test_the_api_hands_out_a_published_realtime_url(compose: dict[str, Any]) -> None:
-    value = compose["services"]["api"]["environment"]["MPGENIE_REALTIME_URL"]
-    default = re.fullmatch(r"\$\{MPGENIE_REALTIME_URL:-(.+)\}", value)
-    assert default, value
-    url = re.fullmatch(r"ws://localhost:(\d+)/ws", default.group(1))
-    assert url, default.group(1)
-    published = {h for n in ("realtime-1", "realtime-2") for h, _ in _port_pairs(compose["services"][n])}
-    assert int(url.group(1)) in published
+def test_realtime_nodes_register_their_published_urls(compose: dict[str, Any]) -> None:
+    """Every realtime node is a registered node (--node-url with --redis-url), under a URL of its own that is the
+    host port it is published on, configurable from deploy/.env."""
+    urls = {}
+    example = (DEPLOY / ".env.example").read_text()
+    for name, (_, params, svc) in _mpgenie_services(compose).items():
+        if params.get("realtime") is not True or params.get("api") is not False:
+            continue
+        assert params["node_url"], f"{name}: a realtime node without --node-url gets no sessions from the API"
+        assert params["redis_url"] == REDIS_URL, f"{name}: --node-url needs --redis-url (the API's Redis)"
+        raw = next(a for a in svc["command"] if a.startswith("--node-url"))
+        variable = re.search(r"\$\{(\w+):-", raw)
+        assert variable, f"{name}: the node URL must be a ${{VAR:-default}} that deploy/.env can set"
+        assert f"# {variable.group(1)}=" in example, f"deploy/.env.example must show {variable.group(1)}"
+        url = re.fullmatch(r"ws://localhost:(\d+)/ws", params["node_url"])
+        assert url, params["node_url"]
+        assert int(url.group(1)) in {h for h, _ in _port_pairs(svc)}, f"{name} registers a port it does not publish"
+        assert "redis" in svc["depends_on"], f"{name} needs Redis up to register"
+        urls[name] = params["node_url"]
+    assert set(urls) == {"realtime-1", "realtime-2"}
+    assert len(set(urls.values())) == len(urls), f"two nodes register one URL: {urls}"
+
+
+def test_the_api_places_sessions_on_the_nodes(compose: dict[str, Any]) -> None:
+    """The API runs without a realtime server of its own and with the nodes' Redis: `serve` then turns on
+    placement, and a single MPGENIE_REALTIME_URL would be unused (so it is not set)."""
+    _, params, svc = _mpgenie_services(compose)["api"]
+    assert role(params) == "api"
+    env = svc["environment"]
+    assert (params.get("redis_url") or env.get("MPGENIE_REDIS_URL")) == REDIS_URL
+    assert "MPGENIE_REALTIME_URL" not in env, "placement names each session's node: the fixed URL is unused"
+    assert "redis" in svc["depends_on"]
+
+
+def test_redis_keeps_the_failover_state(compose: dict[str, Any]) -> None:
+    """Redis holds placements and checkpoints: persisted to a volume, never evicted."""
+    redis = compose["services"]["redis"]
+    args = redis["command"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert any(str(v).endswith(":/data") for v in redis["volumes"]), "the append-only file must outlive the container"
 
 
 def test_prometheus_scrapes_every_server_on_its_port(compose: dict[str, Any]) -> None:

@@ -18,7 +18,17 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.helpers import K8S, K8S_VERSION, ROOT, check_env_names, load_all, parse_mpgenie, role, serve_defaults
+from tests.deploy.helpers import (
+    K8S,
+    K8S_VAR,
+    K8S_VERSION,
+    ROOT,
+    check_env_names,
+    load_all,
+    parse_mpgenie,
+    role,
+    serve_defaults,
+)
 
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 NOT_IN_KUSTOMIZATION = {"ray.yaml"}  # needs the KubeRay operator's CRDs first (commented in kustomization.yaml)
@@ -243,3 +253,97 @@ def test_migrate_job_command_migrates(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"alembic_version", "users"} <= tables, tables
+
+
+def _container_env(c: dict[str, Any], pod_name: str) -> dict[str, str]:
+    """A container's environment as Kubernetes builds it for pod ``pod_name``: ConfigMap values looked up, a Secret
+    value as ``<secret NAME/KEY>``, the pod name from the downward API, $(VAR) in values expanded."""
+    env: dict[str, str] = {}
+    for ref in c.get("envFrom", []):
+        env.update(_get("ConfigMap", ref["configMapRef"]["name"])["data"])
+    for e in c.get("env", []):
+        source = e.get("valueFrom", {})
+        if "value" in e:
+            value = K8S_VAR.sub(lambda m: env.get(m.group(1), m.group(0)), e["value"])
+        elif "configMapKeyRef" in source:
+            ref = source["configMapKeyRef"]
+            value = _get("ConfigMap", ref["name"])["data"][ref["key"]]
+        elif "secretKeyRef" in source:
+            value = f"<secret {source['secretKeyRef']['name']}/{source['secretKeyRef']['key']}>"
+        else:
+            assert source["fieldRef"]["fieldPath"] == "metadata.name", e
+            value = pod_name
+        env[e["name"]] = value
+    return env
+
+
+def _parse_in_pod(c: dict[str, Any], pod_name: str) -> tuple[str, dict[str, Any]]:
+    """The container's `mpgenie` command as it runs in pod ``pod_name``: $(VAR) in args expanded, envvars read."""
+    env = _container_env(c, pod_name)
+    args = []
+    for arg in c["args"]:
+        for var in K8S_VAR.findall(arg):
+            assert var in env, f"{arg}: $({var}) is not in the container's env (Kubernetes would leave it as is)"
+        args.append(K8S_VAR.sub(lambda m: env[m.group(1)], arg))
+    return parse_mpgenie(args, {k: v for k, v in env.items() if k.startswith("MPGENIE_")})
+
+
+def _container(workload: str) -> dict[str, Any]:
+    return next(c for name, _, c in _mpgenie_containers() if name == workload)
+
+
+def test_every_realtime_pod_registers_its_own_url() -> None:
+    """Each pod of the StatefulSet is a node (--node-url with the API's Redis) under a URL of its own, by default
+    its DNS name in the headless Service on the port it serves."""
+    sts = _get("StatefulSet", "mpgenie-realtime")
+    c = _container("StatefulSet/mpgenie-realtime")
+    assert any(a.startswith("--node-url") for a in c["args"]), "the node URL belongs on the command line"
+    urls = set()
+    for ordinal in range(_get("HorizontalPodAutoscaler", "mpgenie-realtime")["spec"]["maxReplicas"]):
+        pod = f"{sts['metadata']['name']}-{ordinal}"
+        _, params = _parse_in_pod(c, pod)
+        assert role(params) == "realtime"
+        assert params["redis_url"] == "<secret mpgenie-secrets/redis-url>", "--node-url needs --redis-url"
+        url = params["node_url"]
+        domain = f"{sts['spec']['serviceName']}.{sts['metadata']['namespace']}.svc.cluster.local"
+        assert url == f"ws://{pod}.{domain}:{params['port']}/ws", url
+        urls.add(url)
+    assert len(urls) == _get("HorizontalPodAutoscaler", "mpgenie-realtime")["spec"]["maxReplicas"], "URLs collide"
+    headless = _get("Service", sts["spec"]["serviceName"])["spec"]
+    assert headless["publishNotReadyAddresses"] is True, "a saturated node's players must still resolve it"
+    assert not [s for s in _by_kind("Service") if s["spec"].get("type") == "LoadBalancer"], (
+        "a load-balanced realtime Service would send a session's players to different nodes"
+    )
+
+
+def test_the_api_places_sessions_with_the_nodes_redis() -> None:
+    _, params = _parse_in_pod(_container("Deployment/mpgenie-api"), "mpgenie-api-x")
+    assert role(params) == "api"
+    assert params["redis_url"] == "<secret mpgenie-secrets/redis-url>", "the API must share the nodes' Redis"
+    node_env = _container_env(_container("StatefulSet/mpgenie-realtime"), "mpgenie-realtime-0")
+    api_env = _container_env(_container("Deployment/mpgenie-api"), "mpgenie-api-x")
+    for name in ("MPGENIE_JOIN_SECRET", "MPGENIE_REDIS_PREFIX"):
+        assert api_env.get(name) == node_env.get(name), f"{name} must be equal in the API and the nodes"
+    assert "MPGENIE_REALTIME_URL" not in api_env, "placement names each session's node: the fixed URL is unused"
+
+
+def test_realtime_scale_down_moves_sessions() -> None:
+    """SIGTERM: the node checkpoints and unregisters (its sessions move), then drains 2 s; the grace period covers
+    that with margin, and nothing delays SIGTERM. One node at a time, for the HPA and for drains alike."""
+    spec = _get("StatefulSet", "mpgenie-realtime")["spec"]["template"]["spec"]
+    assert spec["terminationGracePeriodSeconds"] >= 15
+    assert "lifecycle" not in spec["containers"][0], "a preStop sleep only delays the move"
+    assert _get("PodDisruptionBudget", "mpgenie-realtime")["spec"]["maxUnavailable"] == 1
+    down = _get("HorizontalPodAutoscaler", "mpgenie-realtime")["spec"]["behavior"]["scaleDown"]
+    assert [(p["type"], p["value"]) for p in down["policies"]] == [("Pods", 1)]
+
+
+def test_redis_keeps_the_failover_state() -> None:
+    """Redis holds placements and checkpoints: an append-only file on a volume, no eviction."""
+    redis = _get("StatefulSet", "mpgenie-redis")
+    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    claims = {t["metadata"]["name"] for t in redis["spec"]["volumeClaimTemplates"]}
+    mounts = {m["name"]: m["mountPath"] for m in redis["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts.get("data") == "/data" and "data" in claims
