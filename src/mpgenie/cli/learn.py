@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mpgenie.cli.common import dataset_dir, progress, report, run
-from mpgenie.cli.groups import eval_app, train_app
+from mpgenie.cli.groups import bench_app, eval_app, train_app
 from mpgenie.errors import UsageError
 
 
@@ -95,3 +95,24 @@ def eval_worldmodel_cmd(
 
     result = run(body)
     report(result, as_json, "world model evaluation")
+
+
+@bench_app.command("worldmodel")
+def bench_worldmodel_cmd(
+    players: Annotated[int, typer.Option(help="Players served in one batch (one call per tick).")] = 8,
+    config: Annotated[str, typer.Option(help="Preset timed when no checkpoint is given: tiny, small, base.")] = "tiny",
+    checkpoint: Annotated[str | None, typer.Option(help="A trained checkpoint instead of a preset.")] = None,
+    frames: Annotated[int, typer.Option(help="Timed ticks (frames per player).")] = 20,
+    threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Serving speed of the learned world model: frames/s per player and per core, batched vs one by one."""
+    from mpgenie.bench.worldmodel import bench_worldmodel
+
+    def body() -> dict[str, Any]:
+        if checkpoint is not None and not Path(checkpoint).exists():
+            raise UsageError(f"no checkpoint at {checkpoint}")
+        return bench_worldmodel(players, config, checkpoint, frames, threads)
+
+    result = run(body)
+    report(result, as_json, f"bench worldmodel: {players} players, {result['config']}")

@@ -1,14 +1,16 @@
 """World-model backends: given a player's context, produce its next frame after an action.
 
-``WorldModel`` is the interface the realtime server will call for every connected player; ``procedural`` is the
-ground truth (the renderer over the authoritative world). Learned and remote (HTTP) backends implement the same
-two methods.
+``WorldModel`` is the interface the realtime server calls for every connected player that asked for frames;
+``procedural`` is the ground truth (the renderer over the authoritative world). Learned and remote (HTTP) backends
+implement the same methods. ``step_many`` draws all of a tick's players in one call (one renderer kernel, one
+batched model forward), which is where a learned model's frames per second come from; :func:`step_all` uses it
+when a backend has it and falls back to one ``step`` per player otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +31,14 @@ class WorldModel(Protocol):
         ...
 
 
+def step_all(model: WorldModel, contexts: Sequence[PlayerContext], actions: Sequence[int]) -> list[NDArray[np.uint8]]:
+    """Every player's next frame: in one batched call when the backend has ``step_many``, else one by one."""
+    many = getattr(model, "step_many", None)
+    if many is not None:
+        return list(many(contexts, actions))
+    return [model.step(c, a) for c, a in zip(contexts, actions, strict=True)]
+
+
 class ProceduralWorldModel:
     """The ground-truth renderer as a world model: it ignores history and draws the authoritative state."""
 
@@ -39,7 +49,10 @@ class ProceduralWorldModel:
         return None
 
     def step(self, context: PlayerContext, action: int) -> NDArray[np.uint8]:
-        return self.renderer.render(np.array([context.player]))[0]
+        return self.step_many([context], [action])[0]
+
+    def step_many(self, contexts: Sequence[PlayerContext], actions: Sequence[int]) -> list[NDArray[np.uint8]]:
+        return list(self.renderer.render(np.array([c.player for c in contexts], dtype=np.int64)))
 
 
 def from_players(
@@ -75,12 +88,17 @@ class LearnedWorldModel:
     next start (a continuity break). The nearby players are told as seen from the player's pose at its previous
     frame (models/visible_players.py says why), so that pose is kept too."""
 
-    def __init__(self, checkpoint: str) -> None:
-        from mpgenie.models.checkpoint import load_checkpoint  # noqa: PLC0415 - PyTorch is an optional extra
+    def __init__(self, checkpoint: str | None = None, model: Any = None) -> None:
+        """From a checkpoint file, or from a ``mpgenie.models.genie.Genie`` already in memory (benchmarks)."""
+        if model is None:
+            from mpgenie.models.checkpoint import load_checkpoint  # noqa: PLC0415 - PyTorch is an optional extra
 
-        self.model, _ = load_checkpoint(checkpoint)
+            if checkpoint is None:
+                raise ValueError("a checkpoint or a model is needed")
+            model, _ = load_checkpoint(checkpoint)
+        self.model = model
         self.model.eval()
-        self._codes: dict[int, list[object]] = {}
+        self._codes: dict[int, list[Any]] = {}
         self._pose: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
 
     @staticmethod
@@ -102,29 +120,42 @@ class LearnedWorldModel:
         self._pose[context.player] = self._own_pose(context)
 
     def step(self, context: PlayerContext, action: int) -> NDArray[np.uint8]:
+        return self.step_many([context], [action])[0]
+
+    def step_many(self, contexts: Sequence[PlayerContext], actions: Sequence[int]) -> list[NDArray[np.uint8]]:
+        """All players' next frames in one batched dynamics sample (MaskGIT rounds included) and one decode."""
         import torch  # noqa: PLC0415
 
         from mpgenie.models.frames import to_frames  # noqa: PLC0415
 
-        if context.player not in self._codes:
-            self.start(context)
-        history = self._codes[context.player]
         c = self.model.cfg.dynamics.context_frames
-        past = torch.stack(history[-c:])[None]  # type: ignore[arg-type]
-        position, heading = self._pose[context.player]
-        own = context.own
-        seen = from_players(
-            context.players,
-            position,
-            heading,
-            float(own["planet_radius_m"]),
-            float(own["view_radius_m"]),
-            self.model.cfg.dynamics.max_others,
-        )
-        self._pose[context.player] = self._own_pose(context)
+        pasts, seen = [], []
+        for context in contexts:
+            if context.player not in self._codes:
+                self.start(context)
+            pasts.append(torch.stack(self._codes[context.player][-c:]))
+            position, heading = self._pose[context.player]
+            own = context.own
+            seen.append(
+                from_players(
+                    context.players,
+                    position,
+                    heading,
+                    float(own["planet_radius_m"]),
+                    float(own["view_radius_m"]),
+                    self.model.cfg.dynamics.max_others,
+                )
+            )
+            self._pose[context.player] = self._own_pose(context)
         with torch.no_grad():
-            nxt = self.model.dynamics.sample(past, torch.tensor([int(action)]), torch.from_numpy(seen)[None])
-            image = self.model.tokenizer.decode_codes(nxt).clamp(-1, 1)
-        history.append(nxt[0])
-        del history[:-c]
-        return to_frames(image[0])
+            nxt = self.model.dynamics.sample(
+                torch.stack(pasts), torch.tensor([int(a) for a in actions]), torch.from_numpy(np.stack(seen))
+            )
+            images = self.model.tokenizer.decode_codes(nxt).clamp(-1, 1)
+        frames = []
+        for i, context in enumerate(contexts):
+            history = self._codes[context.player]
+            history.append(nxt[i])
+            del history[:-c]
+            frames.append(to_frames(images[i]))
+        return frames

@@ -22,7 +22,7 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from mpgenie.genie.backends import ProceduralWorldModel, WorldModel
+from mpgenie.genie.backends import ProceduralWorldModel, WorldModel, step_all
 from mpgenie.genie.consistency import FrameConsistencyManager
 from mpgenie.genie.context import ContextAssembler
 from mpgenie.net import protocol as p
@@ -103,15 +103,20 @@ class FrameStreamer:
             return
         model, assembler, history = self._for(core)
         w = core.world
-        for conn, player in due:
+        contexts = []
+        for _, player in due:
             ctx = assembler.assemble(player, history.history(player))
             if history.resets(player) == 0 and not history.history(player):
                 model.start(ctx)
-            try:
-                frame = model.step(ctx, int(w.last_action[player]))
-            except Exception as exc:  # a remote or learned model failing must not stop the game: draw the ground truth
+            contexts.append(ctx)
+        actions = [int(w.last_action[player]) for _, player in due]
+        try:  # all of this tick's players in one call: one batched model forward, one renderer kernel
+            frames = step_all(model, contexts, actions)
+        except Exception as exc:  # a remote or learned model failing must not stop the game: draw the ground truth
+            for _, player in due:
                 self._failed(core, player, exc)
-                frame = self._fallback(core).step(ctx, 0)
+            frames = self._fallback(core).step_many(contexts, [0] * len(contexts))
+        for (conn, player), frame in zip(due, frames, strict=True):
             if history.observe(player, frame, w.pos[player], w.fwd[player], teleported=bool(w.teleported[player])):
                 model.start(assembler.assemble(player, history.history(player)))
             data = self.encoder.encode(frame)
