@@ -16,7 +16,6 @@ from mpgenie.errors import UsageError
 from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.geometry import right_of
 
-
 __all__ = ["SCENARIOS", "Observation", "Policy", "ScriptedPolicy", "Style", "draw_styles"]
 
 
