@@ -44,12 +44,19 @@ def state_size(k_players: int, k_collectibles: int, k_beacons: int, k_hazards: i
     return OWN_FEATURES + SLOT_FEATURES * (k_players + k_collectibles + k_beacons + k_hazards)
 
 
+def _cross(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``np.cross`` over the last axis, without its per-call overhead (these arrays are small)."""
+    ax, ay, az = a[..., 0], a[..., 1], a[..., 2]
+    bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], axis=-1)
+
+
 def tangent_coordinates(
     p: NDArray[np.float64], h: NDArray[np.float64], q: NDArray[np.float64], radius: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """``(forward, right, distance)`` in metres of unit positions ``q`` (..., K, 3) seen from ``p`` with
     heading ``h`` (..., 3): the great-circle distance, split along the bearing relative to the heading."""
-    r = np.cross(h, p)
+    r = _cross(h, p)
     qp = np.einsum("...kc,...c->...k", q, p)
     qh = np.einsum("...kc,...c->...k", q, h)
     qr = np.einsum("...kc,...c->...k", q, r)
@@ -71,37 +78,32 @@ def _nearest(score: NDArray[np.float64], k: int) -> NDArray[np.int64]:
     return np.take_along_axis(np.asarray(idx), order, axis=-1).astype(np.int64)
 
 
-def _slots(
+def _candidates(
     p: NDArray[np.float64],
-    h: NDArray[np.float64],
     q: NDArray[np.float64],
     valid: NDArray[np.bool_],
     k: int,
-    sc: Scales,
-    extra: NDArray[np.float64] | None = None,
-) -> NDArray[np.float32]:
-    """Features (W, N, k, SLOT_FEATURES) of the ``k`` nearest valid ``q`` (W, M, 3); ``valid`` (W, N, M);
-    ``extra`` (W, N, M, 2) per candidate."""
+    extra: NDArray[np.float64] | None,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
+    """The ``k`` nearest valid ``q`` (W, M, 3) of each agent: points (W, N, k, 3), valid (W, N, k) and extras
+    (W, N, k, 2) (``extra``: (W, N, M, 2) per candidate, or None for zeros). Missing slots are invalid."""
     w, n = p.shape[:2]
-    out = np.zeros((w, n, k, SLOT_FEATURES), dtype=np.float32)
-    if k == 0 or q.shape[1] == 0:
-        return out
+    pts = np.zeros((w, n, k, 3))
+    ok = np.zeros((w, n, k), dtype=bool)
+    ex = np.zeros((w, n, k, 2))
+    m = q.shape[1]
+    if k == 0 or m == 0:
+        return pts, ok, ex
     score = np.where(valid, np.matmul(p, q.transpose(0, 2, 1)), -9.0)  # cosine of the central angle
     idx = _nearest(score, k)  # (W, N, k')
     kk = idx.shape[-1]
-    sel = np.take_along_axis(q[:, None, :, :], idx[..., None], axis=2)  # (W, N, k', 3)
-    fwd, right, dist = tangent_coordinates(p, h, sel, sc.radius)
-    present = np.take_along_axis(valid, idx, axis=-1) & (dist <= sc.obs_range)
-    inv = 1.0 / sc.obs_range
-    feats = [present.astype(np.float64), fwd * inv, right * inv, dist * inv]
+    wi = np.arange(w)[:, None, None]
+    ni = np.arange(n)[None, :, None]
+    pts[:, :, :kk] = q[wi, idx]
+    ok[:, :, :kk] = valid[wi, ni, idx]
     if extra is not None:
-        ex = np.take_along_axis(extra, idx[..., None], axis=2)
-        feats += [ex[..., 0], ex[..., 1]]
-    else:
-        feats += [np.zeros_like(dist), np.zeros_like(dist)]
-    block = np.stack(feats, axis=-1) * present[..., None]
-    out[:, :, :kk] = block
-    return out
+        ex[:, :, :kk] = extra[wi, ni, idx]
+    return pts, ok, ex
 
 
 def state_observations(
@@ -125,35 +127,45 @@ def state_observations(
     object, ``steps_left`` (W,)). Other players count only while ``alive``."""
     w, n = pos.shape[:2]
     sc = scales
-    own = np.empty((w, n, OWN_FEATURES), dtype=np.float32)
-    own[..., 0:3] = pos
-    own[..., 3:6] = fwd
-    own[..., 6] = height / sc.jump_apex
-    own[..., 7] = vz / sc.jump_speed
-    own[..., 8] = attack_wait / sc.cooldown
-    own[..., 9] = (steps_left / sc.max_steps)[:, None]
     kp, kc, kb, kh = k
-    blocks = [own.reshape(w, n, -1)]
+    out = np.empty((w, n, state_size(*k)), dtype=np.float32)
+    out[..., 0:3] = pos
+    out[..., 3:6] = fwd
+    out[..., 6] = height / sc.jump_apex
+    out[..., 7] = vz / sc.jump_speed
+    out[..., 8] = attack_wait / sc.cooldown
+    out[..., 9] = (steps_left / sc.max_steps)[:, None]
+    parts = []
     if kp:
         others = alive[:, None, :] & ~np.eye(n, dtype=bool)[None]
-        r = np.cross(fwd, pos)
+        r = _cross(fwd, pos)
         extra = np.stack([np.matmul(fwd, fwd.transpose(0, 2, 1)), np.matmul(r, fwd.transpose(0, 2, 1))], axis=-1)
-        norm = np.linalg.norm(extra, axis=-1, keepdims=True)
+        norm = np.sqrt(np.sum(extra * extra, axis=-1, keepdims=True))
         extra /= np.where(norm > 0.0, norm, 1.0)  # the other's heading as an angle in the agent's frame
-        blocks.append(_slots(pos, fwd, pos, others, kp, sc, extra).reshape(w, n, -1))
+        parts.append(_candidates(pos, pos, others, kp, extra))
     if kc:
         valid = np.broadcast_to(collectible_active[:, None, :], (w, n, collectible_active.shape[1]))
-        blocks.append(_slots(pos, fwd, collectible_pos, valid, kc, sc).reshape(w, n, -1))
+        parts.append(_candidates(pos, collectible_pos, valid, kc, None))
     if kb:
         m = beacon_pos.shape[1]
         valid = np.ones((w, n, m), dtype=bool)
-        ready = np.broadcast_to(beacon_ready[:, None, :, None].astype(np.float64), (w, n, m, 1))
-        extra = np.concatenate([ready, np.zeros((w, n, m, 1))], axis=-1)
-        blocks.append(_slots(pos, fwd, beacon_pos, valid, kb, sc, extra).reshape(w, n, -1))
+        extra = np.zeros((w, n, m, 2))
+        extra[..., 0] = beacon_ready[:, None, :]
+        parts.append(_candidates(pos, beacon_pos, valid, kb, extra))
     if kh:
-        valid = np.ones((w, n, hazard_pos.shape[1]), dtype=bool)
-        blocks.append(_slots(pos, fwd, hazard_pos, valid, kh, sc).reshape(w, n, -1))
-    return np.concatenate(blocks, axis=-1)
+        parts.append(_candidates(pos, hazard_pos, np.ones((w, n, hazard_pos.shape[1]), dtype=bool), kh, None))
+    if not parts:
+        return out
+    pts = np.concatenate([x[0] for x in parts], axis=2)
+    ok = np.concatenate([x[1] for x in parts], axis=2)
+    ex = np.concatenate([x[2] for x in parts], axis=2)
+    fwd_m, right_m, dist = tangent_coordinates(pos, fwd, pts, sc.radius)
+    present = ok & (dist <= sc.obs_range)
+    inv = 1.0 / sc.obs_range
+    slots = np.stack([present.astype(np.float64), fwd_m * inv, right_m * inv, dist * inv, ex[..., 0], ex[..., 1]], -1)
+    slots *= present[..., None]
+    out[..., OWN_FEATURES:] = slots.reshape(w, n, -1)
+    return out
 
 
 def cells_per_face(radius: float, cell_m: float) -> int:
