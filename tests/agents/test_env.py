@@ -137,3 +137,24 @@ def test_bad_configs_are_refused() -> None:
             EnvConfig(**bad)
     with pytest.raises(UsageError, match="radius"):
         EnvConfig(world={"radius": -1.0})
+
+
+def test_render_tiles_every_agents_view_and_policies_refuse_what_they_cannot_use() -> None:
+    env = snowball_v0.parallel_env(players=2, render_mode="rgb_array")
+    assert env.render() is None  # nothing to show before reset
+    env.reset(seed=1)
+    assert env.render().shape == (64, 128, 3)
+    assert snowball_v0.parallel_env(players=2).render() is None
+    with pytest.raises(ValueError):
+        snowball_v0.parallel_env(render_mode="human")
+    obs = env.policy_observation()
+    with pytest.raises(ValueError):
+        LearnedPolicy(lambda x: x, inputs="frames").act(obs)
+    with pytest.raises(ValueError):
+        LearnedPolicy(lambda x: np.zeros((x.shape[0], 3))).act(obs)
+    assert LearnedPolicy(lambda x: np.ones(x.shape[0])).act(obs).tolist() == [1, 1]
+    once = RemotePolicy(hold=False)
+    once.submit(1, Action.JUMP)
+    assert once.act(obs).tolist() == [0, Action.JUMP]
+    assert once.act(obs).tolist() == [0, 0]
+    env.close()
