@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,scale,learn
+EXTRAS ?= dev,scale,learn,agents
 
 .PHONY: demo test deploy-check bench lint venv clean
 

@@ -16,6 +16,9 @@ WITHOUT_EXTRAS = (
     "mpgenie.dataset.qc",
     "mpgenie.genie.streamer",
     "mpgenie.cli",
+    "mpgenie.agents.policy",
+    "mpgenie.agents.scripted",
+    "mpgenie.agents.vector",  # the vectorised training path needs no PettingZoo
 )
 
 
@@ -23,10 +26,11 @@ def test_imports_run_down_the_layers() -> None:
     assert lint_imports(no_cache=True) == 0  # the contracts live in pyproject.toml; failures are printed
 
 
-def test_core_servers_and_generator_import_without_torch_or_ray() -> None:
+def test_core_servers_and_generator_import_without_the_extras() -> None:
     # None in sys.modules makes `import torch` raise ImportError, as on a machine without the extras.
     code = (
-        "import sys; sys.modules['torch'] = None; sys.modules['ray'] = None\n"
+        "import sys\n"
+        "for extra in ('torch', 'ray', 'pettingzoo', 'gymnasium'): sys.modules[extra] = None\n"
         f"for name in {WITHOUT_EXTRAS!r}: __import__(name)\n"
         "import numpy as np\n"
         "from mpgenie.world import World, WorldConfig\n"

@@ -1,45 +1,22 @@
-"""The Policy interface every agent implements (scripted now; behavioural cloning and RL later), and scripted
-policies with distinct styles, mixed per episode by scenario templates, so that recorded episodes are diverse.
-
-A policy acts for a batch of agents at once (one vectorised call per tick, no per-agent Python): it gets an
-:class:`Observation` (the agents' own state, the world for scripted policies to query, and their rendered views
-when the caller has them) and returns one action per agent.
+"""Scripted policies with distinct styles, mixed per episode by scenario templates, so that recorded episodes
+are diverse. They implement the one :class:`~mpgenie.agents.interface.Policy` interface (re-exported here with
+:class:`~mpgenie.agents.interface.Observation`), as do the realtime bots, learned and remote policies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from mpgenie.agents.interface import Observation, Policy
 from mpgenie.agents.scripted import HeldActions
 from mpgenie.errors import UsageError
 from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.geometry import right_of
-from mpgenie.world.simulation import World
 
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    tick: int
-    agents: NDArray[np.int64]  # player ids, in the order actions are returned
-    position: NDArray[np.float64]  # (N, 3) unit vectors
-    heading: NDArray[np.float64]  # (N, 3)
-    world: World  # read-only use: scripted policies look up objects and other players
-    frames: NDArray[np.uint8] | None = None  # (N, H, W, 3) first-person views, when rendered
-
-    @staticmethod
-    def of(world: World, agents: NDArray[np.int64], frames: NDArray[np.uint8] | None = None) -> Observation:
-        return Observation(world.tick, agents, world.pos[agents], world.fwd[agents], world, frames)
-
-
-class Policy(Protocol):
-    def act(self, obs: Observation) -> NDArray[np.int8]:
-        """One action per agent of ``obs.agents``."""
-        ...
+__all__ = ["SCENARIOS", "Observation", "Policy", "ScriptedPolicy", "Style", "draw_styles"]
 
 
 class Style(IntEnum):

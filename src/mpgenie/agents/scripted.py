@@ -3,6 +3,9 @@
 Each bot has a style that sets how it picks its next action and how long it keeps it (actions are held for a
 few ticks, as people hold keys). Seekers steer toward the nearest beacon and press ``interact`` when close,
 which is what makes co-operative beacons light up in headless runs. Deterministic given the seed.
+
+:class:`ScriptedBots` implements the one :class:`~mpgenie.agents.interface.Policy` interface; called without an
+observation it acts for every slot of its world (what the headless runs and the benchmarks step with).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from enum import IntEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from mpgenie.agents.interface import Observation
 from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.geometry import right_of
 from mpgenie.world.simulation import World
@@ -114,7 +118,7 @@ class HeldActions:
 
 
 class ScriptedBots:
-    """Actions for every slot of a world, from a seeded mixture of bot styles."""
+    """Actions for every slot of a world, from a seeded mixture of bot styles (a :class:`Policy`)."""
 
     def __init__(self, world: World, seed: int = 0) -> None:
         self.world = world
@@ -124,8 +128,16 @@ class ScriptedBots:
     def style(self) -> NDArray[np.int8]:
         return self.brain.style
 
-    def act(self) -> NDArray[np.int8]:
-        """One action per slot for the world's next tick."""
+    def act(self, obs: Observation | None = None) -> NDArray[np.int8]:
+        """One action per slot for the world's next tick; given ``obs``, one per agent of ``obs.agents``.
+
+        The bots' random streams advance once per tick for every slot either way, so what they do does not
+        depend on which agents were asked."""
+        if obs is not None:
+            return self._act_slots()[obs.agents]
+        return self._act_slots()
+
+    def _act_slots(self) -> NDArray[np.int8]:
         w = self.world
         n = w.num_slots
         actions = self.brain.next(n)

@@ -1,4 +1,5 @@
-"""Commands of the world core: a headless session, the world a config generates, and the core's benchmarks."""
+"""Commands of the world core: a headless session, the world a config generates, and the core's benchmarks
+(including the multi-agent environment over it, ``bench env``)."""
 
 from __future__ import annotations
 
@@ -105,3 +106,48 @@ def bench_aoi_cmd(
         table.add_row(name, f"{m['ms']:.2f}", str(m["pairs"]), f"{m['speedup_vs_ckdtree']:.2f}x")
     console.print(table)
     console.print(f"all methods agree: {result['all_methods_agree']}")
+
+
+@bench_app.command("env")
+def bench_env_cmd(
+    players: Annotated[int, typer.Option(help="Agents per world.")] = 64,
+    worlds: Annotated[int, typer.Option(help="Worlds of the vectorised path.")] = 16,
+    steps: Annotated[int, typer.Option(help="Timed steps with state observations.")] = 200,
+    pixel_steps: Annotated[int, typer.Option(help="Timed steps with 64x64 pixel observations.")] = 10,
+    warmup: Annotated[int, typer.Option(help="Untimed steps first (JIT).")] = 3,
+    scenario: Annotated[str, typer.Option(help="Reward scenario: collect, cooperate, compete, explore, mixed.")] = (
+        "mixed"
+    ),
+    seed: Annotated[int, typer.Option()] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Agent-steps/s/core of the multi-agent env (PettingZoo and vectorised; state and pixel observations)."""
+
+    def body() -> dict[str, Any]:
+        from mpgenie.bench.agents import bench_env
+
+        with progress(as_json, "cases", 4) as update:
+            return bench_env(
+                players, worlds, steps, pixel_steps, warmup, seed, scenario, progress=lambda i: update(completed=i)
+            )
+
+    result = run(body)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"bench env: {players} agents per world, {worlds} worlds vectorised")
+    for col in ("case", "agents", "steps", "agent-steps/s", "per core", "target", "cpu/wall"):
+        table.add_column(col, justify="left" if col == "case" else "right")
+    for name, case in result["cases"].items():
+        target = result["targets_per_core"][name.split("_")[1]]
+        table.add_row(
+            name,
+            str(case["agents"]),
+            str(case["steps"]),
+            f"{case['agent_steps_per_s']:,.0f}",
+            f"{case['agent_steps_per_s_per_core']:,.0f}",
+            f"{target:,}",
+            f"{case['cpu_per_wall']:.2f}",
+        )
+    console.print(table)
+    console.print(f"anchor: Neural MMO ~{result['anchor_neural_mmo_per_core']:,} agent-steps/s per core")

@@ -1,0 +1,112 @@
+"""Each reward in a hand-made situation: a pickup, a beacon lit by two agents (shared), a hit, a hazard, exploring."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mpgenie.agents.config import REWARD_SCENARIOS, EnvConfig, RewardWeights
+from mpgenie.agents.observations import cell_index
+from mpgenie.agents.vector import VectorSnowball
+from mpgenie.world.actions import Action
+from tests.agents.helpers import offset, park_far, tangent_at
+
+
+def _core(scenario: str = "mixed", players: int = 3, **kw) -> VectorSnowball:
+    core = VectorSnowball(EnvConfig(players=players, scenario=scenario, **kw), num_worlds=1, seed=21, autoreset=False)
+    core.reset()
+    core.step(np.zeros((1, players), dtype=np.int64))  # joins settle, the AOI grid exists
+    return core
+
+
+def _safe(world, points: np.ndarray) -> int:
+    """Index of the first of ``points`` with no hazard nearby."""
+    lay = world.layout
+    for m, q in enumerate(points):
+        d = np.arccos(np.clip(lay.hazard_pos @ q, -1, 1)) * world.cfg.radius
+        if d.min() > world.cfg.hazard_radius + 4.0:
+            return m
+    raise AssertionError("no safe object")
+
+
+def test_a_pickup_pays_the_collector() -> None:
+    core = _core("collect")
+    world = core.worlds[0]
+    c = _safe(world, world.layout.collectible_pos)
+    target = world.layout.collectible_pos[c]
+    park_far(world, [1, 2], target)
+    world.teleport(0, target, tangent_at(target))
+    _, rew, term, trunc = core.step(np.zeros((1, 3), dtype=np.int64))
+    assert rew[0].tolist() == [REWARD_SCENARIOS["collect"].pickup, 0.0, 0.0]
+    assert not world.collectible_active[c]
+    assert not term.any() and not trunc.any()
+
+
+def test_a_beacon_lit_by_two_agents_pays_both_the_shared_reward() -> None:
+    core = _core("cooperate")
+    world = core.worlds[0]
+    b = _safe(world, world.layout.beacon_pos)
+    beacon = world.layout.beacon_pos[b]
+    t = tangent_at(beacon)
+    park_far(world, [2], beacon)
+    for j, side in ((0, 1.0), (1, -1.0)):
+        p, _ = offset(beacon, side * t, 1.0, world.cfg.radius)
+        world.teleport(j, p, tangent_at(p))
+    actions = np.array([[Action.INTERACT, Action.INTERACT, Action.INTERACT]])
+    _, rew, *_ = core.step(actions)
+    assert world.beacon_activations[b] == 1
+    w = REWARD_SCENARIOS["cooperate"].beacon
+    assert rew[0].tolist() == [w, w, 0.0]  # the third interacted too, but at no beacon
+
+
+def test_a_hit_pays_the_attacker_and_costs_the_target() -> None:
+    core = _core("compete")
+    world = core.worlds[0]
+    p = world.layout.beacon_pos[_safe(world, world.layout.beacon_pos)]
+    h = tangent_at(p)
+    q, hq = offset(p, h, 1.5, world.cfg.radius)
+    world.teleport(0, p, h)
+    world.teleport(1, q, hq)
+    park_far(world, [2], p)
+    core.step(np.zeros((1, 3), dtype=np.int64))  # the grid learns where they are
+    _, rew, *_ = core.step(np.array([[Action.ATTACK, Action.NOOP, Action.NOOP]]))
+    w = REWARD_SCENARIOS["compete"]
+    assert rew[0].tolist() == [w.hit, w.hit_taken, 0.0]
+
+
+def _onto_hazard(core: VectorSnowball) -> None:
+    world = core.worlds[0]
+    hz = world.layout.hazard_pos[0]
+    park_far(world, [1, 2], hz)
+    world.teleport(0, hz, tangent_at(hz))
+
+
+def test_a_hazard_costs_and_respawns_or_terminates() -> None:
+    core = _core("collect")
+    _onto_hazard(core)
+    _, rew, term, _ = core.step(np.zeros((1, 3), dtype=np.int64))
+    assert rew[0, 0] == REWARD_SCENARIOS["collect"].hazard and not term.any()
+    assert core.alive.all() and core.worlds[0].deaths[0] == 1
+
+    core = _core("collect", on_hazard="terminate")
+    _onto_hazard(core)
+    _, rew, term, _ = core.step(np.zeros((1, 3), dtype=np.int64))
+    assert term[0].tolist() == [True, False, False]
+    assert core.alive[0].tolist() == [False, True, True]
+    assert not core.worlds[0].active[0]  # the player left the world
+    _, rew, term, _ = core.step(np.full((1, 3), Action.FORWARD, dtype=np.int64))
+    assert rew[0, 0] == 0.0 and not term[0, 0]
+
+
+def test_exploring_pays_once_per_new_cell() -> None:
+    core = VectorSnowball(EnvConfig(players=1, rewards=RewardWeights(explore=1.0), explore_cell_m=2.0), 1, 8, False)
+    core.reset()
+    world = core.worlds[0]
+    seen = {int(cell_index(world.pos[0], core._cells))}
+    _, rew, *_ = core.step(np.zeros((1, 1), dtype=np.int64))
+    assert rew[0, 0] == 0.0  # standing still: nothing new
+    total = 0.0
+    for _ in range(60):
+        _, rew, *_ = core.step(np.full((1, 1), Action.FORWARD, dtype=np.int64))
+        total += float(rew[0, 0])
+        seen.add(int(cell_index(world.pos[0], core._cells)))
+    assert total == len(seen) - 1 > 3
