@@ -16,17 +16,19 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.generate import GenerateConfig, generate
 from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
 from mpgenie.dataset.recorder import VideoWriter
-from mpgenie.dataset.replay import counterfactual_views, rerender
+from mpgenie.dataset.replay import counterfactual_views, recorded_actions, rerender
 
 
 def ground_truth(root: Path, episode: int, frames: list[int]) -> dict[int, np.ndarray]:
     """Re-run the episode from its metadata (seed, scenario) and render the frames around ``frames`` again."""
     meta = MultiplayerVideoDataset(root).episode(episode)
-    return rerender(meta, {g for f in frames for g in range(f - 2, f + 3) if g >= 0})
+    actions = recorded_actions(episode_dir(root, episode))
+    return rerender(meta, actions, {g for f in frames for g in range(f - 2, f + 3) if g >= 0})
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -71,13 +73,17 @@ def test_counterfactual_views_fork_the_episode_at_the_right_frame(tmp_path: Path
     meta = MultiplayerVideoDataset(tmp_path).episode(0)
     recorded = np.array(pq.read_table(tmp_path / "episodes" / "episode_000000" / "data.parquet")["action"].to_pylist())
     starts, agents = np.array([20, 5, 12]), np.array([1, 0, 2])
-    truth = rerender(meta, set(range(30)))
+    truth = rerender(meta, recorded, set(range(30)))
     # The recorded actions reproduce the recorded futures exactly (starts given out of order on purpose).
-    same = counterfactual_views(meta, starts, agents, recorded[starts[:, None] + np.arange(4), agents[:, None]])
+    same = counterfactual_views(
+        meta, recorded, starts, agents, recorded[starts[:, None] + np.arange(4), agents[:, None]]
+    )
     for i, (s, a) in enumerate(zip(starts, agents, strict=True)):
         assert np.array_equal(same[i], np.stack([truth[f][a] for f in range(s, s + 4)]))
     # Turning for four ticks instead shows another view from the first forked frame on.
-    turned = counterfactual_views(meta, starts[:1], agents[:1], np.full((1, 4), 6 if recorded[20, 1] != 6 else 5))
+    turned = counterfactual_views(
+        meta, recorded, starts[:1], agents[:1], np.full((1, 4), 6 if recorded[20, 1] != 6 else 5)
+    )
     assert all(psnr(turned[0, j], truth[20 + j][1]) < 30.0 for j in range(4))
 
 
@@ -167,7 +173,7 @@ def test_exploration_replaces_a_share_of_actions_and_replays_exactly(tmp_path: P
     assert {0, 9} <= set(np.unique(actions(explored)).tolist())  # noop and interact both occur
     meta = MultiplayerVideoDataset(explored).episode(0)
     assert meta["explore"] == 0.3
-    truth = rerender(meta, {10, 60})  # the replay takes the same random actions
+    truth = rerender(meta, recorded_actions(episode_dir(explored, 0)), {10, 60})  # the recorded random actions
     ds = MultiplayerVideoDataset(explored)
     for f in (10, 60):
         assert np.array_equal(ds.clip(0, f, 1).frames[:, 0], truth[f])
@@ -384,3 +390,22 @@ def test_generate_writes_its_progress_as_prometheus_metrics(tmp_path: Path) -> N
     assert samples["mpgenie_dataset_episodes_planned"] == 2
     assert samples["mpgenie_dataset_updated_seconds"] >= samples["mpgenie_dataset_run_started_seconds"]
     assert [p.name for p in metrics.parent.iterdir()] == [metrics.name]  # written atomically: no temporary left
+
+
+def test_replay_needs_no_policy_only_the_recorded_actions(tmp_path: Path) -> None:
+    """An episode whose agents no scripted policy could re-create (here: its policy fields removed from
+    episode.json, as for learned or remote agents) replays exactly, and QC's sync check passes on it."""
+    generate(
+        GenerateConfig(out=tmp_path, episodes=1, players=3, steps=40, resolution=32, codec="lossless", explore=0.2)
+    )
+    meta_path = episode_dir(tmp_path, 0) / "episode.json"
+    meta = json.loads(meta_path.read_text())
+    for key in ("scenario", "seed", "explore", "styles"):
+        meta.pop(key, None)
+    meta_path.write_text(json.dumps(meta))
+    truth = rerender(meta, recorded_actions(episode_dir(tmp_path, 0)), {0, 17, 39})
+    ds = MultiplayerVideoDataset(tmp_path)
+    for f in (0, 17, 39):
+        assert np.array_equal(ds.clip(0, f, 1).frames[:, 0], truth[f])
+    report = check_dataset(tmp_path)
+    assert report.ok, report.problems

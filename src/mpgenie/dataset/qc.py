@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from mpgenie.dataset.format import episode_dir
-from mpgenie.dataset.replay import rerender
+from mpgenie.dataset.replay import recorded_actions, rerender
 
 BLACK_MEAN = 8.0
 FROZEN_MSE = 0.5
@@ -108,9 +108,9 @@ def _check_episode(report: Report, d: Path, e: int, fps: int, stride: int, sync_
             report.add(e, "frame_count", f"{name}: {frames.shape[0]} frames for {n} rows (desynchronised)")
         elif np.any(frames[::stride].reshape(-1, frames[0].size).mean(axis=1) < BLACK_MEAN):
             report.add(e, "black", f"{name}: black frames")
-    if sync_samples and "scenario" in meta and len(views) == agents:
+    if sync_samples and len(views) == agents:  # replay needs only the world config and the recorded actions
         tiers = np.array(rows.column("view_tier").to_pylist()) if "view_tier" in rows.column_names else None
-        _sync(report, e, meta, views, tiers, sync_samples)
+        _sync(report, e, meta, recorded_actions(d), views, tiers, sync_samples)
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -119,14 +119,20 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _sync(
-    report: Report, e: int, meta: dict[str, Any], views: dict[int, np.ndarray], tiers: np.ndarray | None, k: int
+    report: Report,
+    e: int,
+    meta: dict[str, Any],
+    actions: np.ndarray,
+    views: dict[int, np.ndarray],
+    tiers: np.ndarray | None,
+    k: int,
 ) -> None:
-    """Re-simulate the episode and re-render sampled ticks: each decoded frame must show its own tick (and not a
-    neighbouring one, where neighbours look different)."""
+    """Re-simulate the episode from its recorded actions and re-render sampled ticks: each decoded frame must show
+    its own tick (and not a neighbouring one, where neighbours look different)."""
     n = int(meta["num_frames"])
     picks = set(np.linspace(1, max(1, n - 3), min(k, n)).astype(int).tolist())
     wanted = {g for f in picks for g in (f - 1, f, f + 1) if 0 <= g < n}
-    truth = rerender(meta, wanted)
+    truth = rerender(meta, actions, wanted)
     for f in sorted(picks):
         for a, frames in views.items():
             if tiers is not None and tiers[f, a] != 0:

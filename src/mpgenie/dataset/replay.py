@@ -1,81 +1,78 @@
-"""Replay recorded episodes: re-simulate one from its ``episode.json`` and render its views again.
+"""Replay recorded episodes: re-simulate one from its metadata and its recorded actions, and render its views again.
 
-Recording is deterministic given an episode's metadata (seed, scenario, exploration share, world config), so the
-views a recording should contain can be produced again at any time: the ground truth that QC's sync check, the
-sync tests and the world-model evaluation compare against. Writing episodes lives in
-:mod:`mpgenie.dataset.recorder`; this module only reads their metadata.
+The world is deterministic, so an episode's world config (``episode.json``) plus the actions its table records
+(``data.parquet``, one row per tick) reproduce every tick exactly, whatever produced those actions: scripted styles,
+exploration, learned or remote agents. That is the ground truth QC's sync check, the sync tests and the world-model
+evaluation compare against. Writing episodes lives in :mod:`mpgenie.dataset.recorder`.
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 
-from mpgenie.agents.policy import Observation, ScriptedPolicy
-from mpgenie.dataset.recorder import EpisodeSpec
 from mpgenie.render import Renderer, RenderSettings
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.simulation import World
 
 
-def _replay(meta: dict[str, Any]) -> tuple[World, np.ndarray, ScriptedPolicy, Renderer]:
-    """A fresh world, its agents, their policy and a full-detail renderer, as the episode started."""
-    spec = EpisodeSpec(
-        int(meta["episode_index"]),
-        int(meta["num_agents"]),
-        int(meta["num_frames"]),
-        int(meta["seed"]),
-        int(meta["resolution"]),
-        str(meta["codec"]),
-        str(meta["scenario"]),
-        explore=float(meta.get("explore", 0.0)),
-    )
+def recorded_actions(episode_dir: str | Path) -> np.ndarray:
+    """The actions an episode recorded, (frames, agents) int8: row i is what each agent did in the tick that
+    frame i shows the result of."""
+    table = pq.read_table(Path(episode_dir) / "data.parquet", columns=["action"])
+    return np.array(table.column("action").to_pylist(), dtype=np.int8)
+
+
+def _replay(meta: dict[str, Any]) -> tuple[World, np.ndarray, Renderer]:
+    """A fresh world with the episode's agents and a full-detail renderer, as the episode started."""
     world = World(WorldConfig.from_mapping(meta["world"]))
-    agents = world.add_players(spec.players)
-    return world, agents, spec.policy(), Renderer(world, RenderSettings(resolution=spec.resolution))
+    agents = world.add_players(int(meta["num_agents"]))
+    return world, agents, Renderer(world, RenderSettings(resolution=int(meta["resolution"])))
 
 
-def _advance(world: World, agents: np.ndarray, policy: ScriptedPolicy, override: tuple[int, int] | None = None) -> None:
-    """One recorded tick: every agent acts by its policy (``override``: agent, action replaces one of them)."""
+def _advance(world: World, agents: np.ndarray, row: np.ndarray, override: tuple[int, int] | None = None) -> None:
+    """One recorded tick: every agent does what it recorded (``override``: agent, action replaces one of them)."""
     actions = np.zeros(world.num_slots, dtype=np.int8)
-    actions[agents] = policy.act(Observation.of(world, agents))
+    actions[agents] = row
     if override is not None:
         actions[override[0]] = override[1]
     world.step(actions)
 
 
-def rerender(meta: dict[str, Any], frames: set[int]) -> dict[int, np.ndarray]:
-    """Re-simulate an episode from its ``episode.json`` and render every agent's view again at ``frames``
-    (full detail): the ground truth that QC and the sync test compare recorded frames with."""
-    world, agents, policy, renderer = _replay(meta)
+def rerender(meta: dict[str, Any], actions: np.ndarray, frames: set[int]) -> dict[int, np.ndarray]:
+    """Re-simulate an episode from its ``episode.json`` and recorded ``actions`` (:func:`recorded_actions`) and
+    render every agent's view again at ``frames`` (full detail): what QC and the sync test compare with."""
+    world, agents, renderer = _replay(meta)
     out: dict[int, np.ndarray] = {}
     for i in range(max(frames, default=-1) + 1):
-        _advance(world, agents, policy)
+        _advance(world, agents, actions[i])
         if i in frames:
             out[i] = renderer.render(agents)
     return out
 
 
 def counterfactual_views(
-    meta: dict[str, Any], starts: np.ndarray, agents: np.ndarray, actions: np.ndarray
+    meta: dict[str, Any], actions: np.ndarray, starts: np.ndarray, agents: np.ndarray, forked: np.ndarray
 ) -> np.ndarray:
     """Re-simulate an episode and, for each request i, fork it before frame ``starts[i]``: agent ``agents[i]``
-    takes ``actions[i]`` (one per frame) instead of its own, the others follow their policies. Returns that agent's
-    views of the forked frames, (N, len(actions[i]), H, W, 3): what a world model given those actions should draw.
-    """
-    world, ids, policy, renderer = _replay(meta)
+    takes ``forked[i]`` (one per frame) instead of its recorded actions, the others keep doing what they recorded
+    (their actions are taken as given: they do not react to the fork). Returns that agent's views of the forked
+    frames, (N, len(forked[i]), H, W, 3): what a world model given those actions should draw."""
+    world, ids, renderer = _replay(meta)
     out = np.zeros(
-        (len(starts), actions.shape[1], renderer.settings.resolution, renderer.settings.resolution, 3), np.uint8
+        (len(starts), forked.shape[1], renderer.settings.resolution, renderer.settings.resolution, 3), np.uint8
     )
     done = 0  # frames simulated on the main line
     for i in np.argsort(starts, kind="stable"):
         while done < starts[i]:
-            _advance(world, ids, policy)
+            _advance(world, ids, actions[done])
             done += 1
-        fork_world, fork_policy, fork_renderer = copy.deepcopy((world, policy, renderer))
-        for j, action in enumerate(actions[i]):
-            _advance(fork_world, ids, fork_policy, (int(agents[i]), int(action)))
+        fork_world, fork_renderer = copy.deepcopy((world, renderer))
+        for j, action in enumerate(forked[i]):
+            _advance(fork_world, ids, actions[starts[i] + j], (int(agents[i]), int(action)))
             out[i, j] = fork_renderer.render(np.array([agents[i]]))[0]
     return out

@@ -29,7 +29,7 @@ import torch
 from mpgenie.dataset.format import RESOLUTIONS, episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
-from mpgenie.dataset.replay import counterfactual_views
+from mpgenie.dataset.replay import counterfactual_views, recorded_actions
 from mpgenie.errors import UsageError
 from mpgenie.models.checkpoint import load_checkpoint
 from mpgenie.models.frames import to_frames, to_tensor
@@ -320,6 +320,7 @@ def eval_worldmodel(
     simulated = to_tensor(
         counterfactual_views(
             MultiplayerVideoDataset(data).episode(held_out.episode_of[0]),
+            recorded_actions(episode_dir(Path(data), held_out.episode_of[0])),
             np.tile(starts, RANDOM_DRAWS),
             np.tile(np.array(held_out.agent_of)[views], RANDOM_DRAWS),
             rand_true.numpy(),
