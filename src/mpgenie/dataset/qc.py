@@ -113,6 +113,9 @@ def _check_episode(report: Report, d: Path, e: int, fps: int, stride: int, sync_
         _sync(report, e, meta, recorded_actions(d), views, tiers, sync_samples)
 
 
+NEIGHBOUR_MARGIN_DB = 1.0
+
+
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
@@ -140,7 +143,9 @@ def _sync(
             own = _psnr(frames[f], truth[f][a])
             neighbours = [truth[g][a] for g in (f - 1, f + 1) if g in truth]
             distinct = [t for t in neighbours if _psnr(truth[f][a], t) < 32.0]
-            if own < 28.0 or any(_psnr(frames[f], t) > own for t in distinct):
+            # A frame of the wrong tick matches that tick's render by several dB more than its own; within a dB the
+            # lossy codec's noise decides (seen once in a CI run: own 30.9 dB), which is no evidence of a desync.
+            if own < 28.0 or any(_psnr(frames[f], t) > own + NEIGHBOUR_MARGIN_DB for t in distinct):
                 report.add(e, "desync", f"agent {a}: frame {f} does not show tick {f} (PSNR {own:.1f} dB)")
                 return
 
