@@ -175,7 +175,7 @@ def compute_gae(
     last_gae = torch.zeros_like(last_value)
     for t in reversed(range(t_len)):
         next_value = last_value if t == t_len - 1 else values[t + 1]
-        not_done = 1.0 - dones[t].float()
+        not_done = 1.0 - dones[t].to(rewards.dtype)
         delta = rewards[t] + gamma * next_value * not_done - values[t]
         last_gae = delta + gamma * gae_lambda * not_done * last_gae
         advantages[t] = last_gae
