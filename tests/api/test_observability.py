@@ -9,8 +9,8 @@ import pytest
 from redis.asyncio import Redis
 
 from mpgenie.api.db import make_engine
-from mpgenie.api.presence import MemoryPresence, RedisPresence
 from mpgenie.api.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from mpgenie.net.presence import MemoryPresence, RedisPresence
 from mpgenie.net.tickets import verify_ticket
 
 from .conftest import REDIS_URL, Api, make_settings, running_api

@@ -23,7 +23,6 @@ from mpgenie.api.deps import AppContext, parse_networks, rate_limit
 from mpgenie.api.models import AuditEvent, User
 from mpgenie.api.observability import ApiMetrics, RequestContext
 from mpgenie.api.permissions import Role
-from mpgenie.api.presence import MemoryPresence, RedisPresence
 from mpgenie.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from mpgenie.api.routers import analytics, auth, health, matchmaking, sessions, users
 from mpgenie.api.routers.matchmaking import match_now
@@ -31,6 +30,7 @@ from mpgenie.api.schemas import restate_integer_bounds
 from mpgenie.api.security import Passwords
 from mpgenie.api.settings import Settings
 from mpgenie.logs import configure_logging
+from mpgenie.net.presence import MemoryPresence, RedisPresence
 from mpgenie.net.registry import HEARTBEAT_S, NodeRegistry
 
 MATCH_EVERY_S = 1.0

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mpgenie.api.models import AuditEvent, User, utcnow
 from mpgenie.api.observability import ApiMetrics
 from mpgenie.api.permissions import Permission, allowed
-from mpgenie.api.presence import MemoryPresence, Presence
 from mpgenie.api.problems import ProblemError
 from mpgenie.api.ratelimit import RateLimiter
 from mpgenie.api.security import HashingBusyError, Passwords, TokenError, read_access_token
 from mpgenie.api.settings import Settings
+from mpgenie.net.presence import MemoryPresence, Presence
 from mpgenie.net.registry import NodeRegistry
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -39,6 +39,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from mpgenie.net.presence import RedisPresence
+
 log = structlog.get_logger("mpgenie.registry")
 
 HEARTBEAT_S = 1.0  # a node refreshes its key this often
@@ -46,7 +48,6 @@ NODE_TTL_S = 3.0  # ...which expires this long after the last refresh: the node 
 ADOPT_TTL_S = 5.0  # a restore that takes longer is given up (joins stop waiting for it)
 CHECKPOINT_TTL_S = 24 * 3600.0  # an abandoned session's checkpoint goes away by itself
 ENDED_TTL_S = 3600.0
-PRESENCE_TTL_S = 24 * 3600  # a session's presence set expires a day after its last change
 KICK_STREAM_LEN = 10_000
 KICK_GROUP = "api"
 
@@ -114,6 +115,7 @@ class NodeRegistry:
         self._move = redis.register_script(_MOVE)
         self._save = redis.register_script(_SAVE)
         self._adopted = redis.register_script(_ADOPTED)
+        self.presence = RedisPresence(redis, prefix)
 
     # --- keys ----------------------------------------------------------------------------------------------------
 
@@ -295,22 +297,12 @@ class NodeRegistry:
 
     # --- presence and kicks --------------------------------------------------------------------------------------
 
-    def presence_key(self, session_id: str) -> str:
-        return self.key("presence", session_id)
-
     async def set_presence(self, session_id: str, subject: str, online: bool) -> None:
-        key = self.presence_key(session_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if online:
-                pipe.zadd(key, {subject: time.time()})
-            else:
-                pipe.zrem(key, subject)
-            pipe.expire(key, PRESENCE_TTL_S)
-            await pipe.execute()
+        """What a node reports: the same set the API's ``RedisPresence`` reads (one implementation, one key)."""
+        await self.presence.set(session_id, subject, online)
 
     async def online(self, session_id: str) -> list[str]:
-        members = cast("list[bytes]", await self.redis.zrange(self.presence_key(session_id), 0, -1))
-        return sorted(_text(m) or "" for m in members)
+        return await self.presence.online(session_id)
 
     async def report_kick(self, session_id: str, subject: str, why: str) -> None:
         await self.redis.xadd(

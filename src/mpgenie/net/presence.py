@@ -1,6 +1,7 @@
 """Presence: who is connected to which session right now. The realtime server reports joins and drops; the API
 answers ``GET /v1/sessions/{id}/presence``. In Redis when configured (shared by every API and realtime process,
-entries expire if a reporter dies), in memory otherwise."""
+entries expire if a reporter dies), in memory otherwise. It lives below both: a realtime node writes the same Redis
+set the API reads (through :class:`~mpgenie.net.registry.NodeRegistry`), with this one implementation."""
 
 from __future__ import annotations
 
