@@ -23,7 +23,7 @@ import uvicorn
 from redis.asyncio import Redis
 
 from mpgenie.api.app import create_app
-from mpgenie.api.models import AuditEvent
+from mpgenie.api.deps import record_kick
 from mpgenie.api.settings import Settings
 from mpgenie.errors import UsageError
 from mpgenie.genie.streamer import FrameStreamer
@@ -109,12 +109,7 @@ async def start_platform(
         if ctx is None:
             return
 
-        async def write() -> None:
-            async with ctx.sessions() as db:
-                db.add(AuditEvent(event="kick", subject=subject[:64], details={"session": session, "why": why}))
-                await db.commit()
-
-        task = asyncio.get_running_loop().create_task(write())
+        task = asyncio.get_running_loop().create_task(record_kick(ctx, session, subject, why))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 

@@ -142,10 +142,9 @@ class VectorSnowball:
                 elif isinstance(e, HazardHit):
                     r[e.player] += wts.hazard
                     hazard[i, e.player] = True
-        pos = self._stack("pos")
         if wts.explore:
             assert self._visited is not None
-            cells = cell_index(pos, self._cells)
+            cells = cell_index(self._stack("pos"), self._cells)
             wi, ai = np.nonzero(self.alive)
             seen = self._visited[wi, ai, cells[wi, ai]]
             rewards[wi, ai] += wts.explore * ~seen

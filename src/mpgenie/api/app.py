@@ -19,8 +19,8 @@ from mpgenie import __version__
 from mpgenie.api import problems
 from mpgenie.api.bodylimit import BodyLimit
 from mpgenie.api.db import make_engine, migrate, session_factory
-from mpgenie.api.deps import AppContext, parse_networks, rate_limit
-from mpgenie.api.models import AuditEvent, User
+from mpgenie.api.deps import AppContext, parse_networks, rate_limit, record_kick
+from mpgenie.api.models import User
 from mpgenie.api.observability import ApiMetrics, RequestContext
 from mpgenie.api.permissions import Role
 from mpgenie.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -149,16 +149,12 @@ async def _audit_kicks_forever(ctx: AppContext) -> None:
     consumer = f"api-{uuid.uuid4().hex[:8]}"
 
     async def write(session: str, subject: str, why: str) -> None:
-        async with ctx.sessions() as db:
-            db.add(AuditEvent(event="kick", subject=subject[:64], details={"session": session, "why": why}))
-            await db.commit()
+        await record_kick(ctx, session, subject, why)
 
     while True:
         try:
             await ctx.registry.consume_kicks(consumer, write)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
+        except Exception:  # (CancelledError is a BaseException: it ends the task)
             log.exception("reading realtime kicks failed")
             await asyncio.sleep(1.0)
 

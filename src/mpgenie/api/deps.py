@@ -171,16 +171,25 @@ async def verify_password(ctx: AppContext, stored: str, password: str) -> bool:
         raise ProblemError(503, "password hashing is busy; try again", "unavailable", retry_after_s=1) from None
 
 
+async def record_kick(ctx: AppContext, session_id: str, subject: str, why: str) -> None:
+    """A realtime kick in the audit log, in its own transaction (reported in-process or through Redis)."""
+    async with ctx.sessions() as db:
+        await audit(db, None, "kick", None, subject[:64], session=session_id, why=why)
+        await db.commit()
+
+
 async def audit(
-    session: AsyncSession,
+    db: AsyncSession,
     request: Request | None,
     event: str,
     actor_id: str | None = None,
     subject: str | None = None,
+    /,
     **details: Any,
 ) -> None:
-    """Add a security event to the audit log (committed with the caller's transaction)."""
-    session.add(
+    """Add a security event to the audit log (committed with the caller's transaction). The fixed parameters are
+    positional-only, so any detail name is free (a kick's details name its ``session``)."""
+    db.add(
         AuditEvent(
             event=event,
             actor_id=actor_id,

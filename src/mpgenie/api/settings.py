@@ -85,10 +85,6 @@ class Settings(BaseSettings):
             return [str(i) for i in items if str(i)]
         return items
 
-    @property
-    def uses_dev_secrets(self) -> bool:
-        return self.jwt_secret == DEV_JWT_SECRET or self.join_secret == DEV_SECRET
-
     def dev_secrets_in_use(self, api: bool) -> bool:
         """Whether a published development secret signs anything this process serves: the join secret always
         (the realtime server verifies tickets with it), the JWT secret only when the API runs here."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from mpgenie.errors import UsageError
 from mpgenie.genie.context import ContextAssembler
+from mpgenie.world.actions import NUM_ACTIONS
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.simulation import World
 
@@ -53,7 +54,7 @@ def bench_worldmodel(
     def run(model: LearnedWorldModel, one_by_one: bool) -> list[float]:
         seconds = []
         for _ in range(frames + 1):  # the first call starts every stream (tokenizes its context): not timed
-            actions = rng.integers(0, 10, size=world.num_slots).astype(np.int8)
+            actions = rng.integers(0, NUM_ACTIONS, size=world.num_slots).astype(np.int8)
             world.step(actions)
             ctxs = [assembler.assemble(int(p), []) for p in world.active_ids()]
             acts = [int(actions[c.player]) for c in ctxs]

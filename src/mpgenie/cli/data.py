@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mpgenie.cli.common import console, dataset_dir, print_json, print_table, progress, report, run
+from mpgenie.cli.common import console, dataset_dir, print_json, progress, report, run
 from mpgenie.cli.groups import app, bench_app, dataset_app
 
 
@@ -77,10 +77,7 @@ def generate(
             return generate_dataset(config, progress=done)
 
     info = run(body)
-    if as_json:
-        print_json(info["totals"])
-    else:
-        print_table(f"dataset {out}", info["totals"])
+    report(info["totals"], as_json, f"dataset {out}")
 
 
 @dataset_app.command("check")

@@ -130,8 +130,8 @@ class BotSwarm:
 
     def _pace(self) -> float:
         """Seconds per server tick: the slowest rate any connected bot's server announced (one server, usually)."""
-        rates = [c.state.server_rate for c in self.clients[:: max(1, self.n // 16)] if c.state.server_rate > 0]
-        return 1.0 / min(rates) if rates else 1.0 / self.tick_rate
+        paces = [c.state.input_interval for c in self.clients[:: max(1, self.n // 16)] if c.state.server_rate > 0]
+        return max(paces) if paces else 1.0 / self.tick_rate
 
     def _steer(self, actions: np.ndarray, tick: int) -> None:
         ready = [i for i, c in enumerate(self.clients) if c.state.predictor is not None and c.state.predictor.synced]

@@ -54,7 +54,7 @@ from mpgenie.net.connections import (
 )
 from mpgenie.net.metrics import ServerMetrics
 from mpgenie.net.snapshots import StateHistory
-from mpgenie.net.tickets import TicketError, TicketLedger, verify_ticket
+from mpgenie.net.tickets import TICKET_USED, TicketError, TicketLedger, verify_ticket
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.simulation import SnapshotError, World
 from mpgenie.world.validator import Validator
@@ -173,7 +173,7 @@ class ServerCore:
         m.frame_bytes_in += len(data)
         self.now = now
         if len(data) > self.settings.max_frame_bytes:  # picows enforces this before us; kept for other transports
-            self._fatal(
+            self.fatal(
                 conn, "too_big", f"frame of {len(data)} bytes over {self.settings.max_frame_bytes}", CLOSE_TOO_BIG
             )
             return
@@ -226,32 +226,32 @@ class ServerCore:
             return
         conn.frames_per_s = max(0, min(int(hello.frames), self.cfg.tick_rate))
         if hello.version != p.PROTOCOL_VERSION:
-            self._fatal(
+            self.fatal(
                 conn, "version", f"protocol version {hello.version} not supported (server speaks {p.PROTOCOL_VERSION})"
             )
             return
         if self.closing:
-            self._fatal(conn, "shutdown", "server is shutting down")
+            self.fatal(conn, "shutdown", "server is shutting down")
             return
         if hello.resume is not None and hello.spectate is None:
             session = self.sessions.get(hello.resume)
             if session is None:
-                self._fatal(conn, "resume_failed", "unknown or expired resume token (the grace window is over)")
+                self.fatal(conn, "resume_failed", "unknown or expired resume token (the grace window is over)")
                 return
             self._attach(conn, session, resumed=True, last_event=hello.last_event)
             return
         try:
             ticket = verify_ticket(self.settings.join_secret, hello.token, self.settings.session)
         except TicketError as exc:
-            self._fatal(conn, "auth_failed", str(exc))
+            self.fatal(conn, "auth_failed", str(exc))
             return
         if not self.tickets.use(ticket):
-            self._fatal(conn, "auth_failed", "this join ticket has been used already: ask the API for a new one")
+            self.fatal(conn, "auth_failed", TICKET_USED)
             return
         if hello.spectate is not None:
             spectators = sum(1 for c in self.conns.values() if c.spectate is not None and not c.closed)
             if spectators >= self.settings.max_spectators:
-                self._fatal(conn, "server_full", "too many spectators")
+                self.fatal(conn, "server_full", "too many spectators")
                 return
             if not self._set_view(conn, hello.spectate, now):
                 return
@@ -292,10 +292,10 @@ class ServerCore:
             return
         seats = min(self.settings.max_players, ticket.capacity or self.settings.max_players)
         if len(self.by_player) >= seats:  # the API's seat count is advice; this is the rule
-            self._fatal(conn, "server_full", f"the session is full ({seats} players)")
+            self.fatal(conn, "server_full", f"the session is full ({seats} players)")
             return
         if self.saturated:  # one more player would slow everybody down: refuse clearly, try another server
-            self._fatal(
+            self.fatal(
                 conn,
                 "server_full",
                 f"the server is saturated (ticking at {self.pace.rate:.1f} of {self.cfg.tick_rate} Hz); try later",
@@ -392,11 +392,11 @@ class ServerCore:
             return
         # Timing anomalies of honest clients are absorbed and counted, never violations (see world/validator.py).
         if s.validator.clock_skewed(msg.tick, self.world.tick):
-            self.metrics.absorbed.labels("clock").inc()
+            self.metrics.absorbed_clock.inc()
         s.inputs.append((msg.seq, msg.action, now))
         if len(s.inputs) > self.settings.max_input_backlog:  # more inputs than ticks: the oldest goes
             s.inputs.popleft()
-            self.metrics.absorbed.labels("late").inc()
+            self.metrics.absorbed_late.inc()
 
     def _on_ack(self, conn: Conn, tick: int) -> None:
         """Newer acknowledged snapshots become the delta baseline; an ack of 0 asks for full snapshots (a client
@@ -423,7 +423,7 @@ class ServerCore:
             conn.error_tokens -= 1.0
             self._send(conn, p.Error(code, message[:300]), "error")
 
-    def _fatal(self, conn: Conn, code: str, message: str, close_code: int = CLOSE_POLICY) -> None:
+    def fatal(self, conn: Conn, code: str, message: str, close_code: int = CLOSE_POLICY) -> None:
         self.metrics.rejected.labels(code).inc()
         self._send(conn, p.Error(code, message, fatal=True), "error")
         self._close(conn, close_code, code)
@@ -532,7 +532,7 @@ class ServerCore:
             self._remove_session(s)
         limit = self.settings.hello_timeout_s
         for c in [c for c in self.conns.values() if not c.joined and not c.closed and now - c.connected_at > limit]:
-            self._fatal(c, "hello_timeout", f"no hello within {limit:g} s")
+            self.fatal(c, "hello_timeout", f"no hello within {limit:g} s")
 
     @property
     def saturated(self) -> bool:
@@ -598,6 +598,7 @@ class ServerCore:
         s = self.settings
         now = self.now
         conns = []
+        skipped = 0
         for c in list(self.conns.values()):
             if c.closed:
                 continue
@@ -614,10 +615,12 @@ class ServerCore:
                 self._close(c, CLOSE_TRY_LATER, "slow", abort=True)
                 continue
             if c.behind_since is not None:
-                self.metrics.snapshots_skipped.inc()
+                skipped += 1
                 continue
             if c.joined:
                 conns.append(c)
+        if skipped:
+            self.metrics.snapshots_skipped.inc(skipped)  # once per tick, not once per lagging connection
         return conns
 
     # --- checkpoints (failover) ---------------------------------------------------------------------------------

@@ -81,6 +81,9 @@ class ServerMetrics:
             ["reason"],
             registry=r,
         )
+        # The two labels counted per input, looked up once (a labelled lookup per message shows at 20k inputs/s).
+        self.absorbed_late = self.absorbed.labels("late")
+        self.absorbed_clock = self.absorbed.labels("clock")
         self.snapshots_skipped = Counter(
             "mpgenie_snapshots_skipped",
             "Snapshots not sent to a client that is behind (its send backlog had not drained)",

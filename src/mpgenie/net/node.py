@@ -52,7 +52,6 @@ class NodeAgent:
         self._outbox: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue(maxsize=10_000)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
-        self.checkpoints_saved = 0
 
     # --- hooks of the cores (synchronous) ----------------------------------------------------------------------
 
@@ -166,8 +165,6 @@ class NodeAgent:
             if status in (MOVED, ENDED) and sid in router.cores:
                 log.warning("session no longer ours, closed", node=self.id, session=sid, moved=status == MOVED)
                 router.end(sid)
-            elif status > 0:
-                self.checkpoints_saved += 1
 
     async def _control(self) -> None:
         """Follow the control channel; reconnect after errors (what a lost message missed, heartbeats catch up)."""

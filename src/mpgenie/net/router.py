@@ -22,10 +22,10 @@ from typing import NamedTuple
 import msgspec
 
 from mpgenie.net import protocol as p
-from mpgenie.net.connections import CLOSE_POLICY, Peer, ServerSettings, TickReport
+from mpgenie.net.connections import Peer, ServerSettings, TickReport
 from mpgenie.net.core import CheckpointError, ServerCore
 from mpgenie.net.metrics import ServerMetrics
-from mpgenie.net.tickets import TicketError, TicketLedger, verify_ticket
+from mpgenie.net.tickets import TICKET_USED, TicketError, TicketLedger, verify_ticket
 from mpgenie.world.config import ConfigError, WorldConfig
 
 IDLE_SESSION_S = 60.0
@@ -114,7 +114,7 @@ class SessionRouter:
         if ticket.session in self.ended:
             return Refusal("auth_failed", f"session {ticket.session!r} has ended")
         if self.tickets.seen(ticket):
-            return Refusal("auth_failed", "this join ticket has been used already: ask the API for a new one")
+            return Refusal("auth_failed", TICKET_USED)
         limit = self.settings.max_sessions
         if len(self.cores) - 1 >= limit:
             return Refusal("server_full", f"this server already hosts its {limit} sessions: try again later")
@@ -127,13 +127,8 @@ class SessionRouter:
         """Answer a still-unjoined connection of the default core with a fatal error and close it (1008), as the
         core closes after its own fatal errors."""
         conn = self.default.conns.get(peer)
-        if conn is None:
-            return
-        self.metrics.rejected.labels(refusal.code).inc()
-        self.default.send_to(conn, p.Error(refusal.code, refusal.message, fatal=True), "error")
-        self.default.forget(peer)  # later frames are ignored (on_message), the disconnect finds nothing to do
-        self.metrics.disconnects.labels(refusal.code).inc()
-        peer.close(CLOSE_POLICY, refusal.code)
+        if conn is not None:  # closing forgets it: later frames are ignored, the disconnect finds nothing to do
+            self.default.fatal(conn, refusal.code, refusal.message)
 
     def session(self, session_id: str, world: dict[str, object] | None = None) -> ServerCore | None:
         """The core of a session, created on first use (None when the world overrides are invalid)."""

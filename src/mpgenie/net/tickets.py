@@ -27,6 +27,9 @@ DEFAULT_TTL_S = 60.0
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+TICKET_USED = "this join ticket has been used already: ask the API for a new one"
+
+
 class TicketError(ValueError):
     """The ticket is missing, forged, expired or for another session."""
 
@@ -138,6 +141,3 @@ class TicketLedger:
     def seen(self, ticket: Ticket) -> bool:
         """Whether ``ticket`` was used already (without using it)."""
         return ticket.ticket_id in self._used
-
-    def __len__(self) -> int:
-        return len(self._used)
