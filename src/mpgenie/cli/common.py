@@ -15,8 +15,6 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
 from mpgenie.errors import UsageError
 
@@ -60,6 +58,8 @@ def print_json(obj: Any) -> None:
 
 
 def print_table(title: str, data: dict[str, Any]) -> None:
+    from rich.table import Table  # here, not at start-up: `mpgenie version` needs no tables
+
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -85,6 +85,8 @@ def progress(quiet: bool, description: str, total: float) -> Iterator[Callable[.
     if quiet:
         yield lambda **_: None
         return
+    from rich.progress import Progress
+
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda **fields: bar.update(task, **fields)

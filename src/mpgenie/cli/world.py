@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from mpgenie.cli.common import console, parse_overrides, print_json, print_table, progress, report, run
 from mpgenie.cli.groups import app, bench_app, world_app
@@ -99,6 +98,8 @@ def bench_aoi_cmd(
     if as_json:
         print_json(result)
         return
+    from rich.table import Table
+
     table = Table(title=f"bench aoi: {players} players, R = {result['radius_m']} m")
     for col in ("method", "ms", "pairs", "speedup vs cKDTree"):
         table.add_column(col, justify="right" if col != "method" else "left")
@@ -135,6 +136,8 @@ def bench_env_cmd(
     if as_json:
         print_json(result)
         return
+    from rich.table import Table
+
     table = Table(title=f"bench env: {players} agents per world, {worlds} worlds vectorised")
     for col in ("case", "agents", "steps", "agent-steps/s", "per core", "target", "cpu/wall"):
         table.add_column(col, justify="left" if col == "case" else "right")

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from mpgenie.dataset.format import episode_dir
-from mpgenie.dataset.replay import recorded_actions, rerender
+from mpgenie.dataset.replay import rerender
 
 BLACK_MEAN = 8.0
 FROZEN_MSE = 0.5
@@ -110,7 +110,8 @@ def _check_episode(report: Report, d: Path, e: int, fps: int, stride: int, sync_
             report.add(e, "black", f"{name}: black frames")
     if sync_samples and len(views) == agents:  # replay needs only the world config and the recorded actions
         tiers = np.array(rows.column("view_tier").to_pylist()) if "view_tier" in rows.column_names else None
-        _sync(report, e, meta, recorded_actions(d), views, tiers, sync_samples)
+        actions = np.array(rows.column("action").to_pylist(), dtype=np.int8)  # the table read above, not again
+        _sync(report, e, meta, actions, views, tiers, sync_samples)
 
 
 NEIGHBOUR_MARGIN_DB = 1.0

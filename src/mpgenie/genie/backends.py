@@ -9,7 +9,7 @@ when a backend has it and falls back to one ``step`` per player otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -53,6 +53,12 @@ class ProceduralWorldModel:
 
     def step_many(self, contexts: Sequence[PlayerContext], actions: Sequence[int]) -> list[NDArray[np.uint8]]:
         return list(self.renderer.render(np.array([c.player for c in contexts], dtype=np.int64)))
+
+
+def procedural_backend(resolution: int) -> Callable[[Any], ProceduralWorldModel]:
+    """A session's ground-truth backend at this frame size (``core -> model``): the streamer's default, its fallback
+    and ``--renderer procedural``."""
+    return lambda core: ProceduralWorldModel(core.world, RenderSettings(resolution))
 
 
 def from_players(

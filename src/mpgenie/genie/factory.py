@@ -11,11 +11,10 @@ from pathlib import Path
 
 from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT
 from mpgenie.errors import UsageError
-from mpgenie.genie.backends import LearnedWorldModel, ProceduralWorldModel, WorldModel
+from mpgenie.genie.backends import LearnedWorldModel, WorldModel, procedural_backend
 from mpgenie.genie.http import HttpWorldModel
 from mpgenie.genie.streamer import FrameStreamer
 from mpgenie.net.core import ServerCore
-from mpgenie.render import RenderSettings
 
 KINDS = ("procedural", "learned", "http")
 
@@ -34,7 +33,7 @@ def make_world_model(
     if resolution not in RESOLUTIONS:
         raise WorldModelError(f"--frame-resolution must be {RESOLUTIONS_TEXT}")
     if kind == "procedural":
-        return (lambda core: ProceduralWorldModel(core.world, RenderSettings(resolution))), resolution
+        return procedural_backend(resolution), resolution
     if kind == "learned":
         if not checkpoint or not Path(checkpoint).exists():
             raise WorldModelError("--renderer learned needs --renderer-checkpoint pointing at a trained checkpoint")

@@ -22,12 +22,11 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from mpgenie.genie.backends import ProceduralWorldModel, WorldModel, step_all
+from mpgenie.genie.backends import ProceduralWorldModel, WorldModel, procedural_backend, step_all
 from mpgenie.genie.consistency import FrameConsistencyManager
 from mpgenie.genie.context import ContextAssembler
 from mpgenie.net import protocol as p
 from mpgenie.net.core import ServerCore
-from mpgenie.render import RenderSettings
 
 log = structlog.get_logger("mpgenie.genie")
 
@@ -69,7 +68,7 @@ class FrameStreamer:
         failure_log_every_s: float = FAILURE_LOG_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.make_backend = backend or (lambda core: ProceduralWorldModel(core.world, RenderSettings(resolution)))
+        self.make_backend = backend or procedural_backend(resolution)
         self.resolution = resolution
         self.max_backlog = max_backlog_bytes
         self._backends: weakref.WeakKeyDictionary[ServerCore, Backends] = weakref.WeakKeyDictionary()
@@ -141,7 +140,7 @@ class FrameStreamer:
     def _fallback(self, core: ServerCore) -> ProceduralWorldModel:
         found = self._fallbacks.get(core)
         if found is None:  # made once per core, not per failure (a renderer is not free to build)
-            found = self._fallbacks[core] = ProceduralWorldModel(core.world, RenderSettings(self.resolution))
+            found = self._fallbacks[core] = procedural_backend(self.resolution)(core)
         return found
 
     def _failed(self, core: ServerCore, player: int, exc: Exception) -> None:
