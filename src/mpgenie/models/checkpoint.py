@@ -1,10 +1,12 @@
-"""Reading a world-model checkpoint (PyTorch, extra ``learn``).
+"""Reading a world-model checkpoint, and saving / loading the IDM's and BC policy's (PyTorch, extra ``learn``).
 
 Apart from the trainer so that serving a learned model (``genie.backends.LearnedWorldModel``) needs only the
 model code, not the training loop and the dataset readers it brings in (pyarrow, the video decoder).
 """
 
 from __future__ import annotations
+
+import os
 
 # bandit B403: only for its UnpicklingError; loading uses weights_only=True
 import pickle  # nosec B403
@@ -31,3 +33,34 @@ def load_checkpoint(path: str | Path) -> tuple[Genie, dict[str, Any]]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"{path} is not a world-model checkpoint this version can load ({first})") from exc
     return model, payload
+
+
+def save_payload(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write a checkpoint atomically (a temporary file next to ``path``, then a rename): readers see the old file or
+    the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_payload(path: str | Path, kind: str) -> dict[str, Any]:
+    """A checkpoint's payload (tensors and plain data only: ``weights_only``) whose ``kind`` is ``kind`` (``idm``,
+    ``bc``); a missing file, another file or another kind of checkpoint is a UsageError with one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{path} is not a checkpoint this version can load ({first})") from exc
+    if not isinstance(payload, dict) or payload.get("kind") != kind:
+        found = payload.get("kind") if isinstance(payload, dict) else None
+        raise UsageError(f"{path} is not an {kind} checkpoint (it holds {found or 'something else'})")
+    return payload
