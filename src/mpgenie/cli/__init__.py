@@ -16,7 +16,7 @@ from mpgenie.cli.groups import app
 __all__ = ["app", "main"]
 
 # Imported for their commands, which register on `app`; this order is the order of `mpgenie --help`.
-for _pillar in ("world", "play", "data", "learn"):
+for _pillar in ("world", "play", "data", "learn", "vpt"):
     importlib.import_module(f"mpgenie.cli.{_pillar}")
 
 

@@ -41,7 +41,7 @@ class IDMTrainConfig:
     time_limit: float | None = None
 
 
-def _device(name: str) -> str:
+def check_device(name: str) -> str:
     if name not in ("cpu", "cuda"):
         raise UsageError(f"--device must be cpu or cuda, got {name!r}")
     if name == "cuda" and not torch.cuda.is_available():
@@ -67,7 +67,7 @@ def batch_inputs(
 
 
 def train_idm(config: IDMTrainConfig, progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
-    device = _device(config.device)
+    device = check_device(config.device)
     if config.observers < 0 or config.context < 0:
         raise UsageError("--observers and --context must be >= 0")
     indices = episode_indices(config.data)
@@ -194,7 +194,7 @@ def write_confusion_png(path: str | Path, matrix: NDArray[np.int64], cell: int =
 def eval_idm(
     checkpoint: str | Path, data: str | Path, confusion_png: str | Path | None = None, device: str = "cpu"
 ) -> dict[str, Any]:
-    device = _device(device)
+    device = check_device(device)
     model, payload = load_idm(checkpoint, device)
     indices = episode_indices(data)
     same = Path(data).resolve() == Path(payload["data"])

@@ -26,7 +26,7 @@ from mpgenie.errors import UsageError
 from mpgenie.models.idm import POSE_FEATURES
 from mpgenie.world.geometry import right_of
 
-LABEL_COLUMNS = {"true": "action", "pseudo": "pseudo_action"}
+LABEL_COLUMNS = {"true": "action", "pseudo": "pseudo_action", "none": ""}
 HELD_OUT_SHARE = 0.25  # the last quarter of the episodes (at least one) is held out
 SCALE_M = 30.0
 FOV_DEG = 90.0  # the renderer's default field of view: an observer "sees" a subject inside it and in range
@@ -80,7 +80,7 @@ def split_episodes(indices: list[int]) -> tuple[list[int], list[int]]:
 def load_views(
     root: str | Path, episodes: list[int], labels: str = "true", observers: int = 0, frames: bool = True
 ) -> PlayerViews:
-    """Every agent view of ``episodes`` with the labels of ``labels`` (``true`` or ``pseudo``); with
+    """Every agent view of ``episodes`` with the labels of ``labels`` (``true``, ``pseudo`` or ``none``); with
     ``observers`` > 0 also who sees whom (:func:`observers_of`)."""
     if labels not in LABEL_COLUMNS:
         raise UsageError(f"labels must be {' or '.join(LABEL_COLUMNS)}, got {labels!r}")
@@ -92,12 +92,16 @@ def load_views(
         meta = ds.episode(e)
         d = episode_dir(Path(root), e)
         schema = pq.read_schema(d / "data.parquet")
-        if column not in schema.names:
+        if column and column not in schema.names:
             hint = " (run `mpgenie label` first)" if labels == "pseudo" else ""
             raise UsageError(f"episode {e} of {root} has no {column!r} column{hint}")
-        table = pq.read_table(d / "data.parquet", columns=[column, "position", "heading"])
-        acts = np.array(table.column(column).to_pylist(), dtype=np.int64)  # (T, A)
+        table = pq.read_table(d / "data.parquet", columns=[c for c in (column, "position", "heading") if c])
         n = int(meta["num_frames"])
+        acts = (
+            np.array(table.column(column).to_pylist(), dtype=np.int64)  # (T, A)
+            if column
+            else np.zeros((n, len(meta["videos"])), dtype=np.int64)
+        )
         for a, name in enumerate(meta["videos"]):
             if frames:
                 all_frames.append(decode_frames(d / name, 0, n))

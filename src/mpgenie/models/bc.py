@@ -1,0 +1,117 @@
+"""The behavioural-cloning policy of VPT (PyTorch, extra ``learn``): causal, it sees only the frames a player has
+already seen — the last ``history`` frames before it acts — and names the action to take now.
+
+Timing, the one thing to get right: frame i of a dataset shows the state *after* the action of row i, so the
+action of row i was chosen having seen frames ..., i-2, i-1. The trainer (models/bc_train.py) therefore pairs
+frames i-h .. i-1 with the label of row i, and :class:`BCPolicy` acts on the frames it has been shown so far —
+at an episode's start the first frame stands in for those not seen yet, as in training.
+
+:class:`BCPolicy` implements the agents' :class:`~mpgenie.agents.interface.Policy` (``act(obs)`` with
+``obs.frames``), so it plays wherever a policy does: the pixel environment, ``mpgenie generate --policy bc:CKPT``
+and the realtime server's bots. It lives here, not in ``mpgenie.agents``, because the layers run
+models > agents: the agents package defines the interface and knows no networks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+from torch import nn
+
+from mpgenie.agents.interface import Observation
+from mpgenie.errors import UsageError
+from mpgenie.models.checkpoint import load_payload
+from mpgenie.models.framestack import FrameStackEncoder
+from mpgenie.models.frames import to_tensor
+from mpgenie.world.actions import NUM_ACTIONS
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    resolution: int = 64
+    history: int = 4  # frames before the decision
+    channels: int = 32
+    features: int = 256
+    lr: float = 1e-3
+    batch: int = 64
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> BCConfig:
+        return BCConfig(**d)
+
+
+class BCNet(nn.Module):
+    def __init__(self, cfg: BCConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = FrameStackEncoder(cfg.history, cfg.resolution, cfg.channels, cfg.features)
+        self.head = nn.Linear(cfg.features, NUM_ACTIONS)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, history, 3, H, W) past frames in [-1, 1], oldest first -> action logits (B, 10)."""
+        return self.head(self.encoder(frames))  # type: ignore[no-any-return]
+
+    def loss(self, logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, actions)
+
+
+def past_indices(centres: NDArray[np.int64], history: int) -> NDArray[np.int64]:
+    """Frame indices (N, history) a decision at row ``t`` has seen: t-history .. t-1, clamped to frame 0."""
+    return np.maximum(centres[:, None] + np.arange(-history, 0), 0)
+
+
+class BCPolicy:
+    """A BC checkpoint behind the Policy interface. Keeps each agent's last ``history`` frames (an agent id it
+    has not seen, or a tick not after the last one, starts a fresh history); samples from the logits with a
+    seeded generator (``sample=True``, the default: a cloned mixture of players) or takes the argmax."""
+
+    def __init__(self, model: BCNet, sample: bool = True, seed: int = 0, device: str = "cpu") -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        self.sample = sample
+        self.generator = torch.Generator().manual_seed(seed)
+        self.history: dict[int, list[NDArray[np.uint8]]] = {}
+        self.last_tick: int | None = None
+
+    def act(self, obs: Observation) -> NDArray[np.int8]:
+        if obs.frames is None:
+            raise ValueError("the BC policy needs frames in its observations (pixel observations)")
+        if self.last_tick is not None and obs.tick <= self.last_tick:
+            self.history.clear()  # a new episode
+        self.last_tick = obs.tick
+        h = self.model.cfg.history
+        stacks = []
+        for i, agent in enumerate(obs.agents.tolist()):
+            past = self.history.setdefault(agent, [])
+            past.append(np.asarray(obs.frames[i]))
+            del past[:-h]
+            stacks.append(np.stack([past[0]] * (h - len(past)) + past))
+        with torch.no_grad():
+            logits = self.model(to_tensor(np.stack(stacks)).to(self.device)).float().cpu()
+        if not self.sample:
+            return logits.argmax(dim=1).numpy().astype(np.int8)
+        return torch.multinomial(torch.softmax(logits, 1), 1, generator=self.generator)[:, 0].numpy().astype(np.int8)
+
+
+def load_bc(path: str | Path) -> tuple[BCNet, dict[str, Any]]:
+    payload = load_payload(path, "bc")
+    try:
+        model = BCNet(BCConfig.from_dict(payload["config"]))
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path} holds a BC policy this version cannot load ({str(exc).splitlines()[0]})") from exc
+    return model.eval(), payload
+
+
+def load_policy(path: str | Path, sample: bool = True, seed: int = 0, device: str = "cpu") -> BCPolicy:
+    """``bc:CKPT`` wherever a policy is named: the checkpoint's network behind :class:`BCPolicy`."""
+    return BCPolicy(load_bc(path)[0], sample=sample, seed=seed, device=device)
