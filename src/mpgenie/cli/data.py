@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +11,22 @@ import typer
 
 from mpgenie.cli.common import console, dataset_dir, print_json, progress, report, run
 from mpgenie.cli.groups import app, bench_app, dataset_app
+from mpgenie.errors import UsageError
+
+
+def _learned_policy(name: str, resolution: int) -> Callable[[int], Any]:
+    """``bc:CKPT`` -> a picklable factory ``seed -> Policy`` (checked to load here, before any worker starts)."""
+    kind, _, path = name.partition(":")
+    if kind != "bc" or not path:
+        raise UsageError(f"--policy must be scripted or bc:CKPT, got {name!r}")
+    try:
+        from mpgenie.models.bc import load_bc, policy_factory
+    except ImportError:
+        raise UsageError("--policy bc:CKPT needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
+    size = load_bc(path)[0].cfg.resolution
+    if size != resolution:
+        raise UsageError(f"{path} was trained on {size}x{size} frames: generate with --resolution {size}")
+    return policy_factory(path)
 
 
 @app.command()
@@ -41,6 +59,10 @@ def generate(
         str | None,
         typer.Option(help="Write progress as Prometheus metrics to this file (e.g. a node exporter textfile dir)."),
     ] = None,
+    policy: Annotated[
+        str,
+        typer.Option(help="scripted (the styled bots) or bc:CKPT (a policy from `mpgenie train bc`; extra 'learn')."),
+    ] = "scripted",
     as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
 ) -> None:
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
@@ -65,6 +87,10 @@ def generate(
 
     def body() -> dict[str, Any]:
         from mpgenie.dataset.metrics import GenerationMetrics
+
+        nonlocal config
+        if policy != "scripted":
+            config = dataclasses.replace(config, policy=policy, learned=_learned_policy(policy, resolution))
 
         metrics = GenerationMetrics(metrics_file, (players + cameras) * steps) if metrics_file else None
         with progress(as_json, "episodes", episodes) as update:

@@ -26,7 +26,7 @@ from typing import Any
 
 import fsspec
 
-from mpgenie.agents.policy import SCENARIOS
+from mpgenie.agents.policy import SCENARIOS, Policy
 from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT, episode_dir, write_json_atomic
 from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
 from mpgenie.errors import UsageError
@@ -54,6 +54,8 @@ class GenerateConfig:
     adaptive: bool = False  # view management: unimportant views at less detail
     cameras: int = 0  # spectator orbit cameras per episode
     explore: float = 0.0  # share of agent-ticks that take a uniformly random action
+    policy: str | None = None  # a learned policy's name (recorded, and part of the run's parameters); None: scripted
+    learned: Callable[[int], Policy] | None = None  # its picklable factory, learned(seed) -> Policy (see the CLI)
 
 
 def episode_specs(config: GenerateConfig) -> list[EpisodeSpec]:
@@ -72,6 +74,8 @@ def episode_specs(config: GenerateConfig) -> list[EpisodeSpec]:
             config.adaptive,
             config.cameras,
             config.explore,
+            config.policy,
+            config.learned,
         )
         for e in range(config.episodes)
     ]
@@ -156,7 +160,10 @@ def generate(config: GenerateConfig, progress: Callable[[int, int], None] | None
         "adaptive": adaptive,
         "cameras": cameras,
         "explore": explore,
+        "policy": config.policy,
     }
+    if (config.policy is None) != (config.learned is None):
+        raise UsageError("a learned policy needs both its name and its factory")
     if remote:
         try:
             fsspec.core.url_to_fs(str(out))
@@ -215,7 +222,7 @@ def generate(config: GenerateConfig, progress: Callable[[int, int], None] | None
 
 
 # Run parameters added after datasets were first written: a run.json without one was made with this value.
-_LATER_PARAMETERS: dict[str, Any] = {"explore": 0.0}
+_LATER_PARAMETERS: dict[str, Any] = {"explore": 0.0, "policy": None}
 
 
 def _check_run(root: Path, run: dict[str, Any]) -> None:

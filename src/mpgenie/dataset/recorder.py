@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mpgenie.agents.policy import Observation, ScriptedPolicy, Style, draw_styles
+from mpgenie.agents.policy import Observation, Policy, ScriptedPolicy, Style, draw_styles
 from mpgenie.dataset.format import (
     CODECS,
     DATA_SCHEMA,
@@ -55,12 +56,19 @@ class EpisodeSpec:
     adaptive: bool = False  # view management: detail tiers by importance (interactions always in full)
     cameras: int = 0  # spectator orbit cameras placed by the planner (re-planned every second)
     explore: float = 0.0  # share of agent-ticks whose action is replaced by a uniformly random one
+    # A learned policy instead of the scripted styles: its name (recorded in episode.json) and a picklable factory
+    # ``learned(seed)`` (made by the layer that knows the models, e.g. the CLI: this package does not import them).
+    policy_name: str | None = None
+    learned: Callable[[int], Policy] | None = None
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
 
-    def policy(self) -> ScriptedPolicy:
-        """The episode's agents: styles drawn from the scenario with the episode's seed (so re-runs match)."""
+    def policy(self) -> Policy:
+        """The episode's agents: styles drawn from the scenario with the episode's seed (so re-runs match), or
+        the learned policy."""
+        if self.learned is not None:
+            return self.learned(self.seed)
         styles = draw_styles(self.scenario, self.players, np.random.default_rng([self.seed, 5]))
         return ScriptedPolicy(styles, self.seed, self.explore)
 
@@ -124,10 +132,13 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     rows: dict[str, list[Any]] = {name: [] for name in DATA_SCHEMA.names}
     events: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
     spans: dict[tuple[int, int], tuple[int, int]] = {}
+    # A learned policy acts on what its agents have seen: the views of the state before this tick's actions (the
+    # first one rendered before the first tick; it is not recorded, as row 0 shows the state after tick 0).
+    seen = renderer.render(agents) if spec.learned is not None else None
     try:
         for frame in range(spec.steps):
             actions = np.zeros(world.num_slots, dtype=np.int8)
-            actions[agents] = policy.act(Observation.of(world, agents))
+            actions[agents] = policy.act(Observation.of(world, agents, frames=seen))
             result = world.step(actions)
             if views is not None:
                 frames, tiers = views.render(agents, actions[agents], _involved(result.events, agents))
@@ -135,6 +146,8 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
                 frames, tiers = renderer.render(agents), np.zeros(agents.size, dtype=np.int8)
             for a, writer in enumerate(writers):
                 writer.write(frames[a])
+            if seen is not None:
+                seen = frames
             if camera_writers:
                 targets = _camera_targets(world, spec.cameras, targets, frame, cfg.tick_rate)
                 shots = renderer.render_cameras(orbit_cameras(world, targets))
@@ -161,7 +174,8 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
         "adaptive": spec.adaptive,
         "explore": spec.explore,
         "render_work_saved": views.stats.saved if views is not None else 0.0,
-        "styles": [Style(int(s)).name.lower() for s in policy.styles],
+        "styles": [Style(int(s)).name.lower() for s in policy.styles] if isinstance(policy, ScriptedPolicy) else [],
+        "policy": spec.policy_name or "scripted",
         "world": asdict(cfg),  # type: ignore[call-overload]
         "num_events": len(events["kind"]),
         "videos": [video_name(int(a)) for a in agents],

@@ -14,6 +14,8 @@ models > agents: the agents package defines the interface and knows no networks.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,9 @@ class BCPolicy:
     def act(self, obs: Observation) -> NDArray[np.int8]:
         if obs.frames is None:
             raise ValueError("the BC policy needs frames in its observations (pixel observations)")
+        size = self.model.cfg.resolution
+        if obs.frames.shape[1:] != (size, size, 3):
+            raise ValueError(f"this BC policy was trained on {size}x{size} frames, got {obs.frames.shape[1:]}")
         if self.last_tick is not None and obs.tick <= self.last_tick:
             self.history.clear()  # a new episode
         self.last_tick = obs.tick
@@ -115,3 +120,13 @@ def load_bc(path: str | Path) -> tuple[BCNet, dict[str, Any]]:
 def load_policy(path: str | Path, sample: bool = True, seed: int = 0, device: str = "cpu") -> BCPolicy:
     """``bc:CKPT`` wherever a policy is named: the checkpoint's network behind :class:`BCPolicy`."""
     return BCPolicy(load_bc(path)[0], sample=sample, seed=seed, device=device)
+
+
+def _seeded(path: str, seed: int) -> BCPolicy:
+    return load_policy(path, seed=seed)
+
+
+def policy_factory(path: str | Path) -> Callable[[int], BCPolicy]:
+    """``seed -> BCPolicy`` for ``mpgenie generate --policy bc:CKPT``: picklable, so worker processes (or Ray)
+    load the checkpoint themselves, each episode sampling with its own seed."""
+    return functools.partial(_seeded, str(path))

@@ -29,7 +29,7 @@ from mpgenie.agents.interface import Observation, Policy
 from mpgenie.agents.policy import SCENARIOS, ScriptedPolicy, draw_styles
 from mpgenie.agents.vector import VectorSnowball
 from mpgenie.errors import UsageError
-from mpgenie.models.bc import BCConfig, BCNet, load_policy, past_indices
+from mpgenie.models.bc import BCConfig, BCNet, load_bc, load_policy, past_indices
 from mpgenie.models.checkpoint import save_payload
 from mpgenie.models.frames import to_tensor
 from mpgenie.models.idm_train import check_device
@@ -161,6 +161,10 @@ def eval_bc(
 ) -> dict[str, Any]:
     if episodes < 1 or players < 1 or steps < 1:
         raise UsageError("episodes, players and steps must be >= 1")
+    sizes = {load_bc(path)[0].cfg.resolution for path in checkpoints}
+    if len(sizes) > 1:
+        raise UsageError(f"the checkpoints were trained on different frame sizes ({sorted(sizes)}); play them apart")
+    resolution = sizes.pop() if sizes else 64
     contenders: dict[str, Callable[[int, int], Policy]] = {
         "teacher": lambda e, s: _teacher(e, s, players),
         "random": lambda e, s: RandomPolicy(s),
@@ -169,7 +173,7 @@ def eval_bc(
         contenders[str(path)] = lambda e, s, path=path: load_policy(path, sample=sample, seed=s)
     results: dict[str, dict[str, Any]] = {}
     for i, (name, make) in enumerate(contenders.items()):
-        results[name] = play(make, episodes, players, steps, seed)
+        results[name] = play(make, episodes, players, steps, seed, resolution)
         if progress is not None:
             progress(i + 1, len(contenders))
     teacher = results["teacher"]
@@ -178,4 +182,7 @@ def eval_bc(
         r["kl_teacher_to_policy"] = round(kl(teacher["actions"], r["actions"]), 4)
     for r in results.values():
         r["actions"] = dict(zip(ACTION_NAMES, (round(float(x), 4) for x in r["actions"] / r["actions"].sum()), strict=True))
-    return {"episodes": episodes, "players": players, "steps": steps, "seed": seed, "sample": sample, "policies": results}
+    return {
+        "episodes": episodes, "players": players, "steps": steps, "seed": seed, "resolution": resolution,
+        "sample": sample, "policies": results,
+    }  # fmt: skip

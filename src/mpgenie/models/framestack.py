@@ -11,6 +11,8 @@ machine trains the IDM in minutes.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -24,12 +26,12 @@ class FrameStackEncoder(nn.Module):
         c = channels
         # A 4x4 patch embedding (stride 4) first: the cheapest layer that still sees every difference pixel; then
         # stride-2 steps down to 4x4.
-        layers: list[nn.Module] = [nn.Conv2d(c_in, c, 4, stride=4), nn.GroupNorm(8, c), nn.GELU()]
+        layers: list[nn.Module] = [nn.Conv2d(c_in, c, 4, stride=4), nn.GroupNorm(math.gcd(8, c), c), nn.GELU()]
         size, c_prev = resolution // 4, c
         for c_out in (2 * c, 4 * c):
             if size <= 4:
                 break
-            layers += [nn.Conv2d(c_prev, c_out, 4, stride=2, padding=1), nn.GroupNorm(8, c_out), nn.GELU()]
+            layers += [nn.Conv2d(c_prev, c_out, 4, stride=2, padding=1), nn.GroupNorm(math.gcd(8, c_out), c_out), nn.GELU()]
             size, c_prev = size // 2, c_out
         self.conv = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_prev * size * size, features), nn.GELU())

@@ -7,7 +7,8 @@ half the batches conditioned on true actions, half on latent actions) — with a
 Evaluation on held-out views (the last episode): teacher-forced next-frame PSNR and SSIM; autoregressive rollout
 PSNR at 4 and 16 frames (true actions); Genie's controllability metric dTPSNR at t=4 — PSNR of a rollout driven
 by actions inferred from the ground truth minus PSNR with uniformly random actions (four draws per clip, pooled)
-— for latent and for true actions; and a PNG of rollouts next to the ground truth.
+— for latent and for true actions; the latent action model's codes scored against the true actions (purity, mutual
+information); and a PNG of rollouts next to the ground truth.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from mpgenie.errors import UsageError
 from mpgenie.models.checkpoint import load_checkpoint
 from mpgenie.models.frames import to_frames, to_tensor
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, preset
-from mpgenie.models.metrics import psnr, ssim
+from mpgenie.models.metrics import code_purity, mutual_information, psnr, ssim
 from mpgenie.models.visible_players import from_episode
 
 PHASES = (("tokenizer", 0.15), ("lam", 0.15), ("dynamics", 0.7))
@@ -140,6 +141,30 @@ def encode_views(model: Genie, frames: np.ndarray, chunk: int = 256) -> tuple[np
             tokens[v, start : start + chunk] = model.tokenizer.encode(x[first:])[1].numpy()
             latent[v, start + 1 - first : start + chunk] = model.lam.infer(x[:-1], x[1:])[1].numpy()
     return tokens, latent
+
+
+@torch.no_grad()
+def latent_action_scores(
+    model: Genie, frames: np.ndarray, actions: np.ndarray, chunk: int = 256
+) -> dict[str, float | int]:
+    """The latent action model scored against the true actions: its code for every transition t-1 -> t of the
+    views against the action recorded at t (the one that made that transition), as purity and mutual
+    information (models/metrics.py). A code set that ignores the actions scores the majority share and 0 bits."""
+    codes = []
+    for v in range(frames.shape[0]):
+        for start in range(1, frames.shape[1], chunk):
+            x = to_tensor(frames[v, start - 1 : start + chunk])
+            codes.append(model.lam.infer(x[:-1], x[1:])[1].numpy())
+    latent = np.concatenate(codes)
+    true = actions[:, 1:].reshape(-1)
+    mi, normalised = mutual_information(latent, true)
+    return {
+        "lam_purity": round(code_purity(latent, true), 4),
+        "lam_majority_share": round(float(np.bincount(true).max() / true.size), 4),
+        "lam_mutual_information_bits": round(mi, 4),
+        "lam_mi_over_action_entropy": round(normalised, 4),
+        "lam_codes_used": int(np.unique(latent).size),
+    }
 
 
 def train_worldmodel(
@@ -346,6 +371,7 @@ def eval_worldmodel(
         "psnr_copy_tf": psnr(ctx[:, -1], truth[:, 0]),
         "psnr_copy_t4": psnr(ctx[:, -1], truth[:, 3]),
     }
+    result.update(latent_action_scores(model, frames, actions))
     if preview is not None:
 
         def strip(x: torch.Tensor) -> np.ndarray:
