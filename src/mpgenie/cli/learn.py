@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,9 +14,9 @@ from mpgenie.cli.groups import bench_app, eval_app, train_app
 from mpgenie.errors import UsageError
 
 
-def _learn(threads: int, data: str) -> Any:
-    """The trainer module, PyTorch set to ``threads`` and ``data`` checked to be a dataset; or a user error (the
-    'learn' extra missing included).
+def learn_module(threads: int, *datasets: str, module: str = "train") -> Any:
+    """The Learn pillar's module ``mpgenie.models.<module>`` (default: the world model's trainer), PyTorch set to
+    ``threads`` and ``datasets`` checked to be datasets; or a user error (the 'learn' extra missing included).
 
     Training and evaluation are PyTorch's own matrix work, unlike the tick loop the BLAS pin in ``main`` is for:
     they get every core (or the number asked for)."""
@@ -24,11 +25,12 @@ def _learn(threads: int, data: str) -> Any:
     try:
         import torch
 
-        from mpgenie.models import train as learn
+        learn = importlib.import_module(f"mpgenie.models.{module}")
     except ImportError:
         raise UsageError("this needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
     torch.set_num_threads(threads or os.cpu_count() or 1)
-    dataset_dir(data)
+    for data in datasets:
+        dataset_dir(data)
     return learn
 
 
@@ -50,7 +52,7 @@ def train_worldmodel_cmd(
     """Train the Genie-style world model (tokenizer, latent actions, dynamics) on a dataset."""
 
     def body() -> dict[str, Any]:
-        learn = _learn(threads, data)
+        learn = learn_module(threads, data)
         with progress(as_json, "training", steps) as update:
             return learn.train_worldmodel(  # type: ignore[no-any-return]
                 learn.TrainConfig(
@@ -84,7 +86,7 @@ def eval_worldmodel_cmd(
     """PSNR (teacher-forced, rollout t=4, t=16) and the Genie controllability metric dTPSNR at t=4."""
 
     def body() -> dict[str, Any]:
-        learn = _learn(threads, data)
+        learn = learn_module(threads, data)
         if not Path(checkpoint).exists():
             raise UsageError(f"no checkpoint at {checkpoint}")
         if guidance is not None and guidance < 0:

@@ -3,38 +3,24 @@ behavioural cloning. ``train idm`` -> ``eval idm`` / ``bench idm`` -> ``label`` 
 
 from __future__ import annotations
 
-import importlib
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from mpgenie.cli.common import dataset_dir, progress, report, run
+from mpgenie.cli.common import progress, report, run
 from mpgenie.cli.groups import app, bench_app, eval_app, train_app
+from mpgenie.cli.learn import learn_module
 from mpgenie.errors import UsageError
 
 Threads = Annotated[int, typer.Option(help="PyTorch threads (0: one per core; 1 is fastest on a loaded machine).")]
 Device = Annotated[str, typer.Option(help="cpu or cuda.")]
 TimeLimit = Annotated[float | None, typer.Option(help="Stop training after this many seconds (checkpoint kept).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-
-def _module(name: str, threads: int, *datasets: str) -> Any:
-    """``mpgenie.models.<name>`` with PyTorch set to ``threads``, the datasets checked; or a user error (the
-    'learn' extra missing included)."""
-    if threads < 0:
-        raise UsageError("--threads must be >= 0")
-    try:
-        import torch
-
-        module = importlib.import_module(f"mpgenie.models.{name}")
-    except ImportError:
-        raise UsageError("this needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
-    torch.set_num_threads(threads or os.cpu_count() or 1)
-    for d in datasets:
-        dataset_dir(d)
-    return module
+Seed = Annotated[int, typer.Option()]
+LabelledData = Annotated[str, typer.Option(help="Labelled dataset (its last quarter of episodes is held out).")]
+Context = Annotated[int, typer.Option(help="k: the IDM sees frames t-k .. t+k.")]
+Observers = Annotated[int, typer.Option(help="Also up to this many other players' views of the player.")]
 
 
 def _need(path: str) -> None:
@@ -44,22 +30,22 @@ def _need(path: str) -> None:
 
 @train_app.command("idm")
 def train_idm_cmd(
-    data: Annotated[str, typer.Option(help="Labelled dataset (its last quarter of episodes is held out).")],
+    data: LabelledData,
     labelled_hours: Annotated[float, typer.Option(help="Label budget: hours of player video trained on.")],
     out: Annotated[str, typer.Option(help="Checkpoint file (written atomically).")],
     steps: Annotated[int, typer.Option(help="Optimisation steps (batches of 64 windows).")] = 1500,
-    context: Annotated[int, typer.Option(help="k: the IDM sees frames t-k .. t+k.")] = 2,
-    observers: Annotated[int, typer.Option(help="Also up to this many other players' views of the player.")] = 0,
+    context: Context = 2,
+    observers: Observers = 0,
     device: Device = "cpu",
     time_limit: TimeLimit = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Seed = 0,
     threads: Threads = 0,
     as_json: Json = False,
 ) -> None:
     """Train the inverse dynamics model (non-causal: past and future frames -> the action at t)."""
 
     def body() -> dict[str, Any]:
-        m = _module("idm_train", threads, data)
+        m = learn_module(threads, data, module="idm_train")
         cfg = m.IDMTrainConfig(
             data=data, out=out, labelled_hours=labelled_hours, steps=steps, context=context, observers=observers,
             device=device, seed=seed, time_limit=time_limit,
@@ -82,7 +68,7 @@ def eval_idm_cmd(
     """IDM accuracy on held-out episodes, per-action precision/recall, the confusion matrix."""
 
     def body() -> dict[str, Any]:
-        m = _module("idm_train", threads, data)
+        m = learn_module(threads, data, module="idm_train")
         _need(checkpoint)
         return m.eval_idm(checkpoint, data, confusion_png, device)  # type: ignore[no-any-return]
 
@@ -91,21 +77,21 @@ def eval_idm_cmd(
 
 @bench_app.command("idm")
 def bench_idm_cmd(
-    data: Annotated[str, typer.Option(help="Labelled dataset (its last quarter of episodes is held out).")],
+    data: LabelledData,
     out: Annotated[str, typer.Option(help="Directory for one checkpoint and confusion PNG per budget.")],
     budgets: Annotated[str, typer.Option(help="Labelled hours, comma-separated.")] = "0.02,0.05,0.1,0.2",
     steps: Annotated[int, typer.Option(help="Optimisation steps per budget.")] = 1500,
-    context: Annotated[int, typer.Option(help="k: the IDM sees frames t-k .. t+k.")] = 2,
-    observers: Annotated[int, typer.Option(help="Also up to this many other players' views of the player.")] = 0,
+    context: Context = 2,
+    observers: Observers = 0,
     device: Device = "cpu",
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Seed = 0,
     threads: Threads = 0,
     as_json: Json = False,
 ) -> None:
     """Accuracy vs labelled hours (VPT's scaling study): one IDM per budget, each scored on the held-out episodes."""
 
     def body() -> dict[str, Any]:
-        m = _module("idm_train", threads, data)
+        m = learn_module(threads, data, module="idm_train")
         try:
             hours = [float(x) for x in budgets.split(",") if x.strip()]
         except ValueError:
@@ -138,7 +124,7 @@ def label_cmd(
     """Pseudo-label a dataset with an IDM: a copy with pseudo_action and pseudo_confidence per agent and tick."""
 
     def body() -> dict[str, Any]:
-        m = _module("label", threads, data)
+        m = learn_module(threads, data, module="label")
         _need(idm)
         with progress(as_json, "labelling", 1) as update:
             return m.label_dataset(idm, data, out, device, lambda i, n: update(completed=i, total=n))  # type: ignore[no-any-return]
@@ -155,14 +141,14 @@ def train_bc_cmd(
     history: Annotated[int, typer.Option(help="Past frames the policy sees.")] = 4,
     device: Device = "cpu",
     time_limit: TimeLimit = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Seed = 0,
     threads: Threads = 0,
     as_json: Json = False,
 ) -> None:
     """Behavioural cloning: a causal policy (past frames only) trained on (pseudo-)labels."""
 
     def body() -> dict[str, Any]:
-        m = _module("bc_train", threads, data)
+        m = learn_module(threads, data, module="bc_train")
         cfg = m.BCTrainConfig(
             data=data, out=out, labels=labels, steps=steps, history=history, device=device, seed=seed,
             time_limit=time_limit,
@@ -187,7 +173,7 @@ def eval_bc_cmd(
     """Play BC policies, the scripted teacher and a random policy in the pixel env: reward, score, action KL."""
 
     def body() -> dict[str, Any]:
-        m = _module("bc_train", threads)
+        m = learn_module(threads, module="bc_train")
         for c in checkpoint:
             _need(c)
         with progress(as_json, "playing", len(checkpoint) + 2) as update:

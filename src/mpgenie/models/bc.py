@@ -27,10 +27,9 @@ from numpy.typing import NDArray
 from torch import nn
 
 from mpgenie.agents.interface import Observation
-from mpgenie.errors import UsageError
-from mpgenie.models.checkpoint import load_payload
-from mpgenie.models.framestack import FrameStackEncoder
+from mpgenie.models.checkpoint import load_model
 from mpgenie.models.frames import to_tensor
+from mpgenie.models.framestack import FrameStackEncoder
 from mpgenie.world.actions import NUM_ACTIONS
 
 
@@ -108,13 +107,7 @@ class BCPolicy:
 
 
 def load_bc(path: str | Path) -> tuple[BCNet, dict[str, Any]]:
-    payload = load_payload(path, "bc")
-    try:
-        model = BCNet(BCConfig.from_dict(payload["config"]))
-        model.load_state_dict(payload["model"])
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path} holds a BC policy this version cannot load ({str(exc).splitlines()[0]})") from exc
-    return model.eval(), payload
+    return load_model(path, "bc", lambda config: BCNet(BCConfig.from_dict(config)))
 
 
 def load_policy(path: str | Path, sample: bool = True, seed: int = 0, device: str = "cpu") -> BCPolicy:

@@ -181,7 +181,9 @@ def eval_bc(
         r["reward_vs_teacher"] = round(r["reward"] / teacher["reward"], 4) if teacher["reward"] else None
         r["kl_teacher_to_policy"] = round(kl(teacher["actions"], r["actions"]), 4)
     for r in results.values():
-        r["actions"] = dict(zip(ACTION_NAMES, (round(float(x), 4) for x in r["actions"] / r["actions"].sum()), strict=True))
+        r["actions"] = dict(
+            zip(ACTION_NAMES, (round(float(x), 4) for x in r["actions"] / r["actions"].sum()), strict=True)
+        )
     return {
         "episodes": episodes, "players": players, "steps": steps, "seed": seed, "resolution": resolution,
         "sample": sample, "policies": results,

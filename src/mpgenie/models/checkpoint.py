@@ -10,8 +10,9 @@ import os
 
 # bandit B403: only for its UnpicklingError; loading uses weights_only=True
 import pickle  # nosec B403
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -37,7 +38,8 @@ def load_checkpoint(path: str | Path) -> tuple[Genie, dict[str, Any]]:
 
 def save_payload(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write a checkpoint atomically (a temporary file next to ``path``, then a rename): readers see the old file or
-    the new one, never half of one."""
+    the new one, never half of one. (PPO has its own in the agents package, which may not import this one; its
+    import here would bring the PPO trainer into the learned backend.)"""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -64,3 +66,18 @@ def load_payload(path: str | Path, kind: str) -> dict[str, Any]:
         found = payload.get("kind") if isinstance(payload, dict) else None
         raise UsageError(f"{path} is not an {kind} checkpoint (it holds {found or 'something else'})")
     return payload
+
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def load_model(path: str | Path, kind: str, build: Callable[[dict[str, Any]], M]) -> tuple[M, dict[str, Any]]:
+    """The network of a ``kind`` checkpoint, built by ``build(config dict)`` and loaded, in eval mode; a network
+    this version's layers no longer match is a UsageError too."""
+    payload = load_payload(path, kind)
+    try:
+        model = build(payload["config"])
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path} holds a {kind} model this version cannot load ({str(exc).splitlines()[0]})") from exc
+    return model.eval(), payload

@@ -5,8 +5,8 @@
 Why early fusion: the actions of this world are small, mostly global image motions (a turn shifts the whole view
 by about 9 degrees, a step forward scales it slightly, a jump lifts the horizon), which a first convolution sees
 best in the pixel differences at full resolution. The differences are computed before the first stride, so none
-of that motion is lost to downsampling; the first layer then strides by 4 at once (a patch embedding), which keeps a CPU step cheap: a 2-core
-machine trains the IDM in minutes.
+of that motion is lost to downsampling; the first layer then strides by 4 at once (a patch embedding), which keeps
+a CPU step cheap: a 2-core machine trains the IDM in minutes.
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ class FrameStackEncoder(nn.Module):
         for c_out in (2 * c, 4 * c):
             if size <= 4:
                 break
-            layers += [nn.Conv2d(c_prev, c_out, 4, stride=2, padding=1), nn.GroupNorm(math.gcd(8, c_out), c_out), nn.GELU()]
+            layers += [
+                nn.Conv2d(c_prev, c_out, 4, stride=2, padding=1),
+                nn.GroupNorm(math.gcd(8, c_out), c_out),
+                nn.GELU(),
+            ]
             size, c_prev = size // 2, c_out
         self.conv = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_prev * size * size, features), nn.GELU())

@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from mpgenie.models.framestack import FrameStackEncoder
 from mpgenie.models.frames import to_tensor
+from mpgenie.models.framestack import FrameStackEncoder
 from mpgenie.world.actions import NUM_ACTIONS
 
 POSE_FEATURES = 4  # forward / 30 m, right / 30 m, sin and cos of the subject's heading in the observer's frame

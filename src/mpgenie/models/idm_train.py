@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from mpgenie.dataset.png import write_png
 from mpgenie.errors import UsageError
-from mpgenie.models.checkpoint import load_payload, save_payload
+from mpgenie.models.checkpoint import load_model, save_payload
 from mpgenie.models.frames import to_tensor
 from mpgenie.models.idm import OBSERVER_WINDOW, IDMConfig, InverseDynamicsModel, window_indices
 from mpgenie.models.vpt import PlayerViews, budget_views, describe, episode_indices, fit, load_views, split_episodes
@@ -78,9 +78,7 @@ def train_idm(config: IDMTrainConfig, progress: Callable[[int, int, float], None
         subjects = budget_views(views, config.labelled_hours, config.seed)
     else:
         subjects = np.arange(views.frames.shape[0])
-    cfg = IDMConfig(
-        resolution=int(views.frames.shape[2]), context=config.context, observers=config.observers
-    )
+    cfg = IDMConfig(resolution=int(views.frames.shape[2]), context=config.context, observers=config.observers)
     model = InverseDynamicsModel(cfg).to(device)
     length = views.frames.shape[1]
 
@@ -126,13 +124,8 @@ def train_idm(config: IDMTrainConfig, progress: Callable[[int, int, float], None
 
 
 def load_idm(path: str | Path, device: str = "cpu") -> tuple[InverseDynamicsModel, dict[str, Any]]:
-    payload = load_payload(path, "idm")
-    try:
-        model = InverseDynamicsModel(IDMConfig.from_dict(payload["config"]))
-        model.load_state_dict(payload["model"])
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path} holds an IDM this version cannot load ({str(exc).splitlines()[0]})") from exc
-    return model.to(device).eval(), payload
+    model, payload = load_model(path, "idm", lambda config: InverseDynamicsModel(IDMConfig.from_dict(config)))
+    return model.to(device), payload
 
 
 @torch.no_grad()

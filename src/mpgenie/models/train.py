@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import functools
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.dataset.replay import counterfactual_views, recorded_actions
 from mpgenie.errors import UsageError
-from mpgenie.models.checkpoint import load_checkpoint
+from mpgenie.models.checkpoint import load_checkpoint, save_payload
 from mpgenie.models.frames import to_frames, to_tensor
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, preset
 from mpgenie.models.metrics import code_purity, mutual_information, psnr, ssim
@@ -118,12 +117,6 @@ def _split(episode_of: list[int]) -> tuple[np.ndarray, np.ndarray]:
         return idx, idx
     mask = np.array(episode_of) == held
     return idx[~mask], idx[mask]
-
-
-def _save(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -248,7 +241,7 @@ def train_worldmodel(
         if progress is not None:
             progress(step + 1, steps, phase, value)
         if (step + 1) % checkpoint_every == 0 or step == steps - 1 or out_of_time:
-            _save(
+            save_payload(
                 out,
                 {
                     "config": cfg.to_dict(),
