@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import torch
 from numpy.typing import NDArray
 
+from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.errors import UsageError
 from mpgenie.models.checkpoint import load_model, save_payload
 from mpgenie.models.frames import to_tensor
 from mpgenie.models.idm import OBSERVER_WINDOW, IDMConfig, InverseDynamicsModel, window_indices
 from mpgenie.models.vpt import PlayerViews, budget_views, describe, episode_indices, fit, load_views, split_episodes
-from mpgenie.world.actions import ACTION_NAMES, NUM_ACTIONS
+from mpgenie.world.actions import ACTION_NAMES, NUM_ACTIONS, Action
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,6 +186,39 @@ def write_confusion_png(path: str | Path, matrix: NDArray[np.int64], cell: int =
     return path
 
 
+def visible_effects(root: str | Path, views: PlayerViews) -> NDArray[np.bool_]:
+    """(V, T): where an attack or an interaction did something anyone could see — the attack hit someone (an
+    ``attack`` event of that agent at that frame) or the agent helped light a beacon (a ``beacon`` event with it
+    among the participants). Elsewhere these two actions change nothing in the world: the state after them, and
+    so every frame, is the one a noop would have made, and no IDM, however good, can tell them from a noop."""
+    effect = np.zeros(views.labels.shape, dtype=bool)
+    row = {(int(e), int(a)): v for v, (e, a) in enumerate(zip(views.episode_of, views.agent_of, strict=True))}
+    for e in sorted({int(x) for x in views.episode_of}):
+        table = pq.read_table(episode_dir(Path(root), e) / "events.parquet").to_pylist()
+        for ev in table:
+            frame = int(ev["frame_index"])
+            if frame >= effect.shape[1]:
+                continue
+            who = [ev["agent"]] if ev["kind"] == "attack" else ev["participants"] if ev["kind"] == "beacon" else []
+            for a in who or []:
+                if (e, int(a)) in row:
+                    effect[row[(e, int(a))], frame] = True
+    return effect
+
+
+def _invisible_share(truth: NDArray[np.int64], effect: NDArray[np.bool_]) -> float:
+    return float((np.isin(truth, (Action.ATTACK, Action.INTERACT)) & ~effect).mean())
+
+
+def merged_accuracy(truth: NDArray[np.int64], pred: NDArray[np.int64], effect: NDArray[np.bool_]) -> float:
+    """Accuracy when the actions no frame can tell apart count as one: a noop, an attack that hit nobody and an
+    interaction that lit nothing are all "nothing happened", and any of the three predicted for one is right."""
+    quiet = (Action.NOOP, Action.ATTACK, Action.INTERACT)
+    invisible = np.isin(truth, quiet) & ~effect
+    right = (pred == truth) | (invisible & np.isin(pred, quiet))
+    return round(float(right.mean()), 4) if right.size else float("nan")
+
+
 def eval_idm(
     checkpoint: str | Path, data: str | Path, confusion_png: str | Path | None = None, device: str = "cpu"
 ) -> dict[str, Any]:
@@ -195,6 +230,7 @@ def eval_idm(
     views = load_views(data, episodes, "true", model.cfg.observers)
     pred, conf = predict_views(model, views, device)
     matrix = confusion(views.labels, pred)
+    effect = visible_effects(data, views)
     result = {
         "checkpoint": str(checkpoint),
         "data": str(data),
@@ -204,6 +240,9 @@ def eval_idm(
         "observers": model.cfg.observers,
         **scores(matrix),
         "mean_confidence": round(float(conf.mean()), 4),
+        # The ceiling no frame can lift: attack / interact without an effect are a noop's frames exactly.
+        "share_invisible_attack_interact": round(_invisible_share(views.labels, effect), 4),
+        "accuracy_invisible_merged": merged_accuracy(views.labels, pred, effect),
         "confusion": matrix.tolist(),
         "actions": list(ACTION_NAMES),
     }
