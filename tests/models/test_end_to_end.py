@@ -55,6 +55,9 @@ def test_generate_train_eval_serve(tmp_path: Path) -> None:
         assert np.isfinite(scores[key]), key
     assert scores["train_steps"] == 40 and 5.0 < scores["psnr_tf"] < 60.0 and -1.0 <= scores["ssim_tf"] <= 1.0
     assert (tmp_path / "rollout.png").stat().st_size > 100
+    # The latent action model scored against the true actions: purity at least the majority share, MI in bits.
+    assert scores["lam_majority_share"] <= scores["lam_purity"] <= 1.0 and scores["lam_mutual_information_bits"] >= 0
+    assert 1 <= scores["lam_codes_used"] <= 8
 
     world = World(WorldConfig(seed=1, radius=40.0, num_landmarks=8))
     world.add_players(2)

@@ -18,7 +18,7 @@ from mpgenie.errors import UsageError
 from mpgenie.models.bc import BCConfig, BCNet, BCPolicy, load_bc, past_indices
 from mpgenie.models.checkpoint import load_payload, save_payload
 from mpgenie.models.idm import IDMConfig, InverseDynamicsModel, predict_actions, window_indices
-from mpgenie.models.idm_train import confusion, scores
+from mpgenie.models.idm_train import confusion, merged_accuracy, scores
 from mpgenie.models.metrics import code_purity, mutual_information
 from mpgenie.models.vpt import PlayerViews, budget_views, observers_of, split_episodes
 from mpgenie.world import World, WorldConfig
@@ -137,6 +137,15 @@ def test_scores_of_a_confusion_matrix() -> None:
     assert s["per_action"]["noop"] == {"precision": 0.5, "recall": 0.5, "support": 2}
     assert s["per_action"]["forward"]["precision"] == pytest.approx(2 / 3, abs=1e-4)
     assert s["per_action"]["jump"] == {"precision": None, "recall": None, "support": 0}
+
+
+def test_invisible_attacks_and_interactions_count_as_noops_when_merged() -> None:
+    truth = np.array([[0, 8, 8, 9, 9, 1]])
+    effect = np.array([[False, True, False, False, True, False]])  # the first attack hit, the second lit a beacon
+    pred = np.array([[9, 0, 0, 0, 0, 1]])
+    # Right: the noop taken for an interaction, the missed attack and interaction (nothing happened), forward.
+    # Wrong: the attack that hit and the interaction that lit a beacon, predicted as noops.
+    assert merged_accuracy(truth, pred, effect) == pytest.approx(4 / 6, abs=1e-4)
 
 
 def test_observers_match_a_loop_over_pairs() -> None:
