@@ -209,6 +209,24 @@ def test_end_to_end_generate_idm_label_bc_play(tmp_path: Path) -> None:
     scored = cli("eval", "idm", "--checkpoint", str(idm), "--data", str(lab), "--confusion-png", str(png))
     assert scored["held_out"]["episodes"] == [1] and 0.0 <= scored["accuracy"] <= 1.0
     assert np.array(scored["confusion"]).sum() == 2 * 30 and png.stat().st_size > 100
+    # The multiplayer option: the other player's view of the player where it sees it.
+    multi = tmp_path / "multi.pt"
+    cli(
+        "train",
+        "idm",
+        "--data",
+        str(lab),
+        "--labelled-hours",
+        "0.1",
+        "--out",
+        str(multi),
+        "--steps",
+        "2",
+        "--observers",
+        "1",
+    )
+    seen = cli("eval", "idm", "--checkpoint", str(multi), "--data", str(lab))
+    assert seen["observers"] == 1 and 0.0 <= seen["share_seen_by_others"] <= 1.0
     first = cli("label", "--idm", str(idm), "--data", str(unlab), "--out", str(labelled))
     assert first["labelled_now"] == 2 and first["skipped"] == 0
     assert cli("label", "--idm", str(idm), "--data", str(unlab), "--out", str(labelled))["skipped"] == 2

@@ -75,11 +75,11 @@ def train_idm(config: IDMTrainConfig, progress: Callable[[int, int, float], None
     indices = episode_indices(config.data)
     train_eps, held_eps = split_episodes(indices)
     views = load_views(config.data, train_eps, "true", config.observers)
-    views = views.subset(budget_views(views, config.labelled_hours, config.seed)) if config.observers == 0 else views
-    if config.observers:  # observers must stay in the set: the budget counts the subjects' views only
-        subjects = budget_views(views, config.labelled_hours, config.seed)
-    else:
-        subjects = np.arange(views.frames.shape[0])
+    subjects = budget_views(views, config.labelled_hours, config.seed)  # the labelled views
+    if config.observers == 0:
+        views, subjects = views.subset(subjects), np.arange(subjects.size)
+    # With observers every training view stays loaded, as the unlabelled video the observers' frames come from: the
+    # budget counts the labels trained on, not the pixels looked at.
     cfg = IDMConfig(resolution=int(views.frames.shape[2]), context=config.context, observers=config.observers)
     model = InverseDynamicsModel(cfg).to(device)
     length = views.frames.shape[1]
