@@ -55,6 +55,12 @@ def test_generate_train_eval_serve(tmp_path: Path) -> None:
         assert np.isfinite(scores[key]), key
     assert scores["train_steps"] == 40 and 5.0 < scores["psnr_tf"] < 60.0 and -1.0 <= scores["ssim_tf"] <= 1.0
     assert (tmp_path / "rollout.png").stat().st_size > 100
+    for who in ("model", "copy"):  # scored on the same frames for the model and the baseline
+        for t in (1, 4):
+            counted = scores[f"consistency_{who}_frames_with_players_t{t}"]
+            assert counted == scores[f"consistency_model_frames_with_players_t{t}"] and 0 <= counted <= 4
+            drawn = scores[f"consistency_{who}_drawn_t{t}"]
+            assert (drawn is None) == (counted == 0) and (drawn is None or 0.0 <= drawn <= 1.0)
 
     world = World(WorldConfig(seed=1, radius=40.0, num_landmarks=8))
     world.add_players(2)
