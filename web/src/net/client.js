@@ -152,6 +152,9 @@ export class ClientState {
 }
 
 const RETRY_MS = [250, 500, 1000, 2000, 4000];
+// Fatal errors after which a fresh ticket may well succeed: the resume token is gone (join anew), or the server is
+// full or saturated for now ("retry later", docs/protocol.md section 9).
+const RETRY_WITH_TICKET = new Set(['resume_failed', 'server_full']);
 
 /**
  * A WebSocket connection to the realtime server. Resumes the same player after a dropped connection (within the
@@ -216,12 +219,12 @@ export class Connection {
         this.pings.delete(msg.t);
         this.pingMs = performance.now() - sent;
       }
-    } else if (msg.type === 'error' && msg.fatal && msg.code !== 'resume_failed') {
+    } else if (msg.type === 'error' && msg.fatal && !RETRY_WITH_TICKET.has(msg.code)) {
       this.finished = true;
     } else if (msg.type === 'bye' && msg.reason !== 'slow') {
       this.finished = true;
     }
-    if (msg.type === 'error' && msg.code === 'resume_failed') this.needsTicket = true; // rejoin when it closes
+    if (msg.type === 'error' && RETRY_WITH_TICKET.has(msg.code)) this.needsTicket = true; // rejoin when it closes
     this.onMessage(msg);
   }
 
@@ -248,7 +251,10 @@ export class Connection {
     const welcome = this.state.welcome;
     if (this.needsTicket) {
       this.needsTicket = false;
-      this.rejoin();
+      const wait = RETRY_MS[Math.min(this.retries, RETRY_MS.length - 1)];
+      this.retries += 1;
+      this.onStatus(`${this.state.errors.at(-1)?.code ?? 'refused'}: joining again in ${wait} ms`);
+      setTimeout(() => this.rejoin(), wait);
       return;
     }
     if (welcome === null) {
