@@ -74,7 +74,9 @@ async def _join_through_the_api(api_url: str, bots: int, world: dict[str, object
         r = await http.post("/v1/auth/login", json={"username": DEMO_ADMIN, "password": DEMO_PASSWORD})
         r.raise_for_status()
         admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        r = await http.post("/v1/sessions", headers=admin, json={"name": "demo", "max_players": bots + HUMAN_SEATS, "world": world})
+        r = await http.post(
+            "/v1/sessions", headers=admin, json={"name": "demo", "max_players": bots + HUMAN_SEATS, "world": world}
+        )
         r.raise_for_status()
         session_id = r.json()["id"]
         await http.post(f"/v1/sessions/{session_id}/start", headers=admin)
@@ -107,9 +109,7 @@ async def _demo(
         bootstrap_admin=f"{DEMO_ADMIN}:{DEMO_PASSWORD}",
         log_level="WARNING",  # the live table is the demo's output
     )
-    platform = await start_platform(
-        api_settings, cfg, ServerSettings(), host, port, api_port, streamer=FrameStreamer()
-    )
+    platform = await start_platform(api_settings, cfg, ServerSettings(), host, port, api_port, streamer=FrameStreamer())
     server = platform.realtime
     assert server is not None and platform.api_url is not None
     console.print(f"API [bold]{platform.api_url}/docs[/]; realtime [bold]{server.url}[/]; Ctrl-C stops")

@@ -91,7 +91,15 @@ def _session() -> tuple[list[bytes], WorldConfig]:
     cfg = WorldConfig(radius=20.0, num_landmarks=4, num_collectibles=24, num_beacons=2, num_hazards=2, seed=3)
     net = _RecordingNet(cfg, seed=1)
     rng = np.random.default_rng(7)
-    choices = [Action.FORWARD, Action.FORWARD, Action.TURN_LEFT, Action.RIGHT, Action.JUMP, Action.INTERACT, Action.ATTACK]
+    choices = [
+        Action.FORWARD,
+        Action.FORWARD,
+        Action.TURN_LEFT,
+        Action.RIGHT,
+        Action.JUMP,
+        Action.INTERACT,
+        Action.ATTACK,
+    ]
 
     def walk(client: SimClient, seq: int) -> int:
         return int(choices[int(rng.integers(len(choices)))])
@@ -119,9 +127,15 @@ def _welcome_with_fixed_token(data: bytes) -> bytes:
 def protocol_fixture() -> dict[str, Any]:
     client: list[tuple[list[Any], msgspec.Struct]] = [
         (["hello", 1, "JWT", None, 0, None, 0], p.Hello(1, "JWT")),
-        (["hello", 1, "", "gSQhnjaEUCEvolxJzfhDaywyR91SL0BI", 17, None, 0], p.Hello(1, "", "gSQhnjaEUCEvolxJzfhDaywyR91SL0BI", 17)),
+        (
+            ["hello", 1, "", "gSQhnjaEUCEvolxJzfhDaywyR91SL0BI", 17, None, 0],
+            p.Hello(1, "", "gSQhnjaEUCEvolxJzfhDaywyR91SL0BI", 17),
+        ),
         (["hello", 1, "JWT", None, 0, ["spectate", 3, None], 5], p.Hello(1, "JWT", None, 0, p.Spectate(3), 5)),
-        (["hello", 1, "JWT", None, 300, ["spectate", None, [0.0, 0.6, -0.8]], 0], p.Hello(1, "JWT", None, 300, p.Spectate(None, (0.0, 0.6, -0.8)))),
+        (
+            ["hello", 1, "JWT", None, 300, ["spectate", None, [0.0, 0.6, -0.8]], 0],
+            p.Hello(1, "JWT", None, 300, p.Spectate(None, (0.0, 0.6, -0.8))),
+        ),
         (["in", 42, 108, 1, 107], p.Input(42, 108, 1, 107)),
         (["in", 70000, 2**33, 9, 65535], p.Input(70000, 2**33, 9, 65535)),
         (["ack", 107], p.Ack(107)),
@@ -229,14 +243,26 @@ def _prediction_scenario() -> dict[str, Any]:
         server._step(a)
     you = p.You(tuple(server.pos[0]), tuple(server.fwd[0]), float(server.height[0]), float(server.vz[0]), 0, 0, False)
     c = client.reconcile(4, you)
-    steps.append({"reconcile": {"ack_seq": 4, "you": _builtins(you)}, "correction": c,
-                  "state": _state(client.pos, client.fwd, client.height, client.vz), "pending": len(client.pending)})
+    steps.append(
+        {
+            "reconcile": {"ack_seq": 4, "you": _builtins(you)},
+            "correction": c,
+            "state": _state(client.pos, client.fwd, client.height, client.vz),
+            "pending": len(client.pending),
+        }
+    )
     pushed = server.pos[0] + np.array([0.03, -0.01, 0.0])  # knocked back 3 m along x
     pushed /= np.linalg.norm(pushed)
     you = p.You(tuple(pushed), tuple(server.fwd[0]), 0.0, 0.0, 0, 0, True)
     c = client.reconcile(5, you)
-    steps.append({"reconcile": {"ack_seq": 5, "you": _builtins(you)}, "correction": c,
-                  "state": _state(client.pos, client.fwd, client.height, client.vz), "pending": len(client.pending)})
+    steps.append(
+        {
+            "reconcile": {"ack_seq": 5, "you": _builtins(you)},
+            "correction": c,
+            "state": _state(client.pos, client.fwd, client.height, client.vz),
+            "pending": len(client.pending),
+        }
+    )
     return {"config": _config(cfg), "steps": steps}
 
 
@@ -259,10 +285,17 @@ def interpolation_fixture() -> dict[str, Any]:
         pushed.append({"tick": msg.tick, "now": now, "table": _table(table)})
         for dt in (0.0, 0.013, 0.031):
             view = interp.sample(now + dt)
-            samples.append({
-                "after": len(pushed), "now": now + dt, "tick": view.tick, "ids": view.ids.tolist(),
-                "pos": view.pos.tolist(), "fwd": view.fwd.tolist(), "height": view.height.tolist(),
-            })
+            samples.append(
+                {
+                    "after": len(pushed),
+                    "now": now + dt,
+                    "tick": view.tick,
+                    "ids": view.ids.tolist(),
+                    "pos": view.pos.tolist(),
+                    "fwd": view.fwd.tolist(),
+                    "height": view.height.tolist(),
+                }
+            )
     knocked = [
         i
         for i in range(1, len(pushed))

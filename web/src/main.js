@@ -199,7 +199,8 @@ class Game {
   sendInput() {
     const st = this.state;
     if (!this.conn.connected || st.snapshot === null || st.player < 0 || this.controls === null) return;
-    this.conn.send(st.pacedInput(this.controls.next(), now()));
+    this.lastAction = this.controls.next();
+    this.conn.send(st.pacedInput(this.lastAction, now()));
   }
 
   own() {
@@ -223,7 +224,15 @@ class Game {
     }
     view.render(st.snapshot ? st.snapshot.tick : 0, own, others, camera, t);
     const centre = own ?? (camera.mode === 'orbit' ? { pos: camera.point, fwd: tangent(camera.point) } : null);
-    drawMinimap($('minimap'), { pos: centre?.pos, fwd: centre?.fwd, others, layout: st.welcome?.layout ?? {}, ownId: st.player });
+    drawMinimap($('minimap'), {
+      pos: centre?.pos,
+      fwd: centre?.fwd,
+      others,
+      layout: st.welcome?.layout ?? {},
+      ownId: st.player,
+      radius: st.cfg.radius,
+      renderDistance: st.cfg.render_distance,
+    });
     this.beaconPrompt(own);
   }
 
@@ -269,6 +278,8 @@ class Game {
       worldModelFps: this.wmRate.hz(),
       resumes: this.conn.resumes,
       seq: st.seq,
+      lastAction: this.lastAction ?? null,
+      held: this.controls ? [...this.controls.held] : [],
       ackSeq: st.ackSeq,
       maxCorrectionM: st.maxCorrectionM,
       messages: this.messages,

@@ -1,7 +1,7 @@
 // The globe inset: the hemisphere around the viewer seen from above (azimuthal projection, heading up), with
 // the players near by, landmarks, beacons and hazards, and the viewer's latitude / longitude on the sphere.
 
-export function drawMinimap(canvas, { pos, fwd, others, layout, ownId }) {
+export function drawMinimap(canvas, { pos, fwd, others, layout, ownId, radius, renderDistance }) {
   const ctx = canvas.getContext('2d');
   const w = canvas.width;
   const r = w / 2 - 6;
@@ -24,7 +24,23 @@ export function drawMinimap(canvas, { pos, fwd, others, layout, ownId }) {
   }
   const right = [fwd[1] * pos[2] - fwd[2] * pos[1], fwd[2] * pos[0] - fwd[0] * pos[2], fwd[0] * pos[1] - fwd[1] * pos[0]];
   const dot = (a, b) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-  const project = (q) => (dot(q, pos) < 0 ? null : [dot(q, right) * r, -dot(q, fwd) * r]);
+  // Azimuthal equidistant around the viewer, out to twice the render distance (at most a hemisphere).
+  const view = renderDistance / radius;
+  const reach = Math.min(Math.PI / 2, 2 * view);
+  const project = (q) => {
+    const angle = Math.acos(Math.max(-1, Math.min(1, dot(q, pos))));
+    if (angle > reach) return null;
+    const x = dot(q, right);
+    const y = dot(q, fwd);
+    const n = Math.hypot(x, y) || 1;
+    return [(x / n) * (angle / reach) * r, (-y / n) * (angle / reach) * r];
+  };
+  ctx.strokeStyle = 'rgba(19,164,201,0.7)';
+  ctx.setLineDash([4, 4]);
+  ctx.beginPath();
+  ctx.arc(0, 0, (Math.min(view, reach) / reach) * r, 0, Math.PI * 2);
+  ctx.stroke();
+  ctx.setLineDash([]);
   const dots = (list, colour, size) => {
     ctx.fillStyle = colour;
     for (const q of list || []) {
@@ -36,7 +52,7 @@ export function drawMinimap(canvas, { pos, fwd, others, layout, ownId }) {
     }
   };
   dots(layout.hazards, '#d62828', 3);
-  dots(layout.landmarks, '#2d6a4f', 2);
+  dots(layout.landmarks, 'rgba(45,106,79,0.7)', 2.5);
   dots(layout.beacons, '#00b4d8', 3.5);
   for (const e of others) {
     const xy = project(e.pos);
@@ -57,7 +73,8 @@ export function drawMinimap(canvas, { pos, fwd, others, layout, ownId }) {
   ctx.restore();
   const lat = (Math.asin(Math.max(-1, Math.min(1, pos[2]))) * 180) / Math.PI;
   const lon = (Math.atan2(pos[1], pos[0]) * 180) / Math.PI;
-  ctx.fillStyle = '#0b2545';
-  ctx.font = '11px system-ui, sans-serif';
-  ctx.fillText(`${lat.toFixed(1)}°, ${lon.toFixed(1)}°`, 6, w - 6);
+  ctx.fillStyle = 'rgba(11,37,69,0.85)';
+  ctx.font = 'bold 11px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  ctx.fillText(`${lat.toFixed(1)}° ${lon.toFixed(1)}°`, w / 2, w - 22);
 }

@@ -23,6 +23,28 @@ function place(obj, unit, radius, lift = 0, fwd = null) {
   orient(obj, unit, fwd);
 }
 
+function skyTexture() {
+  const canvas = document.createElement('canvas');
+  canvas.width = 2;
+  canvas.height = 256;
+  const ctx = canvas.getContext('2d');
+  const g = ctx.createLinearGradient(0, 0, 0, 256);
+  g.addColorStop(0, '#3a7bd5');
+  g.addColorStop(0.55, '#9cc9ec');
+  g.addColorStop(1, '#e8f4fb');
+  ctx.fillStyle = g;
+  ctx.fillRect(0, 0, 2, 256);
+  const tex = new THREE.CanvasTexture(canvas);
+  tex.colorSpace = THREE.SRGBColorSpace;
+  return tex;
+}
+
+/** A deterministic pseudo-random number in [0, 1) for integer k (decorations must not move between reloads). */
+const hash = (k) => {
+  const x = Math.sin(k * 12.9898 + 78.233) * 43758.5453;
+  return x - Math.floor(x);
+};
+
 const lambert = (color, extra = {}) => new THREE.MeshLambertMaterial({ color, flatShading: true, ...extra });
 
 function landmark(kind) {
@@ -102,14 +124,14 @@ function playerModel(id) {
 
 export class WorldView {
   constructor(canvas) {
-    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: true, preserveDrawingBuffer: true });
+    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: true });
     this.renderer.setPixelRatio(Math.min(window.devicePixelRatio, 2));
     this.scene = new THREE.Scene();
-    this.scene.background = new THREE.Color(0x9cc9ec);
+    this.scene.background = skyTexture();
     this.scene.fog = new THREE.Fog(0xcfe6f7, 25, 80);
     this.camera = new THREE.PerspectiveCamera(70, 1, 0.1, 2000);
-    this.scene.add(new THREE.HemisphereLight(0xeaf6ff, 0x5d6d7e, 1.6));
-    this.sun = new THREE.DirectionalLight(0xfff3d6, 1.8);
+    this.scene.add(new THREE.HemisphereLight(0xf2f9ff, 0x8da4b8, 2.4));
+    this.sun = new THREE.DirectionalLight(0xfff1d6, 2.2);
     this.scene.add(this.sun);
     this.players = new Map(); // id -> model
     this.collectibles = [];
@@ -159,7 +181,7 @@ export class WorldView {
         }
       });
       const c = palette[best % palette.length];
-      const n = 0.9 + 0.1 * Math.sin(p.x * 97.1 + p.y * 41.3) * Math.cos(p.z * 73.7 - p.x * 19.9);
+      const n = 0.82 + 0.1 * Math.sin(p.x * 97.1 + p.y * 41.3) * Math.cos(p.z * 73.7 - p.x * 19.9) + 0.08 * hash(i);
       colours.set([c[0] * n, c[1] * n, c[2] * n], i * 3);
       // a gentle relief (below the surface only, so that feet stay on the simulated ground)
       const bump = 0.12 * (1 + Math.sin(p.x * 31 + p.z * 17) * Math.sin(p.y * 23));
@@ -169,6 +191,7 @@ export class WorldView {
     geo.computeVertexNormals();
     world.add(new THREE.Mesh(geo, new THREE.MeshLambertMaterial({ vertexColors: true, flatShading: true })));
 
+    this.decorate(world, R, centres);
     (layout.landmarks || []).forEach((unit, i) => {
       const m = landmark((layout.landmark_kinds || [])[i] ?? 0);
       place(m, unit, R, -0.1);
@@ -215,6 +238,47 @@ export class WorldView {
       }
       place(g, unit, R, 0);
       world.add(g);
+    });
+  }
+
+  /** Small scenery scattered over the planet by biome (instanced: one draw call per kind): tufts in the tundra,
+   * saplings in the pine forest, stones in the rocklands, snow mounds elsewhere. Not part of the simulation. */
+  decorate(world, R, centres) {
+    const count = Math.min(3000, Math.round(4 * Math.PI * R * R * 0.012));
+    const kinds = [
+      { geo: new THREE.SphereGeometry(0.5, 7, 4, 0, Math.PI * 2, 0, Math.PI / 2), mat: lambert(0xf5f9fc), biomes: [0, 2, 5] },
+      { geo: new THREE.ConeGeometry(0.25, 0.6, 4), mat: lambert(0x7d8f5a), biomes: [1] },
+      { geo: new THREE.ConeGeometry(0.6, 1.8, 6), mat: lambert(0x245c3c), biomes: [3] },
+      { geo: new THREE.DodecahedronGeometry(0.45, 0), mat: lambert(0x756c63), biomes: [4, 1] },
+    ];
+    const spots = kinds.map(() => []);
+    const m = new THREE.Matrix4();
+    for (let k = 0; k < count; k += 1) {
+      const z = 2 * hash(3 * k) - 1;
+      const a = 2 * Math.PI * hash(3 * k + 1);
+      const s = Math.sqrt(1 - z * z);
+      const p = [s * Math.cos(a), s * Math.sin(a), z];
+      let best = 0;
+      let bestDot = -2;
+      centres.forEach((c, i) => {
+        const d = p[0] * c[0] + p[1] * c[1] + p[2] * c[2];
+        if (d > bestDot) [bestDot, best] = [d, i];
+      });
+      const kind = kinds.findIndex((kd) => kd.biomes.includes(best % 6));
+      if (kind >= 0) spots[kind].push([p, 0.35 + 0.6 * hash(3 * k + 2)]);
+    }
+    kinds.forEach((kd, i) => {
+      const mesh = new THREE.InstancedMesh(kd.geo, kd.mat, Math.max(1, spots[i].length));
+      mesh.count = spots[i].length;
+      const o = new THREE.Object3D();
+      spots[i].forEach(([p, size], j) => {
+        place(o, p, R, -0.05);
+        o.rotateY(size * 10);
+        o.scale.setScalar(size);
+        o.updateMatrix();
+        mesh.setMatrixAt(j, m.copy(o.matrix));
+      });
+      world.add(mesh);
     });
   }
 
