@@ -98,12 +98,12 @@ function label(text, colour = '#ffffff') {
   ctx.strokeText(text, 64, 34);
   ctx.fillStyle = colour;
   ctx.fillText(text, 64, 34);
-  const sprite = new THREE.Sprite(new THREE.SpriteMaterial({ map: new THREE.CanvasTexture(canvas), depthTest: false }));
+  const sprite = new THREE.Sprite(new THREE.SpriteMaterial({ map: new THREE.CanvasTexture(canvas) }));
   sprite.scale.set(2.4, 0.9, 1);
   return sprite;
 }
 
-function playerModel(id) {
+function playerModel(id, name = `P${id}`) {
   const colour = PLAYER_COLOURS[id % PLAYER_COLOURS.length];
   const g = new THREE.Group();
   const body = new THREE.Mesh(new THREE.CapsuleGeometry(0.45, 0.8, 4, 10), lambert(colour));
@@ -116,7 +116,7 @@ function playerModel(id) {
   const scarf = new THREE.Mesh(new THREE.TorusGeometry(0.38, 0.1, 6, 12), lambert(0xffffff));
   scarf.rotation.x = Math.PI / 2;
   scarf.position.y = 1.32;
-  const tag = label(`P${id}`);
+  const tag = label(name);
   tag.position.y = 2.5;
   g.add(body, head, nose, scarf, tag);
   return g;
@@ -312,7 +312,7 @@ export class WorldView {
       seen.add(e.id);
       let m = this.players.get(e.id);
       if (!m) {
-        m = playerModel(e.id);
+        m = playerModel(e.id, own && e.id === own.id && camera.mode === 'third' ? 'You' : `P${e.id}`);
         this.players.set(e.id, m);
         this.world.add(m);
       }
