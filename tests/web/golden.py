@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,17 @@ def _session() -> tuple[list[bytes], WorldConfig]:
     return net.frames, cfg
 
 
+def _snapshots(frames: list[bytes]) -> Iterator[tuple[bytes, p.Snapshot, np.ndarray]]:
+    """The snapshots among ``frames``, each with its entity table after ``apply_delta``."""
+    tables: dict[int, np.ndarray] = {}
+    for data in frames:
+        msg = p.decode_server(data)
+        if isinstance(msg, p.Snapshot):
+            table = apply_delta(EMPTY_TABLE if msg.base == 0 else tables[msg.base], msg)
+            tables[msg.tick] = table
+            yield data, msg, table
+
+
 def _welcome_with_fixed_token(data: bytes) -> bytes:
     msg = p.decode_server(data)
     assert isinstance(msg, p.Welcome)
@@ -173,15 +185,9 @@ def protocol_fixture() -> dict[str, Any]:
         for data in [frames[0], frames[1], *(p.encode(m) for m in extra)]
     ]
     # The recorded session: every snapshot client 0 received, with its table after apply_delta.
-    tables: dict[int, np.ndarray] = {}
     session = []
     kinds: set[str] = set()
-    for data in frames:
-        msg = p.decode_server(data)
-        if not isinstance(msg, p.Snapshot):
-            continue
-        table = apply_delta(EMPTY_TABLE if msg.base == 0 else tables[msg.base], msg)
-        tables[msg.tick] = table
+    for data, msg, table in _snapshots(frames):
         kinds.update(k for k in ("enter", "moved", "turned", "state", "leave") if getattr(msg, k))
         session.append({"hex": data.hex(), "tick": msg.tick, "table": _table(table)})
     assert kinds == {"enter", "moved", "turned", "state", "leave"}, kinds  # the fixture exercises every record
@@ -241,45 +247,33 @@ def _prediction_scenario() -> dict[str, Any]:
         steps.append({"apply": [seq, a], "state": _state(client.pos, client.fwd, client.height, client.vz)})
     for a in actions[:4]:  # the server applied seq 1..4
         server._step(a)
-    you = p.You(tuple(server.pos[0]), tuple(server.fwd[0]), float(server.height[0]), float(server.vz[0]), 0, 0, False)
-    c = client.reconcile(4, you)
-    steps.append(
-        {
-            "reconcile": {"ack_seq": 4, "you": _builtins(you)},
-            "correction": c,
-            "state": _state(client.pos, client.fwd, client.height, client.vz),
-            "pending": len(client.pending),
-        }
+
+    def reconcile(ack_seq: int, you: p.You) -> None:
+        correction = client.reconcile(ack_seq, you)
+        steps.append(
+            {
+                "reconcile": {"ack_seq": ack_seq, "you": _builtins(you)},
+                "correction": correction,
+                "state": _state(client.pos, client.fwd, client.height, client.vz),
+                "pending": len(client.pending),
+            }
+        )
+
+    reconcile(
+        4, p.You(tuple(server.pos[0]), tuple(server.fwd[0]), float(server.height[0]), float(server.vz[0]), 0, 0, False)
     )
-    pushed = server.pos[0] + np.array([0.03, -0.01, 0.0])  # knocked back 3 m along x
-    pushed /= np.linalg.norm(pushed)
-    you = p.You(tuple(pushed), tuple(server.fwd[0]), 0.0, 0.0, 0, 0, True)
-    c = client.reconcile(5, you)
-    steps.append(
-        {
-            "reconcile": {"ack_seq": 5, "you": _builtins(you)},
-            "correction": c,
-            "state": _state(client.pos, client.fwd, client.height, client.vz),
-            "pending": len(client.pending),
-        }
-    )
+    pushed = server.pos[0] + np.array([0.03, -0.01, 0.0])  # knocked back about 3 m
+    reconcile(5, p.You(tuple(pushed / np.linalg.norm(pushed)), tuple(server.fwd[0]), 0.0, 0.0, 0, 0, True))
     return {"config": _config(cfg), "steps": steps}
 
 
 def interpolation_fixture() -> dict[str, Any]:
     frames, _ = _session()
-    tables: dict[int, np.ndarray] = {}
     pushed = []
     interp = Interpolator(20, 0.1)
     samples = []
-    now = 0.0
     rng = np.random.default_rng(5)
-    for data in frames:
-        msg = p.decode_server(data)
-        if not isinstance(msg, p.Snapshot):
-            continue
-        table = apply_delta(EMPTY_TABLE if msg.base == 0 else tables[msg.base], msg)
-        tables[msg.tick] = table
+    for _, msg, table in _snapshots(frames):
         now = msg.tick * 0.05 + 0.03 + float(rng.random()) * 0.02  # arrival: latency and jitter
         interp.push(msg.tick, table, now)
         pushed.append({"tick": msg.tick, "now": now, "table": _table(table)})
