@@ -218,7 +218,7 @@ def _not_blank(path: Path) -> None:
 
 def test_play_in_the_browser(server: Server, session: tuple[str, Bot], browser: Any) -> None:
     sid, bot = session
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page = browser.new_page(viewport={"width": 960, "height": 540})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{server.api_url}/play/?session={sid}&guest=1")
@@ -281,7 +281,7 @@ def test_play_in_the_browser(server: Server, session: tuple[str, Bot], browser: 
 
 def test_spectate_in_the_browser(server: Server, session: tuple[str, Bot], browser: Any) -> None:
     sid, _bot = session
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page = browser.new_page(viewport={"width": 960, "height": 540})
     page.goto(f"{server.api_url}/play/?session={sid}&guest=1&spectate=1")
     info = _wait(page, "i.mode === 'spectate' && i.connected && i.followId !== null && i.entities.length > 0")
     assert info["player"] == -1
@@ -293,6 +293,26 @@ def test_spectate_in_the_browser(server: Server, session: tuple[str, Bot], brows
     time.sleep(0.3)
     _not_blank(_shot(page, "spectate-orbit.png"))
     page.close()
+
+
+def test_touch_controls(server: Server, session: tuple[str, Bot], browser: Any) -> None:
+    """On a touch screen the page shows on-screen buttons; holding ▲ walks the player on the server."""
+    sid, _bot = session
+    context = browser.new_context(viewport={"width": 800, "height": 600}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{server.api_url}/play/?session={sid}&guest=1")
+    info = _wait(page, "i.connected && i.pos !== null")
+    assert page.is_visible("#touch") and not page.is_visible("#help")
+    before = server.position(sid, info["player"])
+    forward = '#touch [data-code="KeyW"]'
+    page.dispatch_event(forward, "pointerdown")
+    _wait(page, "i.lastAction === 1")  # FORWARD
+    time.sleep(0.5)
+    page.dispatch_event(forward, "pointerup")
+    seq = page.evaluate("window.mpgenie.info().seq")
+    _wait(page, f"i.ackSeq >= {seq}")
+    assert float(np.linalg.norm(server.position(sid, info["player"]) - before)) * R > 0.3
+    context.close()
 
 
 def test_page_is_served_and_built(server: Server) -> None:

@@ -29,6 +29,18 @@ export class Controls {
     window.addEventListener('keyup', (ev) => this.held.delete(ev.code));
     window.addEventListener('blur', () => this.held.clear());
     target.addEventListener('click', () => target.requestPointerLock?.());
+    // On-screen buttons (touch screens): each holds or presses its key while touched.
+    for (const button of document.querySelectorAll('#touch [data-code]')) {
+      const code = button.dataset.code;
+      button.addEventListener('pointerdown', (ev) => {
+        ev.preventDefault();
+        this.down({ code, repeat: false, target: button, preventDefault() {} });
+      });
+      const up = () => this.held.delete(code);
+      button.addEventListener('pointerup', up);
+      button.addEventListener('pointerleave', up);
+      button.addEventListener('pointercancel', up);
+    }
     document.addEventListener('mousemove', (ev) => {
       if (document.pointerLockElement === target) this.turn -= ev.movementX * 0.004;
     });

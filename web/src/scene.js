@@ -136,6 +136,7 @@ export class WorldView {
     this.players = new Map(); // id -> model
     this.collectibles = [];
     this.beacons = [];
+    this.landmarks = [];
     this.world = null;
     this.resize();
     window.addEventListener('resize', () => this.resize());
@@ -192,11 +193,13 @@ export class WorldView {
     world.add(new THREE.Mesh(geo, new THREE.MeshLambertMaterial({ vertexColors: true, flatShading: true })));
 
     this.decorate(world, R, centres);
-    (layout.landmarks || []).forEach((unit, i) => {
+    // Spawn points sit at landmarks: a landmark the camera is inside of is hidden (see render).
+    this.landmarks = (layout.landmarks || []).map((unit, i) => {
       const m = landmark((layout.landmark_kinds || [])[i] ?? 0);
       place(m, unit, R, -0.1);
       m.rotateY(i * 1.7);
       world.add(m);
+      return m;
     });
     const gem = new THREE.OctahedronGeometry(0.45);
     this.collectibles = (layout.collectibles || []).map((unit) => {
@@ -325,6 +328,7 @@ export class WorldView {
       }
     }
     this.aim(camera, own, nowS);
+    for (const m of this.landmarks) m.visible = m.position.distanceTo(this.camera.position) > 2.6;
     this.renderer.render(this.scene, this.camera);
   }
 
