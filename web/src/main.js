@@ -12,6 +12,7 @@ const api = new Api('');
 const view = new WorldView($('view'));
 const params = new URLSearchParams(location.search);
 const WM_FPS = 10;
+const PLAYER_HELP = $('help').innerHTML;
 const MAX_CATCH_UP = 3; // inputs sent at once when the page fell behind its input clock // world-model frames asked for per second when the view is on
 const now = () => performance.now() / 1000;
 
@@ -63,8 +64,11 @@ class Game {
     this.pingTimer = setInterval(() => this.conn.ping(), 1000);
     this.hudTimer = setInterval(() => this.hud(), 250);
     this.scheduleInput(now());
-    $('wm').hidden = !frames;
+    $('wm').hidden = !frames || spectator; // the server draws world-model frames for players only
     $('spectate-bar').hidden = !spectator;
+    $('help').innerHTML = spectator
+      ? '<b>◀ ▶</b> follow another player · <b>orbit here</b> watches the spot · <b>H</b> help · <b>Esc</b> lobby'
+      : PLAYER_HELP;
   }
 
   status(text) {
