@@ -96,7 +96,8 @@ class _Connection(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
         if kind == WSMsgType.BINARY and frame.fin:
-            self.core.on_message(self, frame.get_payload_as_bytes(), time.monotonic())
+            # A view of picows's read buffer, valid during this call: the core decodes it and keeps no reference.
+            self.core.on_message(self, frame.get_payload_as_memoryview(), time.monotonic())
         elif kind == WSMsgType.CLOSE:
             # Not send_close: for a Close without a status code it would write code 0, which RFC 6455 forbids on
             # the wire (browsers and Node's ws then report 1006 instead of a clean close).
