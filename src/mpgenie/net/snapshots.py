@@ -113,7 +113,7 @@ class SentViews:
         self.offsets = [np.zeros(1, dtype=np.int64)] * depth
 
     def record(self, tick: int, uids: NDArray[np.int64], ids: NDArray[np.int64], offsets: NDArray[np.int64]) -> None:
-        """Row ``r`` of this tick's batch went to connection ``uids[r]``; its ids are ``ids[offsets[r]:offsets[r+1]]``."""
+        """Row ``r`` of this tick's batch went to connection ``uids[r]``: ``ids[offsets[r]:offsets[r + 1]]``."""
         k = tick % self.depth
         order = np.argsort(uids, kind="stable")
         self.ticks[k], self.uids[k], self.rows[k], self.ids[k], self.offsets[k] = tick, uids[order], order, ids, offsets
