@@ -608,10 +608,15 @@ class ServerCore:
         now = self.now
         conns = []
         skipped = 0
+        fine = min(s.slow_backlog_bytes, s.max_send_backlog_bytes)
         for c in list(self.conns.values()):
             if c.closed:
                 continue
             backlog = c.peer.backlog()
+            if backlog <= fine and c.behind_since is None:  # the usual case, first
+                if c.session is not None or c.spectate is not None:
+                    conns.append(c)
+                continue
             if backlog > s.slow_backlog_bytes:
                 if c.behind_since is None:
                     c.behind_since = now

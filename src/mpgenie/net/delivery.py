@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 
 from mpgenie.net import protocol as p
 from mpgenie.net.connections import Conn, PlayerSession
-from mpgenie.net.snapshots import build_deltas_flat, segments
-from mpgenie.net.snapwire import encode_snapshots
+from mpgenie.net.snapshots import segments
+from mpgenie.net.snapwire import encode_delta_frames
 from mpgenie.world.events import AttackHit, BeaconActivated, GameplayEvent, HazardHit, Pickup, Respawn
 from mpgenie.world.simulation import World
 
@@ -125,9 +125,10 @@ def deliver(
 
 
 def views(core: ServerCore, conns: list[Conn], players: NDArray[np.int64]) -> tuple[NDArray[np.int64], ...]:
-    """The entity ids each connection sees this tick, flat (row, id) sorted by row then id: a player's area of
-    interest (the world keeps it; ``players[r]`` is connection ``r``'s player, -1 for a spectator), or what is
-    within ``render_distance`` of a spectator's view point (which follows its player while that one stays)."""
+    """The entity ids each connection sees this tick, flat: (ids, offsets per connection), each view sorted. A
+    player's view is its area of interest (the world keeps it; ``players[r]`` is connection ``r``'s player, -1 for a
+    spectator); a spectator's, what is within ``render_distance`` of its view point (which follows its player
+    while that one stays)."""
     w = core.world
     aoi = w.aoi
     num = len(conns)
@@ -155,22 +156,23 @@ def views(core: ServerCore, conns: list[Conn], players: NDArray[np.int64]) -> tu
         lengths[spec_rows] = np.diff(near.indptr)
         source = np.concatenate([source, near.indices.astype(np.int64)])
     ids = source[segments(starts, lengths)]
-    out_rows = np.repeat(np.arange(num, dtype=np.int64), lengths)
-    keys = out_rows * (int(core.history.q.shape[1]) + 1) + ids
+    rows_of = np.repeat(np.arange(num, dtype=np.int64), lengths)
+    keys = rows_of * (int(core.history.q.shape[1]) + 1) + ids
     if keys.size > 1 and not np.all(keys[1:] > keys[:-1]):
-        order = np.argsort(keys)
-        out_rows, ids = out_rows[order], ids[order]
-    return out_rows, ids
+        ids = ids[np.argsort(keys)]  # by row, then id: rows stay where they were
+    offsets = np.zeros(num + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return ids, offsets
 
 
 def send_snapshots(core: ServerCore, conns: list[Conn]) -> tuple[int, int, float, float]:
     """Send each of ``conns`` (joined, open) its snapshot of this tick, then its queued events.
 
-    Everything per client is gathered in one pass over the connections, the deltas are built for all at once
-    (:func:`~mpgenie.net.snapshots.build_deltas_flat`) and every frame is written in one compiled pass
-    (:mod:`mpgenie.net.snapwire`); the loop left per client is its socket write.
+    Everything per client is gathered in one pass over the connections; every client's delta and frame are then
+    written in one compiled pass (:func:`~mpgenie.net.snapwire.encode_delta_frames`), so the loop left per client
+    is its socket write.
 
-    Returns (snapshots sent, bytes sent, seconds building the deltas, seconds encoding and sending)."""
+    Returns (snapshots sent, bytes sent, seconds building the deltas and frames, seconds sending)."""
     t = core.world.tick
     w = core.world
     history = core.history
@@ -189,15 +191,23 @@ def send_snapshots(core: ServerCore, conns: list[Conn]) -> tuple[int, int, float
     current = views(core, conns, players)
     in_history = (acked > 0) & (history.ticks[acked % history.depth] == acked)
     base_ticks, baselines = core.sent_views.baselines(np.where(in_history, acked, 0), uids)
-    batch = build_deltas_flat(history, t, num, current, base_ticks, baselines)  # type: ignore[arg-type]
-    core.sent_views.record(t, uids, batch.view_ids, batch.view_offsets)
-    t1 = time.perf_counter()
     is_player = players >= 0
     pl = np.where(is_player, players, 0)
     you_float = np.concatenate([w.pos[pl], w.fwd[pl], w.height[pl, None], w.vz[pl, None]], axis=1)
     you_ints = np.stack([w.score[pl], w.deaths[pl], w.teleported[pl]], axis=1).astype(np.int64)
-    ints = np.stack([base_ticks, cols[:, 3], cols[:, 4], is_player], axis=1)
-    data, off = encode_snapshots(t, ints, you_float, you_ints, batch.buffers, batch.offsets)
+    ack = np.stack([cols[:, 3], cols[:, 4], is_player], axis=1)
+    data, off, (records, record_bytes, full_bytes) = encode_delta_frames(
+        history.q,
+        t,
+        base_ticks,
+        current,
+        baselines,
+        ack,
+        you_float,
+        you_ints,  # type: ignore[arg-type]
+    )
+    core.sent_views.record(t, uids, *current)
+    t1 = time.perf_counter()
     slot = t % history.depth
     events_bytes = 0
     for r, c in enumerate(conns):
@@ -209,7 +219,7 @@ def send_snapshots(core: ServerCore, conns: list[Conn]) -> tuple[int, int, float
     m = core.metrics
     m.messages_out.labels("snap").inc(num)
     m.bytes_out.inc(off[num])
-    m.entity_updates.inc(batch.num_entity_records)
-    m.entity_bytes_sent += batch.record_bytes
-    m.entity_bytes_full += batch.full_bytes
+    m.entity_updates.inc(records)
+    m.entity_bytes_sent += record_bytes
+    m.entity_bytes_full += full_bytes
     return num, off[num] + events_bytes, t1 - t0, time.perf_counter() - t1

@@ -41,6 +41,7 @@ from picows import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, Counter
 
+from mpgenie.net import snapwire
 from mpgenie.net.connections import ServerSettings
 from mpgenie.net.core import ServerCore
 from mpgenie.net.router import SessionRouter
@@ -341,6 +342,7 @@ def _by_label(counter: Counter, label: str) -> dict[str, float]:
 
 def _warm_up(cfg: WorldConfig) -> None:
     """Load the compiled kernels on a throwaway world, so the first real tick is not 1 s late."""
+    snapwire.warm_up()
     world = World(cfg)
     world.add_players(4)
     for _ in range(3):

@@ -139,7 +139,8 @@ class SentViews:
         self, base_ticks: NDArray[np.int64], uids: NDArray[np.int64]
     ) -> tuple[NDArray[np.int64], tuple[NDArray[np.int64], NDArray[np.int64]]]:
         """For connections ``uids`` wanting deltas against ``base_ticks`` (0: full): the base ticks that hold (0
-        where this log no longer has the connection's view of that tick) and the baseline views, flat (row, id)."""
+        where this log no longer has the connection's view of that tick) and the baseline views, flat: (ids,
+        offsets per connection)."""
         num = uids.shape[0]
         base = base_ticks.copy()
         starts = np.zeros(num, dtype=np.int64)
@@ -157,7 +158,9 @@ class SentViews:
             sources.append(self.ids[tick % self.depth])
             shift += sources[-1].shape[0]
         ids = np.concatenate(sources)[segments(starts, lengths)] if sources else EMPTY_IDS
-        return base, (np.repeat(np.arange(num, dtype=np.int64), lengths), ids)
+        offsets = np.zeros(num + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return base, (ids, offsets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,35 +254,18 @@ def build_deltas(
 ) -> DeltaBatch:
     """Deltas for every client: ``current[r]`` ids seen now, ``baselines[r]`` ids of its baseline snapshot taken
     at ``base_ticks[r]`` (an empty array and tick 0 for a full snapshot). Baseline ticks must be in ``history``.
-    The per-client form of :func:`build_deltas_flat`."""
-    key_space = int(history.q.shape[1]) + 1
-    _, cur_rows, cur_ids = _flatten(current, key_space)
-    _, base_rows, base_ids = _flatten(baselines, key_space)
-    return build_deltas_flat(history, tick, len(current), (cur_rows, cur_ids), base_ticks, (base_rows, base_ids))
 
-
-def build_deltas_flat(
-    history: StateHistory,
-    tick: int,
-    num: int,
-    current: tuple[NDArray[np.int64], NDArray[np.int64]],
-    base_ticks: NDArray[np.int64],
-    baselines: tuple[NDArray[np.int64], NDArray[np.int64]],
-) -> DeltaBatch:
-    """Deltas for ``num`` clients from their views as flat (row, id) pairs sorted by row then id: ``current`` the
-    ids each client sees now, ``baselines`` the ids of its baseline snapshot taken at ``base_ticks[row]`` (none
-    and tick 0 for a full snapshot). Baseline ticks must be in ``history``.
-
+    The readable NumPy statement of the delta rules: the server writes its frames with the compiled
+    :func:`~mpgenie.net.snapwire.encode_delta_frames`, which tests/net/test_snapwire.py checks against this.
     What changed between a baseline tick and now does not depend on who is looking, and clients share a handful
     of baseline ticks (the last few), so changes are computed per (baseline tick, slot) and only looked up per
     (client, entity) pair; records are gathered from per-slot records of this tick.
     """
+    num = len(current)
     q_now = history.q[tick % history.depth]
     key_space = int(history.q.shape[1]) + 1
-    cur_rows, cur_ids = current
-    base_rows, base_ids = baselines
-    cur_keys = cur_rows * key_space + cur_ids
-    base_keys = base_rows * key_space + base_ids
+    cur_keys, cur_rows, cur_ids = _flatten(current, key_space)
+    base_keys, base_rows, base_ids = _flatten(baselines, key_space)
     kept = _member(cur_keys, base_keys)
     still = _member(base_keys, cur_keys)
 
