@@ -199,7 +199,11 @@ class ServerCore:
             if s is None:
                 self._reject(conn, "not_joined", "send hello (as a player) before input", now)
                 return
-            self._on_ack(conn, msg.ack)
+            ack = msg.ack  # _on_ack's rule, inline on this path
+            if ack == 0:
+                conn.acked = 0
+            elif ack > conn.acked and conn.sent_ticks[ack % len(conn.sent_ticks)] == ack:
+                conn.acked = ack
             verdict = s.validator.check_typed(msg.seq, msg.tick, msg.action, now)
             if verdict is not ACCEPT:
                 self._reject(conn, str(verdict.reason), verdict.detail, now)
@@ -556,11 +560,16 @@ class ServerCore:
         self.expire(now)
         w = self.world
         actions = np.zeros(w.num_slots, dtype=np.int8)
+        movers: list[int] = []
+        chosen: list[int] = []
         waited: list[float] = []  # seconds each applied input waited in the server for its tick
         for s in self.by_player.values():
             if s.inputs:
-                s.ack_seq, actions[s.player], arrived = s.inputs.popleft()
+                s.ack_seq, action, arrived = s.inputs.popleft()
+                movers.append(s.player)
+                chosen.append(action)
                 waited.append(now - arrived)
+        actions[movers] = chosen
         self.metrics.input_wait.observe_many(waited)
         t0 = time.perf_counter()
         result = w.step(actions)

@@ -124,7 +124,9 @@ def deliver(
         c.spectator_next_event += 1
 
 
-def views(core: ServerCore, conns: list[Conn], players: NDArray[np.int64]) -> tuple[NDArray[np.int64], ...]:
+def views(
+    core: ServerCore, conns: list[Conn], players: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The entity ids each connection sees this tick, flat: (ids, offsets per connection), each view sorted. A
     player's view is its area of interest (the world keeps it; ``players[r]`` is connection ``r``'s player, -1 for a
     spectator); a spectator's, what is within ``render_distance`` of its view point (which follows its player
@@ -204,7 +206,7 @@ def send_snapshots(core: ServerCore, conns: list[Conn]) -> tuple[int, int, float
         baselines,
         ack,
         you_float,
-        you_ints,  # type: ignore[arg-type]
+        you_ints,
     )
     core.sent_views.record(t, uids, *current)
     t1 = time.perf_counter()

@@ -93,8 +93,8 @@ class InputRateLimiter:
         self._at: float | None = None
 
     def allow(self, now: float) -> bool:
-        if self._at is not None:
-            self._tokens = min(self.capacity, self._tokens + max(0.0, now - self._at) * self.rate)
+        if self._at is not None and now > self._at:  # refill for the time since the last input
+            self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
         self._at = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0
