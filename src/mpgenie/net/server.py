@@ -85,9 +85,11 @@ class _Connection(WSListener):
         super().__init__()
         self.core = core
         self.transport: WSTransport | None = None
+        self._raw: asyncio.Transport | None = None  # the transport's socket side, asked for its backlog every tick
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        self._raw = transport.underlying_transport
         sock = transport.underlying_transport.get_extra_info("socket")
         if sock is not None:  # bound the kernel's send queue: a client that stops reading cannot park megabytes
             with contextlib.suppress(OSError):
@@ -111,7 +113,7 @@ class _Connection(WSListener):
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.core.on_disconnect(self, time.monotonic())
-        self.transport = None  # break the listener <-> transport cycle (see the module notes on gc.freeze)
+        self.transport = self._raw = None  # break the listener <-> transport cycle (see the module notes on gc.freeze)
 
     # Peer
     def send(self, data: bytes) -> None:
@@ -119,9 +121,7 @@ class _Connection(WSListener):
             self.transport.send(WSMsgType.BINARY, data)
 
     def backlog(self) -> int:
-        if self.transport is None:
-            return 0
-        return int(self.transport.underlying_transport.get_write_buffer_size())
+        return 0 if self._raw is None else self._raw.get_write_buffer_size()
 
     def close(self, code: int, reason: str, abort: bool = False) -> None:
         """Send the Close frame, then either drop the connection (``abort``) or close gracefully.
