@@ -30,44 +30,35 @@ def _put_be(out: NDArray[np.uint8], i: int, v: int, n: int) -> int:
 
 
 @njit(cache=True)
+def _tagged(out: NDArray[np.uint8], i: int, tag: int, v: int, n: int) -> int:
+    """A MessagePack type byte, then ``n`` bytes of ``v`` big-endian."""
+    out[i] = tag
+    return _put_be(out, i + 1, v, n)
+
+
+@njit(cache=True)
 def _put_int(out: NDArray[np.uint8], i: int, v: int) -> int:
     """A MessagePack integer in the smallest form (as msgspec writes it)."""
-    if v >= 0:
-        if v < 128:
-            out[i] = v
-            return i + 1
-        if v < 256:
-            out[i] = 0xCC
-            return _put_be(out, i + 1, v, 1)
-        if v < 65536:
-            out[i] = 0xCD
-            return _put_be(out, i + 1, v, 2)
-        if v < 4294967296:
-            out[i] = 0xCE
-            return _put_be(out, i + 1, v, 4)
-        out[i] = 0xCF
-        return _put_be(out, i + 1, v, 8)
-    if v >= -32:
+    if 0 <= v < 128 or -32 <= v < 0:  # positive / negative fixint: the value is the byte
         out[i] = v & 0xFF
         return i + 1
+    if v >= 0:
+        if v < 256:
+            return _tagged(out, i, 0xCC, v, 1)
+        if v < 65536:
+            return _tagged(out, i, 0xCD, v, 2)
+        return _tagged(out, i, 0xCE, v, 4) if v < 4294967296 else _tagged(out, i, 0xCF, v, 8)
     if v >= -128:
-        out[i] = 0xD0
-        return _put_be(out, i + 1, v, 1)
+        return _tagged(out, i, 0xD0, v, 1)
     if v >= -32768:
-        out[i] = 0xD1
-        return _put_be(out, i + 1, v, 2)
-    if v >= -2147483648:
-        out[i] = 0xD2
-        return _put_be(out, i + 1, v, 4)
-    out[i] = 0xD3
-    return _put_be(out, i + 1, v, 8)
+        return _tagged(out, i, 0xD1, v, 2)
+    return _tagged(out, i, 0xD2, v, 4) if v >= -2147483648 else _tagged(out, i, 0xD3, v, 8)
 
 
 @njit(cache=True)
 def _put_float(out: NDArray[np.uint8], i: int, bits: int) -> int:
     """A MessagePack float64 from its IEEE bit pattern (as int64)."""
-    out[i] = 0xCB
-    return _put_be(out, i + 1, bits, 8)
+    return _tagged(out, i, 0xCB, bits, 8)
 
 
 @njit(cache=True)
@@ -80,14 +71,10 @@ def _put_le(out: NDArray[np.uint8], i: int, v: int, n: int) -> int:
 
 @njit(cache=True)
 def _bin_header(out: NDArray[np.uint8], i: int, n: int) -> int:
+    """A MessagePack ``bin`` header for ``n`` bytes (bin8, bin16 or bin32)."""
     if n < 256:
-        out[i] = 0xC4
-        return _put_be(out, i + 1, n, 1)
-    if n < 65536:
-        out[i] = 0xC5
-        return _put_be(out, i + 1, n, 2)
-    out[i] = 0xC6
-    return _put_be(out, i + 1, n, 4)
+        return _tagged(out, i, 0xC4, n, 1)
+    return _tagged(out, i, 0xC5, n, 2) if n < 65536 else _tagged(out, i, 0xC6, n, 4)
 
 
 @njit(cache=True)
