@@ -1,18 +1,20 @@
 """Delta snapshots in the Quake 3 tradition, computed for every client of a tick in one batch.
 
 Server side: :class:`StateHistory` keeps the quantized state of every slot for the last ``depth`` ticks (a ring
-of ``(depth, slots, fields)`` int32). :func:`build_deltas` takes, for each client, the entity ids it sees now and
-the ids it saw in the snapshot it last acknowledged (its baseline), and produces the packed enter / moved /
-turned / state / leave records of all clients at once with a dozen NumPy passes over (client, entity) keys, so
-the per-client Python work left is slicing bytes. A slot that now holds a different player than in the baseline
-(its generation changed) is re-sent as ``enter``.
+of ``(depth, slots, fields)`` int32), :class:`SentViews` the ids each connection was sent in those ticks (its
+possible baselines). :func:`build_deltas` takes, for each client, the entity ids it sees now and the ids it saw in
+the snapshot it last acknowledged (its baseline), and produces the packed enter / moved / turned / state / leave
+records of all clients at once with a dozen NumPy passes over (client, entity) keys. A slot that now holds a
+different player than in the baseline (its generation changed) is re-sent as ``enter``. It is the readable
+statement of these rules; the server writes the same records, and whole frames, with the compiled
+:mod:`mpgenie.net.snapwire`, tested against it.
 
 Client side: :func:`apply_delta` rebuilds a snapshot's entity table from its baseline's table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -170,12 +172,6 @@ class DeltaBatch:
     buffers: tuple[NDArray[np.uint8], ...]  # enter, moved, turned, state, leave (the records' bytes)
     offsets: NDArray[np.int64]  # (5, clients + 1): byte offsets of client rows in each buffer
     full_bytes: int = 0  # what the entity records would take as full snapshots (every entity as ENTER)
-    view_ids: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    view_offsets: NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
-
-    def view(self, row: int) -> NDArray[np.int64]:
-        """Client ``row``'s current view, sorted: the baseline ids of this snapshot."""
-        return self.view_ids[self.view_offsets[row] : self.view_offsets[row + 1]]
 
     @property
     def record_bytes(self) -> int:
@@ -293,8 +289,6 @@ def build_deltas(
         tuple(np.ascontiguousarray(arr).view(np.uint8) for arr, _ in parts),
         np.stack([_offsets(rows, num, arr.dtype.itemsize) for arr, rows in parts]),
         int(cur_ids.shape[0]) * ENTER.itemsize,
-        cur_ids,
-        _offsets(cur_rows, num, 1),
     )
 
 

@@ -1,14 +1,16 @@
-"""Every client's snapshot frame of one tick, written as MessagePack in one compiled pass. Compiled with Numba.
+"""Every client's delta and whole snapshot frame of one tick, written as MessagePack in one pass. Compiled with Numba.
 
-A busy tick sends a thousand snapshots; building a :class:`~mpgenie.net.protocol.Snapshot` and a
-:class:`~mpgenie.net.protocol.You` struct per client and encoding each with msgspec costs a dozen Python steps per
-client, more than the batched delta build that produced their contents. :func:`encode_snapshots` writes all the
-frames into one buffer instead (one offset per client), so what is left per client is slicing its bytes and the
-socket write.
+A busy tick sends a thousand snapshots. Computing the deltas in NumPy passes over (client, entity) keys, then
+building a :class:`~mpgenie.net.protocol.You` and a :class:`~mpgenie.net.protocol.Snapshot` struct per client and
+encoding each with msgspec, cost more than everything else the tick does. :func:`encode_delta_frames` does it all
+in one compiled pass instead: per client, a merge of its sorted view with its sorted baseline counts and then
+writes the records, straight into the ``bin`` fields of its frame, every frame in one buffer (an offset per
+client), so what is left per client in Python is slicing its bytes and the socket write.
 
-The bytes are exactly msgspec's encoding of the same ``Snapshot`` (an 11-element array tagged ``"snap"``, integers
-in their smallest MessagePack form, floats as float64, records as ``bin``): docs/protocol.md stays the contract and
-msgspec the specification; tests/net/test_snapwire.py checks the two agree, property-tested against msgspec.
+The rules are :func:`mpgenie.net.snapshots.build_deltas`'s and the bytes exactly msgspec's encoding of the
+``Snapshot`` it makes (an 11-element array tagged ``"snap"``, integers in their smallest MessagePack form, floats
+as float64, records little-endian in ``bin``): docs/protocol.md stays the contract, the NumPy function and msgspec
+the specification; tests/net/test_snapwire.py checks byte for byte that they agree, property-tested.
 """
 
 from __future__ import annotations
