@@ -56,7 +56,7 @@ demo: $(STAMP) web
 
 # The Numba kernels run compiled in the main run (coverage cannot see inside); their tests run again with the JIT
 # off so that their Python path counts. Then one combined report, gated at fail_under (pyproject.toml).
-KERNEL_TESTS := tests/world/test_spatial.py tests/world/test_kinematics.py tests/render
+KERNEL_TESTS := tests/world/test_spatial.py tests/world/test_kinematics.py tests/net/test_snapwire.py tests/render
 
 test: $(STAMP) web chromium web-test
 	$(BIN)/ruff check src tests
