@@ -8,6 +8,15 @@
 # Checked by tests/deploy/test_dockerfile.py with hadolint (warnings fail the test).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- web: the browser client (web/), built by Vite into the package's web_static/ (served at /play/) ---------------
+FROM ${NODE_IMAGE} AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build
 
 # ---- build: a virtual environment with the package and the extras asked for -------------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -27,6 +36,7 @@ WORKDIR /src
 # Metadata first: the dependency layer is rebuilt only when pyproject.toml changes, not on every source edit.
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY --from=web /src/src/mpgenie/web_static ./src/mpgenie/web_static
 # The server needs only the package's own dependencies; `scale` (Ray) and `learn` (PyTorch) are opt-in.
 # DL3013 (pin versions in pip) is ignored for this one step: hadolint takes the local path `.[extras]` for a
 # package name; what it installs is this source tree, whose dependency bounds pyproject.toml sets (torch is pinned).

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,scale,learn,agents
 
-.PHONY: demo test deploy-check bench lint venv clean
+.PHONY: demo test deploy-check bench lint venv clean web web-test chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,36 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+# The browser client (web/): npm's packages exactly as package-lock.json says (`npm ci`, again only when the lock
+# changes), then Vite builds the page into the Python package (src/mpgenie/web_static, served at /play/, listed as
+# package data and kept out of git), again whenever a source is newer than the build.
+WEB_SOURCES := web/index.html web/vite.config.js web/package.json $(shell find web/src -type f 2>/dev/null)
+WEB_BUILT := src/mpgenie/web_static/index.html
+NPM_STAMP := web/node_modules/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(NPM_STAMP): web/package-lock.json
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+$(WEB_BUILT): $(NPM_STAMP) $(WEB_SOURCES)
+	cd web && npm run build --silent
+
+web: $(WEB_BUILT)
+
+# The JS tests (node's test runner) against the golden fixtures that tests/web/golden.py writes from the Python code.
+web-test: $(NPM_STAMP)
+	cd web && npm test --silent
+
+# Headless Chromium for the browser tests: Debian's packages, installed once (never a browser download).
+chromium:
+	@test -x /usr/bin/chromium || ($(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
 DEMO_SECONDS ?= 120
 
 # The realtime server with bots on localhost; Ctrl-C stops it earlier (DEMO_SECONDS=0: until Ctrl-C).
-demo: $(STAMP)
+demo: $(STAMP) web
 	$(BIN)/mpgenie generate --episodes 2 --players 6 --steps 200 --out out/sample-dataset
 	$(BIN)/mpgenie dataset check out/sample-dataset
 	$(BIN)/mpgenie dataset stats out/sample-dataset --preview out/sample-dataset/preview.png
@@ -30,9 +56,9 @@ demo: $(STAMP)
 
 # The Numba kernels run compiled in the main run (coverage cannot see inside); their tests run again with the JIT
 # off so that their Python path counts. Then one combined report, gated at fail_under (pyproject.toml).
-KERNEL_TESTS := tests/world/test_spatial.py tests/world/test_kinematics.py tests/render
+KERNEL_TESTS := tests/world/test_spatial.py tests/world/test_kinematics.py tests/net/test_snapwire.py tests/render
 
-test: $(STAMP)
+test: $(STAMP) web chromium web-test
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy src/mpgenie/world src/mpgenie/net
@@ -59,4 +85,4 @@ lint: $(STAMP)
 	$(BIN)/bandit -q -c pyproject.toml -r src
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build src/*.egg-info web/node_modules src/mpgenie/web_static

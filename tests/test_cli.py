@@ -111,6 +111,7 @@ def test_demo_serves_bots_and_stops_cleanly() -> None:
     assert f"ws://127.0.0.1:{port}/ws" in result.stdout
     assert "players connected" in result.stdout and "shut down cleanly" in result.stdout
     assert "joined via API tickets" in result.stdout
+    assert "/play/?session=" in result.stdout  # the browser client's link into the demo's session
 
 
 def test_serve_stops_gracefully_on_sigterm(tmp_path) -> None:  # type: ignore[no-untyped-def]

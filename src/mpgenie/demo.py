@@ -23,6 +23,7 @@ from rich.table import Table
 
 from mpgenie.api.settings import Settings
 from mpgenie.errors import UsageError
+from mpgenie.genie.streamer import FrameStreamer
 from mpgenie.net.bots import BotSwarm
 from mpgenie.net.connections import ServerSettings
 from mpgenie.net.core import ServerCore
@@ -31,6 +32,7 @@ from mpgenie.platform import start_platform, stop_platform
 from mpgenie.world.config import WorldConfig
 
 WORLD_EVENT_EVERY_S = 10.0
+HUMAN_SEATS = 8  # seats of the demo session left for people joining from the browser (/play)
 DEMO_ADMIN = "demo-admin"
 # bandit B105: a throw-away database in a temporary directory; nothing else uses it
 DEMO_PASSWORD = "demo-password"  # nosec B105
@@ -72,7 +74,9 @@ async def _join_through_the_api(api_url: str, bots: int, world: dict[str, object
         r = await http.post("/v1/auth/login", json={"username": DEMO_ADMIN, "password": DEMO_PASSWORD})
         r.raise_for_status()
         admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        r = await http.post("/v1/sessions", headers=admin, json={"name": "demo", "max_players": bots, "world": world})
+        r = await http.post(
+            "/v1/sessions", headers=admin, json={"name": "demo", "max_players": bots + HUMAN_SEATS, "world": world}
+        )
         r.raise_for_status()
         session_id = r.json()["id"]
         await http.post(f"/v1/sessions/{session_id}/start", headers=admin)
@@ -105,12 +109,13 @@ async def _demo(
         bootstrap_admin=f"{DEMO_ADMIN}:{DEMO_PASSWORD}",
         log_level="WARNING",  # the live table is the demo's output
     )
-    platform = await start_platform(api_settings, cfg, ServerSettings(), host, port, api_port)
+    platform = await start_platform(api_settings, cfg, ServerSettings(), host, port, api_port, streamer=FrameStreamer())
     server = platform.realtime
     assert server is not None and platform.api_url is not None
     console.print(f"API [bold]{platform.api_url}/docs[/]; realtime [bold]{server.url}[/]; Ctrl-C stops")
     session_id, url, tickets = await _join_through_the_api(platform.api_url, bots, world)
     console.print(f"session {session_id[:8]} made through the API; {bots} bots joined via API tickets")
+    console.print(f"play in a browser: [bold]{platform.api_url}/play/?session={session_id}&guest=1[/]")
     swarm = BotSwarm(url, bots, seed=seed, tickets=tickets)
     await swarm.connect_all()
     runner = asyncio.ensure_future(swarm.run())

@@ -84,6 +84,7 @@ async def test_trusted_proxies_give_the_right_most_untrusted_hop(configured: Any
             "198.51.100.7, not-an-ip": "127.0.0.1",  # unparsable: the peer
             "x" * 300: "127.0.0.1",
             "10.9.9.9": "10.9.9.9",  # only proxies: the left-most made the request
+            "fe80::1%" + "z" * 200: ("fe80::1%" + "z" * 200)[:64],  # a scope id of any length, fitted to the column
         }
         for i, header in enumerate(cases):
             r = await api.client.post(
@@ -106,7 +107,6 @@ def test_forwarded_client_rules() -> None:
     assert forwarded_client("192.0.2.1", ["198.51.100.1"], proxies) == "192.0.2.1"  # untrusted peer
     assert forwarded_client("10.0.0.5", [], proxies) == "10.0.0.5"
     assert forwarded_client("10.0.0.5", ["1.2.3.4:80"], proxies) == "10.0.0.5"  # with a port: not an address
-    assert len(forwarded_client("y" * 500, ["1.2.3.4"], proxies)) == 64
 
 
 def test_uvicorn_does_not_rewrite_the_client_address() -> None:
@@ -217,7 +217,8 @@ async def test_big_bodies_are_refused_before_parsing(api: Api) -> None:
             yield b" " * 1024
 
     r = await api.client.post("/v1/auth/login", content=chunks(), headers={"content-type": "application/json"})
-    assert_problem(r, 413)
+    streamed = assert_problem(r, 413)
+    assert streamed == body  # the same problem, whether the length was declared or counted
     assert_problem(await api.client.post("/v1/auth/login", json={"username": "a", "password": "b"}), 401)
 
 

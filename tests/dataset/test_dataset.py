@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -21,7 +22,8 @@ from mpgenie.dataset.generate import GenerateConfig, generate
 from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
 from mpgenie.dataset.recorder import VideoWriter
-from mpgenie.dataset.replay import counterfactual_views, recorded_actions, rerender
+from mpgenie.dataset.replay import counterfactual_views, recorded_actions, rerender, views_with_and_without_players
+from mpgenie.world.config import WorldConfig
 
 
 def ground_truth(root: Path, episode: int, frames: list[int]) -> dict[int, np.ndarray]:
@@ -85,6 +87,23 @@ def test_counterfactual_views_fork_the_episode_at_the_right_frame(tmp_path: Path
         meta, recorded, starts[:1], agents[:1], np.full((1, 4), 6 if recorded[20, 1] != 6 else 5)
     )
     assert all(psnr(turned[0, j], truth[20 + j][1]) < 30.0 for j in range(4))
+
+
+def test_views_without_players_differ_exactly_where_other_players_are() -> None:
+    # One landmark: one spawn point, so the players start a metre or two apart and see each other.
+    for players in (1, 3):
+        world = dataclasses.asdict(WorldConfig(num_landmarks=1, seed=3))
+        meta = {"world": world, "num_agents": players, "resolution": 32}
+        recorded = np.random.default_rng(0).integers(0, 10, (30, players)).astype(np.int8)
+        frames, agents = np.repeat(np.arange(0, 30, 3), players), np.tile(np.arange(players), 10)
+        full, empty = views_with_and_without_players(meta, recorded, frames, agents)
+        truth = rerender(meta, recorded, set(frames.tolist()))
+        assert all(np.array_equal(full[i], truth[f][a]) for i, (f, a) in enumerate(zip(frames, agents, strict=True)))
+        seen = np.any(full != empty, axis=-1).sum(axis=(1, 2))
+        if players == 1:
+            assert not seen.any()  # nobody else: leaving the players out changes nothing (the own one is never drawn)
+        else:
+            assert (seen >= 9).sum() >= 8  # a player a few metres away covers a few pixels of a 32x32 view
 
 
 def test_plain_pyarrow_and_pyav_read_it_and_counts_match(tmp_path: Path) -> None:

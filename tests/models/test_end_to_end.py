@@ -58,6 +58,12 @@ def test_generate_train_eval_serve(tmp_path: Path) -> None:
     # The latent action model scored against the true actions: purity at least the majority share, MI in bits.
     assert scores["lam_majority_share"] <= scores["lam_purity"] <= 1.0 and scores["lam_mutual_information_bits"] >= 0
     assert 1 <= scores["lam_codes_used"] <= 8
+    for who in ("model", "copy"):  # scored on the same frames for the model and the baseline
+        for t in (1, 4):
+            counted = scores[f"consistency_{who}_frames_with_players_t{t}"]
+            assert counted == scores[f"consistency_model_frames_with_players_t{t}"] and 0 <= counted <= 4
+            drawn = scores[f"consistency_{who}_drawn_t{t}"]
+            assert (drawn is None) == (counted == 0) and (drawn is None or 0.0 <= drawn <= 1.0)
 
     world = World(WorldConfig(seed=1, radius=40.0, num_landmarks=8))
     world.add_players(2)

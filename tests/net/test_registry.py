@@ -160,5 +160,11 @@ def test_kicks_reach_one_api_consumer_each() -> None:
         assert await reg.consume_kicks("api-1", handle, block_ms=100) == 2
         assert await reg.consume_kicks("api-2", handle, block_ms=10) == 0  # delivered once to the group
         assert seen == [("s1", "eve", "flood"), ("s1", "mallory", "flood")]
+        # Redis keeps nothing on disk: after a restart the group is gone, and the consumer makes it again
+        await reg.redis.delete(reg.key("kicks"))
+        assert await reg.consume_kicks("api-1", handle, block_ms=10) == 0
+        await reg.consume_kicks("api-1", handle, block_ms=10)
+        await reg.report_kick("s2", "trudy", "speed")
+        assert await reg.consume_kicks("api-1", handle, block_ms=100) == 1 and seen[-1] == ("s2", "trudy", "speed")
 
     _run(body)

@@ -66,7 +66,8 @@ def full_view(server: RealtimeServer, c: GameClient) -> np.ndarray:
     core = server.core
     conn = next(x for x in core.conns.values() if x.session is not None and x.session.player == c.player)
     tick = c.tick
-    ids = conn.sent[tick]
+    ids = core.sent_views.view(tick, conn.uid)
+    assert ids is not None
     batch = build_deltas(core.history, tick, [ids], np.zeros(1, np.int64), [np.zeros(0, np.int64)])
     return apply_delta(EMPTY_TABLE, batch.snapshot(0, tick, 0, 0, None))
 

@@ -86,7 +86,7 @@ def test_clients_reconstruct_server_views_under_loss_and_jitter() -> None:
             st_ = c.state
             conn = net.server.conns[c.peer]
             for tick, table in st_.tables.items():
-                ids = conn.sent.get(tick)
+                ids = net.server.sent_views.view(tick, conn.uid)
                 if ids is None or not net.server.history.has(tick):
                     continue
                 assert table.tobytes() == _full_table(net.server.history, tick, ids).tobytes()

@@ -24,7 +24,7 @@ from mpgenie.api.models import User
 from mpgenie.api.observability import ApiMetrics, RequestContext
 from mpgenie.api.permissions import Role
 from mpgenie.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from mpgenie.api.routers import analytics, auth, health, matchmaking, sessions, users
+from mpgenie.api.routers import analytics, auth, health, matchmaking, play, sessions, users
 from mpgenie.api.routers.matchmaking import match_now
 from mpgenie.api.schemas import restate_integer_bounds
 from mpgenie.api.security import Passwords
@@ -109,9 +109,10 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     problems.install(app)
     limited = [Depends(rate_limit)]
-    for module in (auth, users, sessions, matchmaking, analytics):
+    for module in (auth, users, sessions, matchmaking, analytics, play):
         app.include_router(module.router, dependencies=limited, responses=problems.COMMON)
     app.include_router(health.router)
+    play.mount_page(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # inside RequestContext: 413s are logged too
     app.add_middleware(RequestContext, metrics=metrics)
     return app

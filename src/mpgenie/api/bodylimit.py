@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mpgenie.api.problems import PROBLEM_JSON, Problem
+from mpgenie.api.problems import PROBLEM_JSON, problem
 
 
 class BodyTooLargeError(HTTPException):
@@ -19,18 +19,15 @@ class BodyTooLargeError(HTTPException):
     turns other errors while reading a body into a 400, lets it through to the problem handler as a 413."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body larger than {limit} bytes")
+        super().__init__(413, _detail(limit))
 
 
 def _problem(limit: int, path: str) -> bytes:
-    body = Problem(
-        type="https://mpgenie.dev/problems/too_large",
-        title="Content Too Large",
-        status=413,
-        detail=f"request body larger than {limit} bytes",
-        instance=path,
-    )
-    return body.model_dump_json(exclude_none=True).encode()
+    return problem(413, _detail(limit), "too_large", path).model_dump_json(exclude_none=True).encode()
+
+
+def _detail(limit: int) -> str:
+    return f"request body larger than {limit} bytes"
 
 
 class BodyLimit:

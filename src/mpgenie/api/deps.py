@@ -47,10 +47,11 @@ def _address(text: str) -> Address | None:
 def forwarded_client(peer: str, forwarded_for: list[str], proxies: tuple[Network, ...]) -> str:
     """The client's address: the connection's peer, unless the peer is a trusted proxy; then the right-most
     ``X-Forwarded-For`` hop that is not a trusted proxy itself (hops left of it are whatever the client wrote).
-    A hop that is not an IP address makes the whole header untrustworthy: the peer it is."""
+    A hop that is not an IP address makes the whole header untrustworthy: the peer it is. Unclipped:
+    :func:`client_address` fits the result to the audit log's column."""
     peer_ip = _address(peer)
     if peer_ip is None or not any(peer_ip in net for net in proxies):
-        return peer[:ADDRESS_CHARS]
+        return peer
     hops = [hop for value in forwarded_for for hop in value.split(",")]
     origin = peer_ip
     for hop in reversed(hops):
@@ -137,9 +138,9 @@ def client_address(request: Request) -> str:
     """Who sent the request, for the per-address limits and the audit log (see :func:`forwarded_client`)."""
     peer = request.client.host if request.client else "unknown"
     ctx: AppContext | None = getattr(request.app.state, "ctx", None)
-    if ctx is None or not ctx.proxies:
-        return peer[:ADDRESS_CHARS]
-    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), ctx.proxies)
+    if ctx is not None and ctx.proxies:
+        peer = forwarded_client(peer, request.headers.getlist("x-forwarded-for"), ctx.proxies)
+    return peer[:ADDRESS_CHARS]  # an IPv6 hop may carry a scope id of any length
 
 
 async def rate_limit(request: Request, ctx: Ctx) -> None:
@@ -194,7 +195,7 @@ async def audit(
             event=event,
             actor_id=actor_id,
             subject=subject,
-            ip=client_address(request)[:ADDRESS_CHARS] if request is not None else None,
+            ip=client_address(request) if request is not None else None,
             request_id=getattr(request.state, "request_id", None) if request is not None else None,
             details=details,
         )

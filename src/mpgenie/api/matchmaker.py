@@ -15,10 +15,10 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mpgenie.api.models import GameSession, MatchTicket, SessionMember
+from mpgenie.api.models import GameSession, MatchTicket, SessionMember, count_open_sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,9 @@ async def run_matchmaker(
         matched = 0
         groups = form_groups(waiting, size, base, growth_per_s)
         tried: list[list[Waiting]] = []
+        room = None if max_sessions is None else max_sessions - await count_open_sessions(db)
         for group in groups:
-            if max_sessions is not None and await _open_sessions(db) >= max_sessions:
+            if room is not None and room <= 0:
                 break  # the groups left wait (and may backfill below)
             tried.append(group)
             game = GameSession(
@@ -107,6 +108,7 @@ async def run_matchmaker(
             if await _claim(db, group, game.id, now):
                 matched += len(group)
                 await db.commit()
+                room = None if room is None else room - 1
             else:
                 await db.rollback()
         grouped = {t.id for g in tried for t in g}
@@ -115,11 +117,6 @@ async def run_matchmaker(
                 continue
             matched += await _backfill(db, t, now, size)
         return matched
-
-
-async def _open_sessions(db: AsyncSession) -> int:
-    query = select(func.count()).select_from(GameSession).where(GameSession.status != "completed")
-    return int((await db.execute(query)).scalar_one())
 
 
 async def _claim(db: AsyncSession, group: list[Waiting], session_id: str, now: dt.datetime) -> bool:

@@ -7,7 +7,8 @@ import datetime as dt
 import uuid
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -91,6 +92,12 @@ class GameSession(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_game_sessions_status_region", "status", "region"),)
+
+
+async def count_open_sessions(db: AsyncSession) -> int:
+    """Sessions not completed: what the per-node cap counts, for sessions made by hand and by the matchmaker."""
+    query = select(func.count()).select_from(GameSession).where(GameSession.status != "completed")
+    return int((await db.execute(query)).scalar_one())
 
 
 class SessionMember(Base):

@@ -70,15 +70,21 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body = Problem(
+    body = problem(status, detail, kind, request.url.path, **extra)
+    return JSONResponse(body.model_dump(exclude_none=True), status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def problem(status: int, detail: str | None, kind: str | None, instance: str, **extra: Any) -> Problem:
+    """The one place a problem body is made: the handlers and the body-limit middleware (which answers before
+    FastAPI sees the request) give the same ``type`` and ``title`` for the same status."""
+    return Problem(
         type=f"https://mpgenie.dev/problems/{kind}" if kind else "about:blank",
         title=HTTPStatus(status).phrase,
         status=status,
         detail=detail,
-        instance=request.url.path,
+        instance=instance,
         **extra,
     )
-    return JSONResponse(body.model_dump(exclude_none=True), status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     match_skill_window: float = Field(100.0, ge=0)
     match_window_growth_per_s: float = Field(50.0, ge=0)
 
+    # POST /v1/auth/guest (the browser client's "play as guest"): None = in development mode, i.e. while the
+    # development secrets are in use (check_exposure refuses them off loopback); true/false decides outright.
+    guest_entry: bool | None = None
     bootstrap_admin: str | None = None  # "name:password": created (as admin) at start-up when missing
     log_json: bool = True
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
@@ -89,6 +92,9 @@ class Settings(BaseSettings):
         """Whether a published development secret signs anything this process serves: the join secret always
         (the realtime server verifies tickets with it), the JWT secret only when the API runs here."""
         return self.join_secret == DEV_SECRET or (api and self.jwt_secret == DEV_JWT_SECRET)
+
+    def guest_entry_enabled(self) -> bool:
+        return self.dev_secrets_in_use(api=True) if self.guest_entry is None else self.guest_entry
 
     def check_exposure(self, host: str, api: bool) -> None:
         """Refuse to listen beyond loopback with a development secret: anyone who read our source could forge

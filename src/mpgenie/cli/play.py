@@ -186,6 +186,7 @@ def serve(
                 console.print(f"node [bold]{platform.node.id}[/] registered as {platform.node.url}")
             if platform.api_url is not None:
                 console.print(f"API [bold]{platform.api_url}/v1[/] (docs {platform.api_url}/docs)")
+                console.print(f"browser client [bold]{platform.api_url}/play/[/]")
             console.print("Ctrl-C stops")
 
         streamer = make_streamer(renderer, renderer_checkpoint, renderer_url, frame_resolution)

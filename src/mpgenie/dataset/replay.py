@@ -76,3 +76,24 @@ def counterfactual_views(
             _advance(fork_world, ids, actions[starts[i] + j], (int(agents[i]), int(action)))
             out[i, j] = fork_renderer.render(np.array([agents[i]]))[0]
     return out
+
+
+def views_with_and_without_players(
+    meta: dict[str, Any], actions: np.ndarray, frames: np.ndarray, agents: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each request i, agent ``agents[i]``'s view of frame ``frames[i]`` rendered in full and with every other
+    player left out, both (N, H, W, 3): where they differ, the simulator shows another player (occlusion by the
+    planet and the landmarks included). The ground truth of the world model's multiplayer consistency."""
+    world, ids, renderer = _replay(meta)
+    res = renderer.settings.resolution
+    full = np.zeros((len(frames), res, res, 3), np.uint8)
+    empty = np.zeros_like(full)
+    wanted = np.asarray(frames, dtype=np.int64)
+    for i in range(int(wanted.max(initial=-1)) + 1):
+        _advance(world, ids, actions[i])
+        rows = np.flatnonzero(wanted == i)
+        if rows.size:
+            viewers = ids[np.asarray(agents, dtype=np.int64)[rows]]
+            full[rows] = renderer.render(viewers)
+            empty[rows] = renderer.render(viewers, others=False)
+    return full, empty

@@ -29,12 +29,13 @@ import torch
 from mpgenie.dataset.format import RESOLUTIONS, episode_dir
 from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
-from mpgenie.dataset.replay import counterfactual_views, recorded_actions
+from mpgenie.dataset.replay import counterfactual_views, recorded_actions, views_with_and_without_players
 from mpgenie.errors import UsageError
 from mpgenie.models.checkpoint import load_checkpoint, save_payload
 from mpgenie.models.frames import to_frames, to_tensor
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, preset
 from mpgenie.models.metrics import code_purity, mutual_information, psnr, ssim
+from mpgenie.models.player_consistency import player_consistency, player_masks
 from mpgenie.models.visible_players import from_episode
 
 PHASES = (("tokenizer", 0.15), ("lam", 0.15), ("dynamics", 0.7))
@@ -285,6 +286,31 @@ def _write_curves(out: Path, history: list[dict[str, Any]]) -> None:
     write_png(out.with_suffix(".losses.png"), img)
 
 
+def _consistency(
+    meta: dict[str, Any],
+    actions: np.ndarray,
+    starts: np.ndarray,
+    agents: np.ndarray,
+    last_seen: torch.Tensor,
+    rollout: torch.Tensor,
+) -> dict[str, Any]:
+    """Multiplayer consistency (models/player_consistency.py) at t=1 and t=4 of the rollouts told the other players,
+    and of repeating the last context frame (the baseline), as ``consistency_{model|copy}_{metric}_t{1|4}``."""
+    n = len(starts)
+    full, empty = views_with_and_without_players(
+        meta, actions, np.concatenate([starts - 1, starts, starts + 3]), np.tile(agents, 3)
+    )
+    mask_last = player_masks(full[:n], empty[:n])
+    last = to_frames(last_seen)
+    out: dict[str, Any] = {}
+    for t, block in ((1, 1), (4, 2)):  # rendered blocks: last context frame, then t=1, then t=4
+        rows = slice(block * n, (block + 1) * n)
+        for name, pred in (("model", to_frames(rollout[:, t - 1])), ("copy", last)):
+            scores = player_consistency(pred, full[rows], empty[rows], last, mask_last)
+            out.update({f"consistency_{name}_{metric}_t{t}": value for metric, value in scores.items()})
+    return out
+
+
 def eval_worldmodel(
     checkpoint: str | Path,
     data: str | Path,
@@ -335,12 +361,15 @@ def eval_worldmodel(
         recon = model.tokenizer.decode_codes(model.tokenizer.encode(truth[:, 0])[1]).clamp(-1, 1)
     # What the simulator itself draws after those random true actions (the episode forked at each clip's start):
     # a model that follows its actions lands nearer these than the recorded future.
+    episode_meta = MultiplayerVideoDataset(data).episode(held_out.episode_of[0])
+    episode_actions = recorded_actions(episode_dir(Path(data), held_out.episode_of[0]))
+    agents = np.array(held_out.agent_of)[views]
     simulated = to_tensor(
         counterfactual_views(
-            MultiplayerVideoDataset(data).episode(held_out.episode_of[0]),
-            recorded_actions(episode_dir(Path(data), held_out.episode_of[0])),
+            episode_meta,
+            episode_actions,
             np.tile(starts, RANDOM_DRAWS),
-            np.tile(np.array(held_out.agent_of)[views], RANDOM_DRAWS),
+            np.tile(agents, RANDOM_DRAWS),
             rand_true.numpy(),
         )[:, 3]
     )
@@ -364,6 +393,7 @@ def eval_worldmodel(
         "psnr_copy_tf": psnr(ctx[:, -1], truth[:, 0]),
         "psnr_copy_t4": psnr(ctx[:, -1], truth[:, 3]),
     }
+    result.update(_consistency(episode_meta, episode_actions, starts, agents, ctx[:, -1], roll_true))
     result.update(latent_action_scores(model, frames, actions))
     if preview is not None:
 

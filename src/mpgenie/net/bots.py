@@ -4,9 +4,11 @@ Used by ``make demo`` (a handful of full clients that predict and steer to beaco
 (a thousand or more clients). Inputs go out on each bot's own phase of the tick (bots are spread over
 ``phases`` slots per tick), as real clients on independent clocks would send them, rather than all at once.
 
-``light`` bots skip entity reconstruction and prediction (they still decode every message, acknowledge every
-snapshot and measure latency): the load generator shares a 2-core machine with the server, and full delta
-application for a thousand clients would measure the load generator rather than the server.
+``light`` bots skip entity reconstruction and prediction and read each snapshot only up to what a client acts on
+(:class:`~mpgenie.net.protocol.SnapshotHeader`: tick, ack_seq, queued, record counts; every other message in
+full). They still acknowledge every snapshot, pace by the server's rate and measure latency exactly as the full
+client does: the load generator shares a 2-core machine with the server, and full decoding and delta application
+for a thousand clients would measure the load generator rather than the server.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class BotSwarm:
                 predict=not light,
                 track_entities=not light,
                 frames=frames,
+                light=light,
             )
             for i in range(n)
         ]

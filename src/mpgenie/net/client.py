@@ -184,12 +184,17 @@ class ClientState:
         predict: bool = True,
         track_entities: bool = True,
         frames: int = 0,
+        light: bool = False,
     ) -> None:
+        """``light``: read snapshots as :class:`~mpgenie.net.protocol.SnapshotHeader` (no entity tables, no
+        prediction; acks, pacing, latency and counts as a full client): the load generator's clients."""
         self.token = token
+        self.light = light
+        self._decode = p.decode_server_light if light else p.decode_server
         self.spectate = spectate
         self.interp_delay_s = interp_delay_s
-        self.predict = predict
-        self.track_entities = track_entities
+        self.predict = predict and not light
+        self.track_entities = track_entities and not light
         self.welcome: p.Welcome | None = None
         self.cfg: WorldConfig | None = None
         self.predictor: Predictor | None = None
@@ -198,7 +203,7 @@ class ClientState:
         self.tick = 0
         self.server_rate = 0.0  # effective ticks per second: the welcome's nominal rate, then what Rate says
         self.server_saturated = False
-        self.snapshot: p.Snapshot | None = None
+        self.snapshot: p.Snapshot | p.SnapshotHeader | None = None
         self.seq = 0
         self.ack_seq = 0
         self.last_event = 0
@@ -256,10 +261,10 @@ class ClientState:
 
     # --- incoming ----------------------------------------------------------------------------------------------
 
-    def handle(self, data: bytes, now: float) -> p.ServerMessage:
+    def handle(self, data: bytes, now: float) -> p.ServerMessage | p.SnapshotHeader:
         self.bytes_in += len(data)
-        msg = p.decode_server(data)
-        if isinstance(msg, p.Snapshot):
+        msg = self._decode(data)
+        if isinstance(msg, p.Snapshot | p.SnapshotHeader):
             self._on_snapshot(msg, now)
         elif isinstance(msg, p.Events):
             self._on_events(msg)
@@ -300,18 +305,21 @@ class ClientState:
         assert self.interpolator is not None
         self.interpolator.hint(msg.tick, now)
 
-    def _on_snapshot(self, snap: p.Snapshot, now: float) -> None:
+    def _on_snapshot(self, snap: p.Snapshot | p.SnapshotHeader, now: float) -> None:
         self.snapshots += 1
-        self.entity_records += (
-            len(snap.enter) // p.ENTER.itemsize
-            + len(snap.moved) // p.MOVED.itemsize
-            + len(snap.turned) // p.TURNED.itemsize
-            + len(snap.state) // p.STATE.itemsize
-        )
+        if isinstance(snap, p.SnapshotHeader):
+            self.entity_records += snap.entity_records
+        else:
+            self.entity_records += (
+                len(snap.enter) // p.ENTER.itemsize
+                + len(snap.moved) // p.MOVED.itemsize
+                + len(snap.turned) // p.TURNED.itemsize
+                + len(snap.state) // p.STATE.itemsize
+            )
         if snap.base == 0:
             self.full_snapshots += 1
         applied = True
-        if self.track_entities:
+        if self.track_entities and isinstance(snap, p.Snapshot):
             base = EMPTY_TABLE if snap.base == 0 else self.tables.get(snap.base)
             table = None
             if base is not None:
@@ -339,7 +347,7 @@ class ClientState:
         while self.sent_at and self.sent_at[0][0] <= snap.ack_seq:
             _, at = self.sent_at.popleft()
             self.latencies.append(now - at)
-        if self.predictor is not None and snap.you is not None:
+        if self.predictor is not None and isinstance(snap, p.Snapshot) and snap.you is not None:
             self.max_correction_m = max(self.max_correction_m, self.predictor.reconcile(snap.ack_seq, snap.you))
 
     def _on_events(self, msg: p.Events) -> None:
@@ -400,9 +408,11 @@ class GameClient:
         track_entities: bool = True,
         on_snapshot: Callable[[GameClient, p.Snapshot], None] | None = None,
         frames: int = 0,
+        light: bool = False,
     ) -> None:
+        """``light``: see :class:`ClientState` (``on_snapshot`` and :meth:`next_snapshot` then never fire)."""
         self.url = url
-        self.state = ClientState(token, spectate, interp_delay_s, predict, track_entities, frames)
+        self.state = ClientState(token, spectate, interp_delay_s, predict, track_entities, frames, light)
         self.on_snapshot = on_snapshot
         self.transport: WSTransport | None = None
         self._welcome: asyncio.Future[p.Welcome] | None = None
@@ -460,6 +470,9 @@ class GameClient:
         if isinstance(msg, p.Welcome):
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(msg)
+        elif isinstance(msg, p.SnapshotHeader):  # a light client: no callbacks (they are given full snapshots)
+            if self.state.player < 0:
+                self.send_ack()
         elif isinstance(msg, p.Snapshot):
             if self.state.player < 0:  # spectators have no inputs to carry acks: acknowledge each snapshot
                 self.send_ack()

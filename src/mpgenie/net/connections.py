@@ -126,7 +126,8 @@ class Conn:
     session: PlayerSession | None = None
     spectate: p.Spectate | None = None
     view_point: NDArray[np.float64] | None = None
-    sent: dict[int, NDArray[np.int64]] = field(default_factory=dict)
+    uid: int = 0  # unique within its core: names it in the core's SentViews
+    sent_ticks: list[int] = field(default_factory=list)  # ring (history_depth): the tick sent in each slot
     acked: int = 0
     outbox: list[p.WireEvent] = field(default_factory=list)
     outbox_first: int = 0

@@ -27,14 +27,13 @@ from numpy.typing import NDArray
 
 from mpgenie.net import protocol as p
 from mpgenie.net.connections import Conn, PlayerSession
-from mpgenie.net.snapshots import build_deltas
+from mpgenie.net.snapshots import segments
+from mpgenie.net.snapwire import encode_delta_frames
 from mpgenie.world.events import AttackHit, BeaconActivated, GameplayEvent, HazardHit, Pickup, Respawn
 from mpgenie.world.simulation import World
 
 if TYPE_CHECKING:
     from mpgenie.net.core import ServerCore
-
-EMPTY_IDS = np.zeros(0, dtype=np.int64)
 
 
 def to_wire(ev: GameplayEvent, world: World) -> tuple[p.WireEvent, NDArray[np.float64]]:
@@ -125,18 +124,27 @@ def deliver(
         c.spectator_next_event += 1
 
 
-def views(core: ServerCore, conns: list[Conn]) -> list[NDArray[np.int64]]:
-    """The entity ids each connection sees this tick: a player's area of interest (the world keeps it), or what
-    is within ``render_distance`` of a spectator's view point (which follows its player while that one stays)."""
+def views(
+    core: ServerCore, conns: list[Conn], players: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The entity ids each connection sees this tick, flat: (ids, offsets per connection), each view sorted. A
+    player's view is its area of interest (the world keeps it; ``players[r]`` is connection ``r``'s player, -1 for a
+    spectator); a spectator's, what is within ``render_distance`` of its view point (which follows its player
+    while that one stays)."""
     w = core.world
     aoi = w.aoi
-    out: list[NDArray[np.int64]] = []
-    spec_rows: list[int] = []
-    for i, c in enumerate(conns):
-        if c.session is not None:
-            r = aoi.row_of[c.session.player] if c.session.player < aoi.row_of.shape[0] else -1
-            out.append(aoi.indices[aoi.indptr[r] : aoi.indptr[r + 1]] if r >= 0 else EMPTY_IDS)
-        else:
+    num = len(conns)
+    rows = np.full(num, -1, dtype=np.int64)
+    ok = (players >= 0) & (players < aoi.row_of.shape[0])
+    rows[ok] = aoi.row_of[players[ok]]
+    has = rows >= 0
+    starts = np.where(has, aoi.indptr[rows], 0)
+    lengths = np.where(has, aoi.indptr[rows + 1] - starts, 0)
+    source = aoi.indices
+    spec_rows = np.flatnonzero(players < 0).tolist()
+    if spec_rows:  # few: one at a time
+        for i in spec_rows:
+            c = conns[i]
             spec = c.spectate
             assert spec is not None
             f = spec.follow
@@ -145,57 +153,75 @@ def views(core: ServerCore, conns: list[Conn]) -> list[NDArray[np.int64]]:
                     c.view_point = w.pos[f].copy()
                 else:  # the followed player left: stay where it was last seen
                     c.spectate = p.Spectate(point=tuple(c.view_point.tolist()))  # type: ignore[union-attr]
-            out.append(EMPTY_IDS)
-            spec_rows.append(i)
-    if spec_rows:
-        points = np.array([conns[i].view_point for i in spec_rows])
-        near = w.players_within(points, core.cfg.render_distance)
-        for k, i in enumerate(spec_rows):
-            out[i] = near.indices[near.indptr[k] : near.indptr[k + 1]]
-    return out
+        near = w.players_within(np.array([conns[i].view_point for i in spec_rows]), core.cfg.render_distance)
+        starts[spec_rows] = near.indptr[:-1] + source.shape[0]
+        lengths[spec_rows] = np.diff(near.indptr)
+        source = np.concatenate([source, near.indices.astype(np.int64)])
+    ids = source[segments(starts, lengths)]
+    rows_of = np.repeat(np.arange(num, dtype=np.int64), lengths)
+    keys = rows_of * (int(core.history.q.shape[1]) + 1) + ids
+    if keys.size > 1 and not np.all(keys[1:] > keys[:-1]):
+        ids = ids[np.argsort(keys)]  # by row, then id: rows stay where they were
+    offsets = np.zeros(num + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return ids, offsets
 
 
 def send_snapshots(core: ServerCore, conns: list[Conn]) -> tuple[int, int, float, float]:
     """Send each of ``conns`` (joined, open) its snapshot of this tick, then its queued events.
 
-    Returns (snapshots sent, bytes sent, seconds building the deltas, seconds encoding and sending)."""
+    Everything per client is gathered in one pass over the connections; every client's delta and frame are then
+    written in one compiled pass (:func:`~mpgenie.net.snapwire.encode_delta_frames`), so the loop left per client
+    is its socket write.
+
+    Returns (snapshots sent, bytes sent, seconds building the deltas and frames, seconds sending)."""
     t = core.world.tick
-    history = core.history
-    depth = core.settings.history_depth
-    view_ids = views(core, conns)
-    base_ticks = np.array([c.acked if c.acked in c.sent and history.has(c.acked) else 0 for c in conns], dtype=np.int64)
-    baselines = [c.sent[b] if b else EMPTY_IDS for c, b in zip(conns, base_ticks.tolist(), strict=True)]
-    t0 = time.perf_counter()
-    batch = build_deltas(history, t, view_ids, base_ticks, baselines)
-    t1 = time.perf_counter()
     w = core.world
-    sent = 0
-    m = core.metrics
-    # Own-player state of every connection in one NumPy -> list conversion each, not one per client.
-    players = np.array([c.session.player if c.session is not None else 0 for c in conns], dtype=np.int64)
-    pos, fwd = w.pos[players].tolist(), w.fwd[players].tolist()
-    height, vz = w.height[players].tolist(), w.vz[players].tolist()
-    score, deaths, tele = w.score[players].tolist(), w.deaths[players].tolist(), w.teleported[players].tolist()
-    bases = base_ticks.tolist()
+    history = core.history
+    num = len(conns)
+    cols = np.array(
+        [
+            (c.uid, c.acked, s.player, s.ack_seq, len(s.inputs))
+            if (s := c.session) is not None
+            else (c.uid, c.acked, -1, 0, 0)
+            for c in conns
+        ],
+        dtype=np.int64,
+    ).reshape(num, 5)
+    uids, acked, players = cols[:, 0], cols[:, 1], cols[:, 2]
+    t0 = time.perf_counter()
+    current = views(core, conns, players)
+    in_history = (acked > 0) & (history.ticks[acked % history.depth] == acked)
+    base_ticks, baselines = core.sent_views.baselines(np.where(in_history, acked, 0), uids)
+    is_player = players >= 0
+    pl = np.where(is_player, players, 0)
+    you_float = np.concatenate([w.pos[pl], w.fwd[pl], w.height[pl, None], w.vz[pl, None]], axis=1)
+    you_ints = np.stack([w.score[pl], w.deaths[pl], w.teleported[pl]], axis=1).astype(np.int64)
+    ack = np.stack([cols[:, 3], cols[:, 4], is_player], axis=1)
+    data, off, (records, record_bytes, full_bytes) = encode_delta_frames(
+        history.q,
+        t,
+        base_ticks,
+        current,
+        baselines,
+        ack,
+        you_float,
+        you_ints,
+    )
+    core.sent_views.record(t, uids, *current)
+    t1 = time.perf_counter()
+    slot = t % history.depth
     events_bytes = 0
     for r, c in enumerate(conns):
-        s = c.session
-        if s is None:
-            data = p.encode(batch.snapshot(r, t, bases[r], 0, None))
-        else:
-            you = p.You(tuple(pos[r]), tuple(fwd[r]), height[r], vz[r], score[r], deaths[r], tele[r])
-            data = p.encode(batch.snapshot(r, t, bases[r], s.ack_seq, you, len(s.inputs)))
-        c.peer.send(data)
-        sent += len(data)
-        c.sent[t] = batch.view(r)
-        while len(c.sent) > depth:
-            del c.sent[next(iter(c.sent))]
+        c.peer.send(data[off[r] : off[r + 1]])
+        c.sent_ticks[slot] = t
         if c.outbox:
             events_bytes += core.send_to(c, p.Events(c.outbox_first, c.outbox), "events")  # counted by send_to
             c.outbox = []
-    m.messages_out.labels("snap").inc(len(conns))
-    m.bytes_out.inc(sent)
-    m.entity_updates.inc(batch.num_entity_records)
-    m.entity_bytes_sent += batch.record_bytes
-    m.entity_bytes_full += batch.full_bytes
-    return len(conns), sent + events_bytes, t1 - t0, time.perf_counter() - t1
+    m = core.metrics
+    m.messages_out.labels("snap").inc(num)
+    m.bytes_out.inc(off[num])
+    m.entity_updates.inc(records)
+    m.entity_bytes_sent += record_bytes
+    m.entity_bytes_full += full_bytes
+    return num, off[num] + events_bytes, t1 - t0, time.perf_counter() - t1

@@ -116,6 +116,7 @@ class NodeRegistry:
         self._save = redis.register_script(_SAVE)
         self._adopted = redis.register_script(_ADOPTED)
         self.presence = RedisPresence(redis, prefix)
+        self._kick_group_ready = False  # made once; again only when Redis lost it (it keeps nothing on disk)
 
     # --- keys ----------------------------------------------------------------------------------------------------
 
@@ -318,15 +319,22 @@ class NodeRegistry:
         """Read the next kicks for the API (each delivered to one API process of the group) and acknowledge those
         ``handle`` took; returns how many."""
         stream = self.key("kicks")
+        if not self._kick_group_ready:
+            try:
+                await self.redis.xgroup_create(stream, KICK_GROUP, id="0", mkstream=True)
+            except ResponseError as exc:  # BUSYGROUP: the group exists
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._kick_group_ready = True
         try:
-            await self.redis.xgroup_create(stream, KICK_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:  # BUSYGROUP: the group exists
-            if "BUSYGROUP" not in str(exc):
+            reply = await self.redis.xreadgroup(KICK_GROUP, consumer, {stream: ">"}, count=100, block=block_ms)
+        except ResponseError as exc:  # NOGROUP: Redis restarted (or the stream was deleted) since we made it
+            if "NOGROUP" not in str(exc):
                 raise
+            self._kick_group_ready = False
+            return 0
         # redis-py types the reply as any of RESP2's and RESP3's shapes; with RESP2 (ours) it is [[stream, entries]].
-        batches = cast(
-            "list[Any]", await self.redis.xreadgroup(KICK_GROUP, consumer, {stream: ">"}, count=100, block=block_ms)
-        )
+        batches = cast("list[Any]", reply)
         done = 0
         for _, entries in batches or []:
             for entry_id, fields in entries:

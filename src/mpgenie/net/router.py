@@ -64,11 +64,12 @@ class SessionRouter:
         self.default.on_connect(peer, now)
         self._where[peer] = self.default
 
-    def on_message(self, peer: Peer, data: bytes, now: float) -> None:
+    def on_message(self, peer: Peer, data: bytes | memoryview, now: float) -> None:
         core = self._where.get(peer)
-        if core is None or peer not in core.conns:  # closed by its core, only draining on the wire: ignored
+        conn = core.conns.get(peer) if core is not None else None
+        if core is None or conn is None:  # closed by its core, only draining on the wire: ignored
             return
-        if core is self.default and not core.joined(peer):
+        if not conn.joined and core is self.default:
             target = self._target(data)
             if isinstance(target, Refusal):
                 self._refuse(peer, target)
@@ -76,8 +77,10 @@ class SessionRouter:
             if target is not None and target is not core:
                 core.forget(peer)
                 target.on_connect(peer, now)
-                self._where[peer] = core = target
-        core.on_message(peer, data, now)
+                self._where[peer] = target
+                target.on_message(peer, data, now)
+                return
+        core.handle(conn, data, now)
 
     def on_disconnect(self, peer: Peer, now: float) -> None:
         core = self._where.pop(peer, None)
@@ -91,7 +94,7 @@ class SessionRouter:
 
     # --- sessions ----------------------------------------------------------------------------------------------
 
-    def _target(self, data: bytes) -> ServerCore | Refusal | None:
+    def _target(self, data: bytes | memoryview) -> ServerCore | Refusal | None:
         """The core a hello belongs to, or the refusal of a session that cannot be created; None leaves the
         connection where it is (the core answers any error)."""
         if len(data) > self.settings.max_frame_bytes:

@@ -41,6 +41,7 @@ from picows import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, Counter
 
+from mpgenie.net import snapwire
 from mpgenie.net.connections import ServerSettings
 from mpgenie.net.core import ServerCore
 from mpgenie.net.router import SessionRouter
@@ -84,9 +85,11 @@ class _Connection(WSListener):
         super().__init__()
         self.core = core
         self.transport: WSTransport | None = None
+        self._raw: asyncio.Transport | None = None  # the transport's socket side, asked for its backlog every tick
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        self._raw = transport.underlying_transport
         sock = transport.underlying_transport.get_extra_info("socket")
         if sock is not None:  # bound the kernel's send queue: a client that stops reading cannot park megabytes
             with contextlib.suppress(OSError):
@@ -96,7 +99,8 @@ class _Connection(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
         if kind == WSMsgType.BINARY and frame.fin:
-            self.core.on_message(self, frame.get_payload_as_bytes(), time.monotonic())
+            # A view of picows's read buffer, valid during this call: the core decodes it and keeps no reference.
+            self.core.on_message(self, frame.get_payload_as_memoryview(), time.monotonic())
         elif kind == WSMsgType.CLOSE:
             # Not send_close: for a Close without a status code it would write code 0, which RFC 6455 forbids on
             # the wire (browsers and Node's ws then report 1006 instead of a clean close).
@@ -109,7 +113,7 @@ class _Connection(WSListener):
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.core.on_disconnect(self, time.monotonic())
-        self.transport = None  # break the listener <-> transport cycle (see the module notes on gc.freeze)
+        self.transport = self._raw = None  # break the listener <-> transport cycle (see the module notes on gc.freeze)
 
     # Peer
     def send(self, data: bytes) -> None:
@@ -117,9 +121,7 @@ class _Connection(WSListener):
             self.transport.send(WSMsgType.BINARY, data)
 
     def backlog(self) -> int:
-        if self.transport is None:
-            return 0
-        return int(self.transport.underlying_transport.get_write_buffer_size())
+        return 0 if self._raw is None else self._raw.get_write_buffer_size()
 
     def close(self, code: int, reason: str, abort: bool = False) -> None:
         """Send the Close frame, then either drop the connection (``abort``) or close gracefully.
@@ -340,6 +342,7 @@ def _by_label(counter: Counter, label: str) -> dict[str, float]:
 
 def _warm_up(cfg: WorldConfig) -> None:
     """Load the compiled kernels on a throwaway world, so the first real tick is not 1 s late."""
+    snapwire.warm_up()
     world = World(cfg)
     world.add_players(4)
     for _ in range(3):

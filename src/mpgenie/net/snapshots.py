@@ -1,18 +1,20 @@
 """Delta snapshots in the Quake 3 tradition, computed for every client of a tick in one batch.
 
 Server side: :class:`StateHistory` keeps the quantized state of every slot for the last ``depth`` ticks (a ring
-of ``(depth, slots, fields)`` int32). :func:`build_deltas` takes, for each client, the entity ids it sees now and
-the ids it saw in the snapshot it last acknowledged (its baseline), and produces the packed enter / moved /
-turned / state / leave records of all clients at once with a dozen NumPy passes over (client, entity) keys, so
-the per-client Python work left is slicing bytes. A slot that now holds a different player than in the baseline
-(its generation changed) is re-sent as ``enter``.
+of ``(depth, slots, fields)`` int32), :class:`SentViews` the ids each connection was sent in those ticks (its
+possible baselines). :func:`build_deltas` takes, for each client, the entity ids it sees now and the ids it saw in
+the snapshot it last acknowledged (its baseline), and produces the packed enter / moved / turned / state / leave
+records of all clients at once with a dozen NumPy passes over (client, entity) keys. A slot that now holds a
+different player than in the baseline (its generation changed) is re-sent as ``enter``. It is the readable
+statement of these rules; the server writes the same records, and whole frames, with the compiled
+:mod:`mpgenie.net.snapwire`, tested against it.
 
 Client side: :func:`apply_delta` rebuilds a snapshot's entity table from its baseline's table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,48 +84,114 @@ class StateHistory:
         self.ticks[world.tick % self.depth] = world.tick
 
 
+EMPTY_IDS = np.zeros(0, dtype=np.int64)
+
+
+def segments(starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Indices ``starts[0] .. starts[0] + lengths[0] - 1``, then the next segment's, ...: gathers variable-length
+    rows (a view per client) in one NumPy pass instead of a slice per client."""
+    total = int(lengths.sum())
+    if total == 0:
+        return EMPTY_IDS
+    ends = np.cumsum(lengths)
+    return np.repeat(starts - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
+
+
+class SentViews:
+    """The entity ids each connection was sent in each of the last ``depth`` ticks: the baselines of its deltas.
+
+    Kept per tick for all connections at once (the batch's flat view ids and offsets, and which connection had
+    which row, by ``Conn.uid``), not per connection: storing, expiring and looking up a thousand baselines a tick is
+    then a few NumPy calls. Whether a connection was sent a tick at all (the rule for its acks) is its own
+    ``Conn.sent_ticks`` ring.
+    """
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.ticks = np.full(depth, -1, dtype=np.int64)
+        self.uids = [EMPTY_IDS] * depth  # sorted uids of the tick's connections
+        self.rows = [EMPTY_IDS] * depth  # their rows in the tick's batch
+        self.ids = [EMPTY_IDS] * depth
+        self.offsets = [np.zeros(1, dtype=np.int64)] * depth
+
+    def record(self, tick: int, uids: NDArray[np.int64], ids: NDArray[np.int64], offsets: NDArray[np.int64]) -> None:
+        """Row ``r`` of this tick's batch went to connection ``uids[r]``: ``ids[offsets[r]:offsets[r + 1]]``."""
+        k = tick % self.depth
+        order = np.argsort(uids, kind="stable")
+        self.ticks[k], self.uids[k], self.rows[k], self.ids[k], self.offsets[k] = tick, uids[order], order, ids, offsets
+
+    def _rows_of(self, tick: int, uids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Row of each of ``uids`` in tick ``tick``'s batch, -1 where it got none (or the tick is gone)."""
+        k = tick % self.depth
+        have = self.uids[k]
+        if tick <= 0 or self.ticks[k] != tick or have.size == 0:
+            return np.full(uids.shape[0], -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(have, uids), have.size - 1)
+        return np.where(have[pos] == uids, self.rows[k][pos], -1)
+
+    def view(self, tick: int, uid: int) -> NDArray[np.int64] | None:
+        """The ids connection ``uid`` was sent at ``tick`` (sorted), or None."""
+        row = int(self._rows_of(tick, np.array([uid], dtype=np.int64))[0])
+        if row < 0:
+            return None
+        off = self.offsets[tick % self.depth]
+        return self.ids[tick % self.depth][off[row] : off[row + 1]]
+
+    def baselines(
+        self, base_ticks: NDArray[np.int64], uids: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], tuple[NDArray[np.int64], NDArray[np.int64]]]:
+        """For connections ``uids`` wanting deltas against ``base_ticks`` (0: full): the base ticks that hold (0
+        where this log no longer has the connection's view of that tick) and the baseline views, flat: (ids,
+        offsets per connection)."""
+        num = uids.shape[0]
+        base = base_ticks.copy()
+        starts = np.zeros(num, dtype=np.int64)
+        lengths = np.zeros(num, dtype=np.int64)
+        sources: list[NDArray[np.int64]] = []
+        shift = 0
+        for tick in np.unique(base[base > 0]).tolist():
+            sel = np.flatnonzero(base == tick)
+            rows = self._rows_of(tick, uids[sel])
+            base[sel[rows < 0]] = 0
+            sel, rows = sel[rows >= 0], rows[rows >= 0]
+            off = self.offsets[tick % self.depth]
+            starts[sel] = off[rows] + shift
+            lengths[sel] = off[rows + 1] - off[rows]
+            sources.append(self.ids[tick % self.depth])
+            shift += sources[-1].shape[0]
+        ids = np.concatenate(sources)[segments(starts, lengths)] if sources else EMPTY_IDS
+        offsets = np.zeros(num + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return base, (ids, offsets)
+
+
 @dataclass(frozen=True, slots=True)
 class DeltaBatch:
     """Packed records of every client of one tick; :meth:`parts` slices out one client's."""
 
-    buffers: tuple[memoryview, ...]  # enter, moved, turned, state, leave
-    offsets: tuple[list[int], ...]  # per buffer: byte offsets of client rows, length clients + 1
+    buffers: tuple[NDArray[np.uint8], ...]  # enter, moved, turned, state, leave (the records' bytes)
+    offsets: NDArray[np.int64]  # (5, clients + 1): byte offsets of client rows in each buffer
     full_bytes: int = 0  # what the entity records would take as full snapshots (every entity as ENTER)
-    view_ids: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    view_offsets: list[int] = field(default_factory=list)
-
-    def view(self, row: int) -> NDArray[np.int64]:
-        """Client ``row``'s current view, sorted: store it as the baseline ids of this snapshot."""
-        return self.view_ids[self.view_offsets[row] : self.view_offsets[row + 1]]
 
     @property
     def record_bytes(self) -> int:
-        return sum(len(b) for b in self.buffers)
+        return sum(int(b.shape[0]) for b in self.buffers)
 
     @property
     def num_entity_records(self) -> int:
         """Enter + moved + turned + state records of all clients (the bandwidth-relevant count)."""
-        return sum(len(b) // d.itemsize for b, d in zip(self.buffers[:4], (ENTER, MOVED, TURNED, STATE), strict=True))
+        return sum(
+            int(b.shape[0]) // d.itemsize for b, d in zip(self.buffers[:4], (ENTER, MOVED, TURNED, STATE), strict=True)
+        )
 
     def parts(self, row: int) -> tuple[memoryview, ...]:
-        return tuple(buf[off[row] : off[row + 1]] for buf, off in zip(self.buffers, self.offsets, strict=True))
+        a, b = self.offsets[:, row].tolist(), self.offsets[:, row + 1].tolist()
+        return tuple(memoryview(buf.data)[x:y] for buf, x, y in zip(self.buffers, a, b, strict=True))
 
     def snapshot(self, row: int, tick: int, base: int, ack_seq: int, you: You | None, queued: int = 0) -> Snapshot:
-        (e, m, t, s, lv), (eo, mo, to, so, lo) = self.buffers, self.offsets
-        r, q = row, row + 1
+        """Client ``row``'s snapshot as a struct (what :mod:`mpgenie.net.snapwire` writes the bytes of directly)."""
         # Slices of the batch's buffers, not copies: msgspec encodes a memoryview as MessagePack bin, like bytes.
-        return Snapshot(
-            tick,
-            base,
-            ack_seq,
-            queued,
-            you,
-            e[eo[r] : eo[q]],  # type: ignore[arg-type]
-            m[mo[r] : mo[q]],  # type: ignore[arg-type]
-            t[to[r] : to[q]],  # type: ignore[arg-type]
-            s[so[r] : so[q]],  # type: ignore[arg-type]
-            lv[lo[r] : lo[q]],  # type: ignore[arg-type]
-        )
+        return Snapshot(tick, base, ack_seq, queued, you, *self.parts(row))  # type: ignore[arg-type]
 
 
 def _flatten(
@@ -149,9 +217,11 @@ def _member(keys: NDArray[np.int64], sorted_pool: NDArray[np.int64]) -> NDArray[
     return sorted_pool[idx] == keys
 
 
-def _offsets(rows: NDArray[np.int64], num_rows: int, itemsize: int) -> list[int]:
+def _offsets(rows: NDArray[np.int64], num_rows: int, itemsize: int) -> NDArray[np.int64]:
     counts = np.bincount(rows, minlength=num_rows)
-    return np.concatenate([[0], np.cumsum(counts) * itemsize]).tolist()
+    out = np.zeros(num_rows + 1, dtype=np.int64)
+    np.cumsum(counts * itemsize, out=out[1:])
+    return out
 
 
 def _slot_records(q: NDArray[np.int32]) -> tuple[NDArray, NDArray, NDArray, NDArray]:
@@ -181,6 +251,8 @@ def build_deltas(
     """Deltas for every client: ``current[r]`` ids seen now, ``baselines[r]`` ids of its baseline snapshot taken
     at ``base_ticks[r]`` (an empty array and tick 0 for a full snapshot). Baseline ticks must be in ``history``.
 
+    The readable NumPy statement of the delta rules: the server writes its frames with the compiled
+    :func:`~mpgenie.net.snapwire.encode_delta_frames`, which tests/net/test_snapwire.py checks against this.
     What changed between a baseline tick and now does not depend on who is looking, and clients share a handful
     of baseline ticks (the last few), so changes are computed per (baseline tick, slot) and only looked up per
     (client, entity) pair; records are gathered from per-slot records of this tick.
@@ -214,11 +286,9 @@ def build_deltas(
         (base_ids[~still].astype(LEAVE), base_rows[~still]),
     )
     return DeltaBatch(
-        tuple(memoryview(arr.tobytes()) for arr, _ in parts),
-        tuple(_offsets(rows, num, arr.dtype.itemsize) for arr, rows in parts),
+        tuple(np.ascontiguousarray(arr).view(np.uint8) for arr, _ in parts),
+        np.stack([_offsets(rows, num, arr.dtype.itemsize) for arr, rows in parts]),
         int(cur_ids.shape[0]) * ENTER.itemsize,
-        cur_ids,
-        _offsets(cur_rows, num, 1),
     )
 
 

@@ -156,14 +156,18 @@ class Renderer:
         owner = np.concatenate([np.full(int(visible.sum()), -1, dtype=np.int64), ids])
         return centres, radii, cols, owner
 
-    def render(self, players: NDArray[np.integer] | None = None) -> NDArray[np.uint8]:
-        """First-person views of ``players`` (default: every active player), shape (V, res, res, 3) uint8."""
+    def render(self, players: NDArray[np.integer] | None = None, others: bool = True) -> NDArray[np.uint8]:
+        """First-person views of ``players`` (default: every active player), shape (V, res, res, 3) uint8.
+        ``others=False`` leaves every player out of the scene: the difference to the full view is exactly where other
+        players are seen (occlusion included), which is how the world model's multiplayer consistency is scored."""
         w = self.world
         ids = w.active_ids() if players is None else np.asarray(players, dtype=np.int64)
         cam = Camera.first_person(w, ids, self.settings)
-        return self.render_cameras(cam, viewers=ids)
+        return self.render_cameras(cam, viewers=ids, others=others)
 
-    def render_cameras(self, cam: Camera, viewers: NDArray[np.int64] | None = None) -> NDArray[np.uint8]:
+    def render_cameras(
+        self, cam: Camera, viewers: NDArray[np.int64] | None = None, others: bool = True
+    ) -> NDArray[np.uint8]:
         """Views from arbitrary cameras (spectator/orbit cameras pass ``viewers=None``: nobody is hidden)."""
         s = self.settings
         cfg = self.world.cfg
@@ -175,7 +179,7 @@ class Renderer:
         ahead = np.einsum("vkc,vc->vk", rel, cam.forward) > -radii[None, :]
         near = dist < cfg.render_distance + radii[None, :]
         mine = owner[None, :] == (viewers[:, None] if viewers is not None else -2)
-        keep = ahead & near & ~mine
+        keep = ahead & near & ~mine & (others | (owner < 0))[None, :]
         counts = keep.sum(axis=1)
         indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         indices = np.nonzero(keep)[1].astype(np.int64)

@@ -51,6 +51,7 @@ class Verdict:
 
 
 ACCEPT = Verdict(True, Reason.OK)
+_SEQ_LIMIT = 2**63  # input seq and tick are non-negative int64
 
 
 def _reject(reason: Reason, detail: str) -> Verdict:
@@ -92,8 +93,8 @@ class InputRateLimiter:
         self._at: float | None = None
 
     def allow(self, now: float) -> bool:
-        if self._at is not None:
-            self._tokens = min(self.capacity, self._tokens + max(0.0, now - self._at) * self.rate)
+        if self._at is not None and now > self._at:  # refill for the time since the last input
+            self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
         self._at = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0
@@ -115,16 +116,23 @@ class PlayerValidator:
         for name, value in (("seq", seq), ("client_tick", client_tick)):
             if isinstance(value, bool) or not isinstance(value, int):
                 return _reject(Reason.MALFORMED, f"{name} must be an integer, got {type(value).__name__}")
-            if not 0 <= value < 2**63:
+            if not 0 <= value < _SEQ_LIMIT:
                 return _reject(Reason.OUT_OF_RANGE, f"{name} {value} out of range")
         verdict = v.check_action(action)
         if not verdict:
             return verdict
         assert isinstance(seq, int) and isinstance(client_tick, int)
+        return self.check_typed(seq, client_tick, int(action), now)  # type: ignore[call-overload]
+
+    def check_typed(self, seq: int, client_tick: int, action: int, now: float) -> Verdict:
+        """:meth:`check_input` for an input whose fields a typed wire decoder has already made ``int`` (the server's
+        msgspec structs): the same rules and verdicts, without re-checking types on the per-input path."""
+        if not (0 <= seq < _SEQ_LIMIT and 0 <= client_tick < _SEQ_LIMIT and 0 <= action < NUM_ACTIONS):
+            return self.check_input(seq, client_tick, action, now)  # rejects, with check_input's reason
         if self.last_seq is not None and seq <= self.last_seq:
             return _reject(Reason.REPLAY, f"seq {seq} not after {self.last_seq}")
         if not self.rate.allow(now):
-            lim = v.limits
+            lim = self.validator.limits
             return _reject(Reason.RATE_LIMIT, f"more than {lim.flood_factor:g}x the tick rate of inputs, sustained")
         self.last_seq = seq
         return ACCEPT

@@ -17,7 +17,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mpgenie.api.deps import Ctx, Db, audit, require
-from mpgenie.api.models import GameSession, SessionMember, User
+from mpgenie.api.models import GameSession, SessionMember, User, count_open_sessions
 from mpgenie.api.permissions import Permission, allowed
 from mpgenie.api.problems import ProblemError, responses
 from mpgenie.api.schemas import REGION, Id, JoinOut, PresenceOut, SessionCreate, SessionOut, SessionPage
@@ -50,9 +50,7 @@ async def check_session_quota(ctx: Ctx, session: Db, user_id: str) -> None:
     creating sessions or queueing full parties in a loop. Counted, not locked: concurrent requests may exceed a
     limit by a few, which bounds the damage all the same."""
     s = ctx.settings
-    running = (
-        await session.execute(select(func.count()).select_from(GameSession).where(GameSession.status != "completed"))
-    ).scalar_one()
+    running = await count_open_sessions(session)
     if running >= s.max_active_sessions:
         raise ProblemError(
             503, f"this node runs its maximum of {s.max_active_sessions} sessions", "capacity", retry_after_s=30
