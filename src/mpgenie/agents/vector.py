@@ -16,6 +16,8 @@ step; the observations of the ended episode are kept in :attr:`final_observation
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -52,6 +54,7 @@ class VectorSnowball:
         self.alive = np.zeros((num_worlds, self.num_agents), dtype=bool)
         self.final_observation: dict[int, NDArray] = {}
         self._seed = seed
+        self.last_events: list[list[Any]] = []  # the gameplay events of each world's last step
         self._visited: NDArray[np.bool_] | None = None
 
     # --- episodes ----------------------------------------------------------------------------------------------
@@ -108,6 +111,11 @@ class VectorSnowball:
             max_steps=c.max_steps,
         )
 
+    @property
+    def cells(self) -> int:
+        """Exploration cells per cube-map face edge (``6 * cells**2`` cells on the sphere); after reset."""
+        return self._cells
+
     # --- the step ----------------------------------------------------------------------------------------------
 
     def step(
@@ -129,9 +137,10 @@ class VectorSnowball:
         wts = self.config.weights
         rewards = np.zeros(shape, dtype=np.float64)
         hazard = np.zeros(shape, dtype=bool)
-        for i, world in enumerate(self.worlds):
+        self.last_events = [world.step(a[i]).events for i, world in enumerate(self.worlds)]
+        for i, events in enumerate(self.last_events):
             r = rewards[i]
-            for e in world.step(a[i]).events:
+            for e in events:
                 if isinstance(e, Pickup):
                     r[e.player] += wts.pickup
                 elif isinstance(e, BeaconActivated):

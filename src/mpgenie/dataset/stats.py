@@ -11,20 +11,11 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from mpgenie.agents.behaviour import diversity_js_bits, mean_action_entropy_bits
 from mpgenie.dataset.format import episode_dir
-from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import decode_frames
+from mpgenie.render.png import write_png
 from mpgenie.world.actions import ACTION_NAMES, NUM_ACTIONS
-
-
-def _entropy(p: np.ndarray) -> float:
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
-
-
-def _js(p: np.ndarray, q: np.ndarray) -> float:
-    m = 0.5 * (p + q)
-    return _entropy(m) - 0.5 * (_entropy(p) + _entropy(q))
 
 
 def dataset_stats(root: str | Path, preview: str | Path | None = None) -> dict[str, Any]:
@@ -44,7 +35,6 @@ def dataset_stats(root: str | Path, preview: str | Path | None = None) -> dict[s
             actions += hist
         events.update(pq.read_table(d / "events.parquet").column("kind").to_pylist())
     dists = np.array(per_agent) if per_agent else np.zeros((0, NUM_ACTIONS))
-    pairwise = [_js(dists[i], dists[j]) for i in range(len(dists)) for j in range(i + 1, len(dists))]
     totals = info["totals"]
     out: dict[str, Any] = {
         "episodes": totals["episodes"],
@@ -57,8 +47,8 @@ def dataset_stats(root: str | Path, preview: str | Path | None = None) -> dict[s
         "interactions": int(events.get("interaction", 0)),
         # Behavioural diversity: mean Jensen-Shannon divergence (bits, 0..1) between agents' action distributions,
         # and the mean per-agent action entropy (bits, 0..log2(10)).
-        "diversity_js_bits": float(np.mean(pairwise)) if pairwise else 0.0,
-        "mean_action_entropy_bits": float(np.mean([_entropy(p) for p in dists])) if len(dists) else 0.0,
+        "diversity_js_bits": diversity_js_bits(dists),
+        "mean_action_entropy_bits": mean_action_entropy_bits(dists),
     }
     if preview is not None and episodes:
         out["preview"] = str(write_contact_sheet(root, int(episodes[0]["episode_index"]), Path(preview)))
