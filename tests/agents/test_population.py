@@ -106,7 +106,7 @@ def test_pbt_step_exploits_the_weak_and_explores() -> None:
     m3, m0 = league.member("m3"), league.member("m0")
     assert m3.parent == "m0" and m3.generation == 1 and m3.last_exploit == 5
     assert league.ratings["m3"] == 1300.0
-    assert m3.hyper != m3_before.hyper and m3.hyper != m0.hyper  # copied, then perturbed
+    assert m3.hyper not in (m3_before.hyper, m0.hyper)  # copied, then perturbed
     for name, value in m3.hyper.items():
         _, lo, hi = HYPERPARAMETERS[name]
         src = m0.hyper[name]

@@ -72,9 +72,24 @@ class VectorSnowball:
         return self.observe()
 
     def _reset_world(self, i: int, seed: int) -> None:
-        c = self.config
-        world = World(c.world_config(seed))
+        world = World(self.config.world_config(seed))
         world.add_players(self.num_agents)
+        self._attach(i, world, seed)
+
+    @staticmethod
+    def observer(world: World, config: EnvConfig) -> VectorSnowball:
+        """State observations of a world another loop steps (``mpgenie generate``'s recorder, the realtime
+        server's bots): its players ``0..config.players-1`` are the agents; use :meth:`policy_observation` and
+        never :meth:`step`. The config's ``max_steps`` only scales the steps-left feature."""
+        v = VectorSnowball(config, num_worlds=1, autoreset=False)
+        v.worlds = [world]
+        v.renderers = [None]
+        v._attach(0, world, world.cfg.seed)
+        v.alive[0] = world.active[: v.num_agents]
+        return v
+
+    def _attach(self, i: int, world: World, seed: int) -> None:
+        c = self.config
         if self._visited is None:
             self._init_statics(world)
         elif world.layout.collectible_pos.shape != self._coll_pos.shape[1:]:

@@ -37,6 +37,13 @@ def generate(
             "cannot guess from the motion it has seen."
         ),
     ] = 0.0,
+    agents: Annotated[
+        str,
+        typer.Option(
+            help="scripted, or population:DIR[@SHARE]: learned members of a `train agents` run drive a share "
+            "of the agents (default 0.5, drawn per episode), scripted styles the rest."
+        ),
+    ] = "scripted",
     metrics_file: Annotated[
         str | None,
         typer.Option(help="Write progress as Prometheus metrics to this file (e.g. a node exporter textfile dir)."),
@@ -44,6 +51,7 @@ def generate(
     as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
 ) -> None:
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
+    from mpgenie.agents.mixture import parse_agents
     from mpgenie.dataset.generate import GenerateConfig
     from mpgenie.dataset.generate import generate as generate_dataset
 
@@ -61,6 +69,7 @@ def generate(
         adaptive=adaptive,
         cameras=cameras,
         explore=explore,
+        agents=run(lambda: parse_agents(agents)),
     )
 
     def body() -> dict[str, Any]:

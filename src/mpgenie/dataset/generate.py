@@ -26,6 +26,7 @@ from typing import Any
 
 import fsspec
 
+from mpgenie.agents.mixture import AgentsSpec
 from mpgenie.agents.policy import SCENARIOS
 from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT, episode_dir, write_json_atomic
 from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
@@ -54,6 +55,7 @@ class GenerateConfig:
     adaptive: bool = False  # view management: unimportant views at less detail
     cameras: int = 0  # spectator orbit cameras per episode
     explore: float = 0.0  # share of agent-ticks that take a uniformly random action
+    agents: AgentsSpec = AgentsSpec()  # scripted only, or a trained population mixed in (--agents)
 
 
 def episode_specs(config: GenerateConfig) -> list[EpisodeSpec]:
@@ -72,6 +74,7 @@ def episode_specs(config: GenerateConfig) -> list[EpisodeSpec]:
             config.adaptive,
             config.cameras,
             config.explore,
+            config.agents,
         )
         for e in range(config.episodes)
     ]
@@ -156,6 +159,7 @@ def generate(config: GenerateConfig, progress: Callable[[int, int], None] | None
         "adaptive": adaptive,
         "cameras": cameras,
         "explore": explore,
+        "agents": config.agents.text,
     }
     if remote:
         try:
@@ -215,7 +219,7 @@ def generate(config: GenerateConfig, progress: Callable[[int, int], None] | None
 
 
 # Run parameters added after datasets were first written: a run.json without one was made with this value.
-_LATER_PARAMETERS: dict[str, Any] = {"explore": 0.0}
+_LATER_PARAMETERS: dict[str, Any] = {"explore": 0.0, "agents": "scripted"}
 
 
 def _check_run(root: Path, run: dict[str, Any]) -> None:

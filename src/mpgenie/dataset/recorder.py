@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mpgenie.agents.policy import Observation, ScriptedPolicy, Style, draw_styles
+from mpgenie.agents.mixture import AgentsSpec, MixedPolicy
+from mpgenie.agents.policy import Observation, draw_styles
 from mpgenie.dataset.format import (
     CODECS,
     DATA_SCHEMA,
@@ -55,14 +56,16 @@ class EpisodeSpec:
     adaptive: bool = False  # view management: detail tiers by importance (interactions always in full)
     cameras: int = 0  # spectator orbit cameras placed by the planner (re-planned every second)
     explore: float = 0.0  # share of agent-ticks whose action is replaced by a uniformly random one
+    agents: AgentsSpec = AgentsSpec()  # scripted styles only, or learned population members mixed in
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
 
-    def policy(self) -> ScriptedPolicy:
-        """The episode's agents: styles drawn from the scenario with the episode's seed (so re-runs match)."""
+    def policy(self, world: World) -> MixedPolicy:
+        """The episode's agents: styles drawn from the scenario with the episode's seed (so re-runs match), and
+        with a population, learned members for a share of them (drawn with the episode's seed too)."""
         styles = draw_styles(self.scenario, self.players, np.random.default_rng([self.seed, 5]))
-        return ScriptedPolicy(styles, self.seed, self.explore)
+        return MixedPolicy(world, styles, self.seed, self.explore, self.agents)
 
 
 class VideoWriter:
@@ -112,7 +115,7 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     cfg = spec.world_config()
     world = World(cfg)
     agents = world.add_players(spec.players)  # a fresh world: agent a is player id a
-    policy = spec.policy()
+    policy = spec.policy(world)
     settings = RenderSettings(resolution=spec.resolution)
     renderer = Renderer(world, settings)
     views = ViewManager(world, settings) if spec.adaptive else None
@@ -161,7 +164,9 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
         "adaptive": spec.adaptive,
         "explore": spec.explore,
         "render_work_saved": views.stats.saved if views is not None else 0.0,
-        "styles": [Style(int(s)).name.lower() for s in policy.styles],
+        "styles": policy.style_names(),
+        "agents": spec.agents.text,
+        "drivers": policy.drivers(),
         "world": asdict(cfg),  # type: ignore[call-overload]
         "num_events": len(events["kind"]),
         "videos": [video_name(int(a)) for a in agents],
