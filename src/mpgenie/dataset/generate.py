@@ -20,7 +20,7 @@ import signal
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ class GenerateConfig:
     adaptive: bool = False  # view management: unimportant views at less detail
     cameras: int = 0  # spectator orbit cameras per episode
     explore: float = 0.0  # share of agent-ticks that take a uniformly random action
-    agents: AgentsSpec = AgentsSpec()  # scripted only, or a trained population mixed in (--agents)
+    agents: AgentsSpec = field(default_factory=AgentsSpec)  # scripted only, or a trained population mixed in (--agents)
 
 
 def episode_specs(config: GenerateConfig) -> list[EpisodeSpec]:
