@@ -56,7 +56,7 @@ class EpisodeSpec:
     adaptive: bool = False  # view management: detail tiers by importance (interactions always in full)
     cameras: int = 0  # spectator orbit cameras placed by the planner (re-planned every second)
     explore: float = 0.0  # share of agent-ticks whose action is replaced by a uniformly random one
-    agents: AgentsSpec = field(default_factory=AgentsSpec)  # scripted styles only, or learned population members mixed in
+    agents: AgentsSpec = field(default_factory=AgentsSpec)  # scripted only, or learned members mixed in
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
