@@ -139,3 +139,26 @@ def test_plot_lines_draws_every_line() -> None:
     assert img.shape == (40, 50, 3)
     colours = {tuple(c) for c in img.reshape(-1, 3).tolist()} - {(255, 255, 255), (160, 160, 160)}
     assert len(colours) == 2
+
+
+def test_learned_bots_overwrite_the_actions_of_their_players(tmp_path: Path) -> None:
+    """The demo's learned bots: bots drawn as learned get their member's action for their player, others keep
+    theirs; players not yet joined (-1) are left alone."""
+    from mpgenie.agents.mixture import LearnedBots
+    from mpgenie.world.simulation import World
+
+    run = make_population(tmp_path / "run")
+    spec = parse_agents(f"population:{run.root}@0.5")
+    world = World(EnvConfig(players=6).world_config(3))
+    world.add_players(6)
+    players = np.array([5, 4, 3, 2, 1, -1])  # bot i is player players[i]
+    bots = LearnedBots(6, spec, seed=4)
+    twin = LearnedBots(6, spec, seed=4)
+    assert (bots.assigned >= 0).any() and (bots.assigned < 0).any()
+    actions = np.full(6, 99, dtype=np.int8)
+    bots.act(world, actions, players)
+    learned = (bots.assigned >= 0) & (players >= 0)
+    assert np.all(actions[~learned] == 99) and np.all(actions[learned] < NUM_ACTIONS)
+    again = np.full(6, 99, dtype=np.int8)
+    twin.act(world, again, players)
+    assert np.array_equal(actions, again)

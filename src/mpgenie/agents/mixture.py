@@ -147,3 +147,44 @@ class MixedPolicy:
             for policy, idx in self.learned:
                 actions[idx] = policy.act(o)[idx]
         return actions
+
+
+class LearnedBots:
+    """Learned members acting for some players of a world another loop steps: ``mpgenie demo``'s bots, whose
+    inputs go to the realtime server over the network like any client's.
+
+    Bot ``i`` is learned with probability ``share`` (seeded) and then driven by a member drawn uniformly. Its
+    state vector is read from the server's own world (the demo runs the server in the same process): a privileged
+    observer, where a remote client would have to rebuild it from its snapshots."""
+
+    def __init__(self, bots: int, agents: AgentsSpec, seed: int = 0) -> None:
+        from mpgenie.agents.ppo import PPOConfig, load_checkpoint, load_policy  # noqa: PLC0415 - extra 'learn'
+
+        if agents.population is None:
+            raise ValueError("LearnedBots needs a population")
+        members = population_members(agents.population)
+        rng = np.random.default_rng([seed, 29])
+        learned = rng.random(bots) < agents.share
+        pick = rng.integers(len(members), size=bots)
+        self.members = [m.id for m in members]
+        self.assigned = np.where(learned, pick, -1)  # per bot: a member's index, or -1 (scripted)
+        ckpts = [load_checkpoint(m.checkpoint) for m in members]
+        self.policies = [load_policy(c, sample=True, seed=seed + 31 * k) for k, c in enumerate(ckpts)]
+        self.env = PPOConfig.from_dict(ckpts[0]["config"]).env_config()
+        self._observer: VectorSnowball | None = None
+
+    def act(self, world: World, actions: NDArray[np.int8], players: NDArray[np.int64]) -> None:
+        """Overwrite the actions of the learned bots in ``world`` (bot ``i`` is player ``players[i]``, -1: not
+        joined yet)."""
+        n = world.num_slots
+        o = self._observer
+        if o is None or o.worlds[0] is not world or o.num_agents != n:  # players joined since: a wider observer
+            self._observer = o = VectorSnowball.observer(world, self.env.replace(players=n))
+        o.alive[0] = world.active[:n]
+        obs = o.policy_observation(0)
+        row = {int(p): k for k, p in enumerate(obs.agents.tolist())}
+        for k, policy in enumerate(self.policies):
+            bots = [i for i in np.flatnonzero(self.assigned == k).tolist() if int(players[i]) in row]
+            if bots:
+                chosen = policy.act(obs)
+                actions[bots] = chosen[[row[int(players[i])] for i in bots]]
