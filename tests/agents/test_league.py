@@ -144,9 +144,6 @@ def test_plot_lines_draws_every_line() -> None:
 def test_learned_bots_overwrite_the_actions_of_their_players(tmp_path: Path) -> None:
     """The demo's learned bots: bots drawn as learned get their member's action for their player, others keep
     theirs; players not yet joined (-1) are left alone."""
-    from mpgenie.agents.mixture import LearnedBots
-    from mpgenie.world.simulation import World
-
     run = make_population(tmp_path / "run")
     spec = parse_agents(f"population:{run.root}@0.5")
     world = World(EnvConfig(players=6).world_config(3))
