@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import LearnedPolicy
 from mpgenie.agents.match import Team, halves, outcomes, play
-from mpgenie.agents.mixture import parse_agents
+from mpgenie.agents.mixture import LearnedBots, parse_agents
 from mpgenie.agents.pbt import plot_lines, policy_maker
 from mpgenie.agents.policy import scripted_policy
 from mpgenie.agents.ppo import PPOConfig, train
@@ -26,6 +26,7 @@ from mpgenie.dataset.replay import recorded_actions, rerender
 from mpgenie.dataset.stats import dataset_stats
 from mpgenie.errors import UsageError
 from mpgenie.world.actions import NUM_ACTIONS, Action
+from mpgenie.world.simulation import World
 from tests.agents.population_helpers import make_population
 
 
