@@ -48,6 +48,7 @@ class DemoSummary:
     latency_ms_p50: float
     max_correction_m: float
     tick_ms_p99: float
+    learned_actions: int = 0  # actions the learned bots chose and sent (demo --agents population:DIR)
 
 
 def _table(s: DemoSummary, elapsed: float) -> Table:
@@ -64,6 +65,8 @@ def _table(s: DemoSummary, elapsed: float) -> Table:
         t.add_row(f"events: {kind}", str(n))
     t.add_row("beacons lit (co-op)", str(s.beacons_lit))
     t.add_row("collectibles picked up", str(s.pickups))
+    if s.learned_actions:
+        t.add_row("actions chosen by learned bots", str(s.learned_actions))
     return t
 
 
@@ -121,6 +124,7 @@ async def _demo(
     session_id, url, tickets = await _join_through_the_api(platform.api_url, bots, world)
     console.print(f"session {session_id[:8]} made through the API; {bots} bots joined via API tickets")
     policy = None
+    learned = None
     if agents is not None and agents.population is not None:
         from mpgenie.agents.mixture import LearnedBots  # noqa: PLC0415 - PyTorch only for learned bots
 
@@ -148,6 +152,8 @@ async def _demo(
                 core.announce("snowfall", {"intensity": round(float(np.random.default_rng().random()), 2)})
                 next_event = now + WORLD_EVENT_EVERY_S
             summary = _summary(server, core, swarm)
+            if learned is not None:
+                summary.learned_actions = learned.driven
             live.update(_table(summary, now - start))
     swarm.stop()
     await runner

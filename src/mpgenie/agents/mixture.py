@@ -172,6 +172,7 @@ class LearnedBots:
         self.policies = [load_policy(c, sample=True, seed=seed + 31 * k) for k, c in enumerate(ckpts)]
         self.env = PPOConfig.from_dict(ckpts[0]["config"]).env_config()
         self._observer: VectorSnowball | None = None
+        self.driven = 0  # actions chosen so far (bot-ticks)
 
     def act(self, world: World, actions: NDArray[np.int8], players: NDArray[np.int64]) -> None:
         """Overwrite the actions of the learned bots in ``world`` (bot ``i`` is player ``players[i]``, -1: not
@@ -188,3 +189,4 @@ class LearnedBots:
             if bots:
                 chosen = policy.act(obs)
                 actions[bots] = chosen[[row[int(players[i])] for i in bots]]
+                self.driven += len(bots)
