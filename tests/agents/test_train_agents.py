@@ -68,8 +68,22 @@ def test_train_eval_generate_and_demo(tmp_path: Path) -> None:
     ds = tmp_path / "ds"
     result = runner.invoke(
         app,
-        ["generate", "--episodes", "1", "--players", "3", "--steps", "20", "--resolution", "32"]
-        + ["--agents", f"population:{run}@1", "--out", str(ds), "--json"],
+        [
+            "generate",
+            "--episodes",
+            "1",
+            "--players",
+            "3",
+            "--steps",
+            "20",
+            "--resolution",
+            "32",
+            "--agents",
+            f"population:{run}@1",
+            "--out",
+            str(ds),
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     meta = json.loads((ds / "episodes" / "episode_000000" / "episode.json").read_text())
@@ -77,8 +91,22 @@ def test_train_eval_generate_and_demo(tmp_path: Path) -> None:
     assert check_dataset(ds).ok
 
     demo = subprocess.run(
-        [sys.executable, "-m", "mpgenie.cli", "demo", "--bots", "3", "--seconds", "3"]
-        + ["--port", str(_free_port()), "--api-port", str(_free_port()), "--agents", f"population:{run}@1"],
+        [
+            sys.executable,
+            "-m",
+            "mpgenie.cli",
+            "demo",
+            "--bots",
+            "3",
+            "--seconds",
+            "3",
+            "--port",
+            str(_free_port()),
+            "--api-port",
+            str(_free_port()),
+            "--agents",
+            f"population:{run}@1",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
