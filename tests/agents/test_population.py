@@ -68,6 +68,8 @@ def test_new_league_members_are_distinct_and_deterministic() -> None:
     assert a.members[0].hyper == {k: v[0] for k, v in HYPERPARAMETERS.items()}
     styles = {tuple(sorted(m.rewards.items())) + tuple(sorted(m.hyper.items())) for m in a.members}
     assert len(styles) == 6
+    coop = League.new("cooperate", 2, np.random.default_rng(1))
+    assert coop.members[0].rewards == {**dataclasses.asdict(REWARD_SCENARIOS["cooperate"]), "beacon_press": 0.02}
     with pytest.raises(UsageError):
         League.new("nope", 2, np.random.default_rng(0))
     with pytest.raises(UsageError):

@@ -59,7 +59,12 @@ SCRIPTED_FOR: dict[str, str] = {
     "mixed": "mixture",
 }
 
-_SIGNS = {"pickup": 1, "beacon": 1, "hit": 1, "hit_taken": -1, "hazard": -1, "explore": 1}
+#: Shaping members start with on top of the scenario's weights (perturbed like them): a co-operator is paid a
+#: little for pressing ``interact`` at a ready beacon, since a beacon only lights (and pays) when a second agent
+#: presses there within the window, which random play almost never finds.
+SHAPING: dict[str, dict[str, float]] = {"cooperate": {"beacon_press": 0.02}}
+
+_SIGNS = {"pickup": 1, "beacon": 1, "hit": 1, "hit_taken": -1, "hazard": -1, "explore": 1, "beacon_press": 1}
 _SHAPING = 0.05  # size of a shaping weight explore switches on, relative to the scenario's largest weight
 PERTURB = (0.8, 1.25)
 
@@ -111,11 +116,16 @@ def perturb_hyper(hyper: dict[str, float], rng: np.random.Generator) -> dict[str
     return out
 
 
+def member_rewards(scenario: str) -> dict[str, float]:
+    """The reward weights a member starts from: the scenario's, plus its :data:`SHAPING`."""
+    return {**dataclasses.asdict(REWARD_SCENARIOS[scenario]), **SHAPING.get(scenario, {})}
+
+
 def perturb_rewards(rewards: dict[str, float], scenario: str, rng: np.random.Generator) -> dict[str, float]:
-    """Reward weights the scenario pays: x0.8 or x1.25 each. Those it does not pay (shaping): switched on at
-    :data:`_SHAPING` of the scenario's largest weight (with the sign their event means) with probability 1/3,
-    else off; so members drift to different styles while the scenario's own objective stays dominant."""
-    base = dataclasses.asdict(REWARD_SCENARIOS[scenario])
+    """Reward weights the scenario pays (and its shaping): x0.8 or x1.25 each. Those it does not pay: switched
+    on at :data:`_SHAPING` of the scenario's largest weight (with the sign their event means) with probability
+    1/3, else off; so members drift to different styles while the scenario's own objective stays dominant."""
+    base = member_rewards(scenario)
     scale = max(abs(v) for v in base.values()) or 1.0
     out = {}
     for name, value in rewards.items():
@@ -147,7 +157,7 @@ class League:
         if not 1 <= population <= 64:
             raise UsageError(f"population must be 1..64, got {population}")
         hyper = {name: d for name, (d, _, _) in HYPERPARAMETERS.items()}
-        rewards = dataclasses.asdict(REWARD_SCENARIOS[scenario])
+        rewards = member_rewards(scenario)
         members = [Member("m0", dict(hyper), dict(rewards))]
         for i in range(1, population):
             members.append(

@@ -25,7 +25,7 @@ from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Observation
 from mpgenie.agents.observations import Scales, cell_index, cells_per_face, state_observations, state_size
 from mpgenie.render.renderer import Renderer, RenderSettings
-from mpgenie.world.actions import NUM_ACTIONS
+from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.config import MAX_SEED
 from mpgenie.world.events import AttackHit, BeaconActivated, HazardHit, Pickup
 from mpgenie.world.simulation import World
@@ -173,6 +173,8 @@ class VectorSnowball:
             seen = self._visited[wi, ai, cells[wi, ai]]
             rewards[wi, ai] += wts.explore * ~seen
             self._visited[wi, ai, cells[wi, ai]] = True
+        if wts.beacon_press:
+            rewards += wts.beacon_press * self._pressing_at_ready_beacon(a)
         was_alive = self.alive.copy()
         terminated = hazard & was_alive if self.config.on_hazard == "terminate" else np.zeros(shape, dtype=bool)
         ticks = np.array([w.tick for w in self.worlds])
@@ -188,6 +190,17 @@ class VectorSnowball:
                 self._reset_world(i, (int(self.seeds[i]) + self.num_worlds) % (MAX_SEED + 1))
                 obs[i] = self._observe_world(i)
         return obs, rewards.astype(np.float32), terminated, truncated
+
+    def _pressing_at_ready_beacon(self, actions: NDArray[np.int8]) -> NDArray[np.bool_]:
+        """``(W, N)``: the agent pressed ``interact`` within ``beacon_radius`` of a beacon that is ready."""
+        if self._beacon_pos.shape[1] == 0:
+            return np.zeros(actions.shape, dtype=bool)
+        cfg = self.worlds[0].cfg
+        pos = self._stack("pos")
+        cos = np.einsum("wnd,wbd->wnb", pos, self._beacon_pos)
+        near = cos >= np.cos(cfg.beacon_radius / cfg.radius)
+        ready = np.stack([w.beacon_ready_at <= w.tick for w in self.worlds])[:, None, :]
+        return (actions == Action.INTERACT) & (near & ready).any(axis=2)
 
     # --- observations ------------------------------------------------------------------------------------------
 
