@@ -41,6 +41,7 @@ from mpgenie.agents.match import Team, halves, outcomes, play
 from mpgenie.agents.policy import scripted_policy
 from mpgenie.agents.population import League, Member
 from mpgenie.agents.ppo import PPOConfig, load_policy, train
+from mpgenie.atomic import write_bytes_atomic, write_json_atomic
 from mpgenie.errors import UsageError
 from mpgenie.render.png import write_png
 
@@ -146,23 +147,6 @@ def rating_game(env: dict[str, Any], a: OpponentSpec, b: OpponentSpec, worlds: i
 # --- the driver ----------------------------------------------------------------------------------------------------
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    _write_bytes_atomic(path, json.dumps(obj, indent=2, sort_keys=True).encode())
-
-
 CURVE_FIELDS = [
     "round",
     "member",
@@ -184,7 +168,7 @@ def write_curves(root: Path, rows: list[dict[str, Any]], members: list[str]) -> 
     writer = csv.DictWriter(buf, fieldnames=CURVE_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _write_bytes_atomic(root / "curves.csv", buf.getvalue().encode())
+    write_bytes_atomic(root / "curves.csv", buf.getvalue().encode())
     series = {
         key: [
             [(float(r["round"]), float(r[key])) for r in rows if r["member"] == m and r[key] not in (None, "")]
@@ -287,7 +271,7 @@ class Trainer:
         return ("learned", self.checkpoint_path(player).read_bytes())
 
     def save(self) -> None:
-        _write_json_atomic(
+        write_json_atomic(
             self.root / "league.json",
             {
                 "format": LEAGUE_FORMAT,
@@ -327,7 +311,7 @@ class Trainer:
         trained = {mid: ray.get(f) for mid, f in futures.items()}
         for m in league.members:
             out = trained[m.id]
-            _write_bytes_atomic(self.checkpoint_path(m.id), out["checkpoint"])
+            write_bytes_atomic(self.checkpoint_path(m.id), out["checkpoint"])
             self.cpu_s += out["cpu_s"]
             m.iterations += len(out["curve"])
             m.agent_steps += sum(int(e["batch"]) for e in out["curve"])
@@ -371,13 +355,13 @@ class Trainer:
         if league.round % cfg.snapshot_every == 0:
             for m in league.members:
                 snap, dropped = league.add_snapshot(m.id)
-                _write_bytes_atomic(self.checkpoint_path(snap.id), self.checkpoint_path(m.id).read_bytes())
+                write_bytes_atomic(self.checkpoint_path(snap.id), self.checkpoint_path(m.id).read_bytes())
                 for s in dropped:
                     self.checkpoint_path(s.id).unlink(missing_ok=True)
                 snapshots.append(snap.id)
         exploits = league.pbt_step(rng)
         for dst, src in exploits:
-            _write_bytes_atomic(self.checkpoint_path(dst), self.checkpoint_path(src).read_bytes())
+            write_bytes_atomic(self.checkpoint_path(dst), self.checkpoint_path(src).read_bytes())
         self.wall_s += time.monotonic() - t0
         summary = {
             "round": league.round,

@@ -18,9 +18,9 @@ This is the one module of :mod:`mpgenie.agents` that imports PyTorch (extra ``le
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +37,7 @@ from mpgenie.agents.interface import LearnedPolicy
 from mpgenie.agents.match import Team
 from mpgenie.agents.observations import state_size
 from mpgenie.agents.vector import VectorSnowball
+from mpgenie.atomic import write_bytes_atomic
 from mpgenie.errors import UsageError
 from mpgenie.world.actions import NUM_ACTIONS
 
@@ -272,15 +273,10 @@ def ppo_update(
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
-    """Write ``checkpoint`` atomically: a temporary file next to ``path``, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``checkpoint`` (``torch.save``) atomically; also the world model's trainer's writer."""
+    buf = io.BytesIO()
+    torch.save(checkpoint, buf)
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

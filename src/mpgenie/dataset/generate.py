@@ -28,7 +28,8 @@ import fsspec
 
 from mpgenie.agents.mixture import AgentsSpec
 from mpgenie.agents.policy import SCENARIOS
-from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT, episode_dir, write_json_atomic
+from mpgenie.atomic import write_json_atomic
+from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT, episode_dir
 from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
 from mpgenie.errors import UsageError
 

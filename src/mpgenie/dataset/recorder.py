@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from mpgenie.agents.mixture import AgentsSpec, MixedPolicy
 from mpgenie.agents.policy import Observation, draw_styles
+from mpgenie.atomic import write_json_atomic
 from mpgenie.dataset.format import (
     CODECS,
     DATA_SCHEMA,
@@ -31,7 +32,6 @@ from mpgenie.dataset.format import (
     camera_name,
     episode_dir,
     video_name,
-    write_json_atomic,
 )
 from mpgenie.render import Renderer, RenderSettings
 from mpgenie.render.cameras import orbit_cameras, plan_cameras

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import functools
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from mpgenie.agents.ppo import save_checkpoint
 from mpgenie.dataset.format import RESOLUTIONS, episode_dir
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.dataset.replay import counterfactual_views, recorded_actions
@@ -117,12 +117,6 @@ def _split(episode_of: list[int]) -> tuple[np.ndarray, np.ndarray]:
         return idx, idx
     mask = np.array(episode_of) == held
     return idx[~mask], idx[mask]
-
-
-def _save(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -223,7 +217,7 @@ def train_worldmodel(
         if progress is not None:
             progress(step + 1, steps, phase, value)
         if (step + 1) % checkpoint_every == 0 or step == steps - 1 or out_of_time:
-            _save(
+            save_checkpoint(
                 out,
                 {
                     "config": cfg.to_dict(),
