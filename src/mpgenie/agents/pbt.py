@@ -401,7 +401,8 @@ def train_population(
     trainer.root.mkdir(parents=True, exist_ok=True)
     started = not ray.is_initialized()
     if started:
-        if address:
+        if address or os.environ.get("RAY_ADDRESS"):
+            # a cluster (--address, or RAY_ADDRESS as KubeRay and `ray job submit` set it): its own CPUs
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
