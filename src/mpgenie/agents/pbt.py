@@ -13,7 +13,7 @@ Tasks get and return checkpoints as bytes through Ray's object store, so the sam
   CPU seconds of every task), per round what happened; written atomically after each round.
 - ``members/<id>.pt``, ``snapshots/<id>.pt``: PPO checkpoints (:mod:`mpgenie.agents.ppo`'s format).
 - ``curves.csv`` and ``curves.png``: the learning curves (one row per member per round; the PNG plots each
-  member's rating and mean episode return against rounds, one colour per member in member order).
+  member's Elo and its result against the scripted anchor against rounds, one colour per member in member order).
 
 A re-run with the same ``DIR`` continues after the last completed round (the config must be the same).
 """
@@ -157,13 +157,18 @@ CURVE_FIELDS = [
     "reward_per_step",
     "entropy",
     "rating",
+    "vs_anchor",
     "learning_rate",
     "ent_coef",
 ]
 
 
-def write_curves(root: Path, rows: list[dict[str, Any]], members: list[str]) -> None:
-    """curves.csv (every row) and curves.png (rating above, episode return below, per member), atomically."""
+def write_curves(root: Path, rows: list[dict[str, Any]], history: list[dict[str, Any]], members: list[str]) -> None:
+    """curves.csv (one row per member per round, with ``vs_anchor``: its mean result in that round's rating games
+    against the scripted anchor, 0..1) and curves.png (Elo above; ``vs_anchor`` below, on a fixed 0..1 scale; one
+    colour per member, in member order), both atomically."""
+    anchor = {(h["round"], g["a"]): g["score_a"] for h in history for g in h["games"] if g["b"].startswith("scripted:")}
+    rows = [{**r, "vs_anchor": anchor.get((r["round"], r["member"]))} for r in rows]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CURVE_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -174,9 +179,9 @@ def write_curves(root: Path, rows: list[dict[str, Any]], members: list[str]) -> 
             [(float(r["round"]), float(r[key])) for r in rows if r["member"] == m and r[key] not in (None, "")]
             for m in members
         ]
-        for key in ("rating", "episode_return")
+        for key in ("rating", "vs_anchor")
     }
-    image = np.concatenate([plot_lines(series["rating"]), plot_lines(series["episode_return"])], axis=0)
+    image = np.concatenate([plot_lines(series["rating"]), plot_lines(series["vs_anchor"], y_range=(0.0, 1.0))])
     fd, tmp = tempfile.mkstemp(dir=root, prefix=".curves.", suffix=".png")
     os.close(fd)
     try:
@@ -203,15 +208,22 @@ _COLOURS = np.array(
 )
 
 
-def plot_lines(lines: list[list[tuple[float, float]]], width: int = 640, height: int = 240) -> np.ndarray:
-    """A bare line chart (RGB, white background, a grey frame): each line scaled to the common x/y range."""
+def plot_lines(
+    lines: list[list[tuple[float, float]]],
+    width: int = 640,
+    height: int = 240,
+    y_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """A bare line chart (RGB, white background, a grey frame): the lines scaled to their common x range and to
+    ``y_range`` (default: their common y range)."""
     img = np.full((height, width, 3), 255, dtype=np.uint8)
     img[[0, -1], :] = img[:, [0, -1]] = 160
     points = [p for line in lines for p in line]
     if not points:
         return img
     xs, ys = np.array([p[0] for p in points]), np.array([p[1] for p in points])
-    x0, x1, y0, y1 = xs.min(), max(xs.max(), xs.min() + 1), ys.min(), max(ys.max(), ys.min() + 1e-9)
+    y0, y1 = y_range if y_range is not None else (ys.min(), max(ys.max(), ys.min() + 1e-9))
+    x0, x1 = xs.min(), max(xs.max(), xs.min() + 1)
     pad = 8
     for k, line in enumerate(lines):
         if not line:
@@ -285,7 +297,7 @@ class Trainer:
                 "curve": self.curve,
             },
         )
-        write_curves(self.root, self.curve, [m.id for m in self.league.members])
+        write_curves(self.root, self.curve, self.history, [m.id for m in self.league.members])
 
     def run_round(self, ray: Any) -> dict[str, Any]:
         """One round (train, rate, snapshot, PBT step) on Ray; saves everything; returns the round's summary."""
