@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from mpgenie.agents.mixture import AgentsSpec
 from mpgenie.api.settings import Settings
 from mpgenie.errors import UsageError
 from mpgenie.genie.streamer import FrameStreamer
@@ -49,6 +50,7 @@ class DemoSummary:
     latency_ms_p50: float
     max_correction_m: float
     tick_ms_p99: float
+    learned_actions: int = 0  # actions the learned bots chose and sent (demo --agents population:DIR)
 
 
 def _table(s: DemoSummary, elapsed: float) -> Table:
@@ -65,6 +67,8 @@ def _table(s: DemoSummary, elapsed: float) -> Table:
         t.add_row(f"events: {kind}", str(n))
     t.add_row("beacons lit (co-op)", str(s.beacons_lit))
     t.add_row("collectibles picked up", str(s.pickups))
+    if s.learned_actions:
+        t.add_row("actions chosen by learned bots", str(s.learned_actions))
     return t
 
 
@@ -96,7 +100,15 @@ async def _join_through_the_api(api_url: str, bots: int, world: dict[str, object
 
 
 async def _demo(
-    bots: int, seconds: float, seed: int, host: str, port: int, api_port: int, console: Console, stop: asyncio.Event
+    bots: int,
+    seconds: float,
+    seed: int,
+    host: str,
+    port: int,
+    api_port: int,
+    console: Console,
+    stop: asyncio.Event,
+    agents: AgentsSpec | None = None,
 ) -> DemoSummary:
     cfg = WorldConfig.scaled_for_density(max(bots, 1), seed=seed)
     world = {
@@ -116,7 +128,20 @@ async def _demo(
     session_id, url, tickets = await _join_through_the_api(platform.api_url, bots, world)
     console.print(f"session {session_id[:8]} made through the API; {bots} bots joined via API tickets")
     console.print(f"play in a browser: [bold]{platform.api_url}/play/?session={session_id}&guest=1[/]")
-    swarm = BotSwarm(url, bots, seed=seed, tickets=tickets)
+    policy = None
+    learned = None
+    if agents is not None and agents.population is not None:
+        from mpgenie.agents.mixture import LearnedBots  # noqa: PLC0415 - PyTorch only for learned bots
+
+        learned = LearnedBots(bots, agents, seed)
+        console.print(f"{int((learned.assigned >= 0).sum())} of {bots} bots are learned members ({agents.text})")
+
+        def policy(actions: np.ndarray, players: np.ndarray) -> None:
+            core = server.router.cores.get(session_id)  # there once the first bot joined
+            if core is not None:
+                learned.act(core.world, actions, players)
+
+    swarm = BotSwarm(url, bots, seed=seed, tickets=tickets, policy=policy)
     await swarm.connect_all()
     runner = asyncio.ensure_future(swarm.run())
     core = server.router.cores[session_id]
@@ -132,6 +157,8 @@ async def _demo(
                 core.announce("snowfall", {"intensity": round(float(np.random.default_rng().random()), 2)})
                 next_event = now + WORLD_EVENT_EVERY_S
             summary = _summary(server, core, swarm)
+            if learned is not None:
+                summary.learned_actions = learned.driven
             live.update(_table(summary, now - start))
     swarm.stop()
     await runner
@@ -166,8 +193,10 @@ def run_network_demo(
     port: int = 7777,
     api_port: int = 8000,
     console: Console | None = None,
+    agents: AgentsSpec | None = None,
 ) -> DemoSummary:
-    """Serve with ``bots`` SDK bots until Ctrl-C, or for ``seconds`` when positive."""
+    """Serve with ``bots`` SDK bots until Ctrl-C, or for ``seconds`` when positive; with a population
+    (``agents``), learned members drive a share of the bots (their inputs go over the network like the others')."""
     if bots < 1:
         raise UsageError("bots must be >= 1")
     if seconds < 0:
@@ -178,6 +207,8 @@ def run_network_demo(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        return loop.run_until_complete(_demo(bots, seconds, seed, host, port, api_port, console or Console(), stop))
+        return loop.run_until_complete(
+            _demo(bots, seconds, seed, host, port, api_port, console or Console(), stop, agents)
+        )
     finally:
         loop.close()

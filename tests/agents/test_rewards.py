@@ -110,3 +110,22 @@ def test_exploring_pays_once_per_new_cell() -> None:
         total += float(rew[0, 0])
         seen.add(int(cell_index(world.pos[0], core._cells)))
     assert total == len(seen) - 1 > 3
+
+
+def test_pressing_at_a_ready_beacon_pays_the_shaping_weight() -> None:
+    """``beacon_press``: interact within a ready beacon's radius pays each tick; not elsewhere, not a beacon that
+    just lit (cooling down), not other actions there."""
+    core = _core("cooperate", rewards=RewardWeights(beacon_press=0.5))
+    world = core.worlds[0]
+    b = _safe(world, world.layout.beacon_pos)
+    beacon = world.layout.beacon_pos[b]
+    park_far(world, [1, 2], beacon)
+    p, _ = offset(beacon, tangent_at(beacon), 1.0, world.cfg.radius)
+    world.teleport(0, p, tangent_at(p))
+    _, rew, *_ = core.step(np.array([[Action.INTERACT, Action.INTERACT, Action.NOOP]]))
+    assert rew[0].tolist() == [0.5, 0.0, 0.0]  # agent 1 pressed, but far from every beacon
+    _, rew, *_ = core.step(np.array([[Action.NOOP, Action.NOOP, Action.NOOP]]))
+    assert rew[0].tolist() == [0.0, 0.0, 0.0]
+    world.beacon_ready_at[b] = world.tick + 100  # cooling down
+    _, rew, *_ = core.step(np.array([[Action.INTERACT, Action.NOOP, Action.NOOP]]))
+    assert rew[0, 0] == 0.0

@@ -241,12 +241,13 @@ def test_end_to_end_generate_idm_label_bc_play(tmp_path: Path) -> None:
     mine = played["policies"][str(bc)]
     assert set(played["policies"]) == {"teacher", "random", str(bc)}
     assert sum(mine["actions"].values()) == pytest.approx(1.0, abs=1e-3) and mine["kl_teacher_to_policy"] >= 0
-    # The same policy records a dataset: `generate --policy bc:CKPT`.
+    # The same policy records a dataset: `generate --agents bc:CKPT`.
     out = tmp_path / "by_bc"
     generate = ["generate", "--out", str(out), "--episodes", "1", "--players", "2", "--steps", "10", "--resolution"]
-    result = runner.invoke(app, [*generate, "32", "--policy", f"bc:{bc}", "--json"])
+    result = runner.invoke(app, [*generate, "32", "--agents", f"bc:{bc}", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "episodes" / "episode_000000" / "episode.json").read_text())["policy"] == f"bc:{bc}"
+    meta = json.loads((out / "episodes" / "episode_000000" / "episode.json").read_text())
+    assert meta["agents"] == f"bc:{bc}" and [d["policy"] for d in meta["drivers"]] == [f"bc:{bc}"] * 2
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
@@ -254,7 +255,8 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
         ["train", "idm", "--data", str(tmp_path), "--labelled-hours", "1", "--out", str(tmp_path / "x.pt")],
         ["eval", "idm", "--checkpoint", str(tmp_path / "none.pt"), "--data", str(tmp_path)],
         ["eval", "bc", "--checkpoint", str(tmp_path / "none.pt")],
-        ["generate", "--out", str(tmp_path / "g"), "--policy", "ppo:x"],
+        ["generate", "--out", str(tmp_path / "g"), "--agents", "ppo:x"],
+        ["generate", "--out", str(tmp_path / "g"), "--agents", "bc:"],
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output, args

@@ -27,6 +27,7 @@ class RewardWeights:
     hit_taken: float = 0.0  # compete: the target, per hit taken (negative: a penalty)
     hazard: float = 0.0  # the player who stepped into a hazard (negative: a penalty)
     explore: float = 0.0  # explore: per cell of the sphere the agent enters for the first time this episode
+    beacon_press: float = 0.0  # shaping: per tick of ``interact`` within the radius of a beacon ready to light
 
 
 #: Reward scenarios: what each kind of agent is paid for.

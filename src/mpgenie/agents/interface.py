@@ -84,7 +84,7 @@ class LearnedPolicy:
         z = out - out.max(axis=1, keepdims=True)
         p = np.exp(z)
         cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
-        u = self.rng.random(out.shape[0])[:, None]
+        u = np.asarray(self.rng.random(size=out.shape[0]))[:, None]
         return np.minimum((u > cdf).sum(axis=1), NUM_ACTIONS - 1).astype(np.int8)
 
 

@@ -16,7 +16,7 @@ from mpgenie.errors import UsageError
 from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.geometry import right_of
 
-__all__ = ["SCENARIOS", "Observation", "Policy", "ScriptedPolicy", "Style", "draw_styles"]
+__all__ = ["SCENARIOS", "Observation", "Policy", "ScriptedPolicy", "Style", "draw_styles", "scripted_policy"]
 
 
 class Style(IntEnum):
@@ -122,3 +122,16 @@ class ScriptedPolicy:
         choice = np.where(close & (press >= 0), press, np.where(close, Action.NOOP, choice)).astype(np.int8)
         wobble = self.rng.random(p.shape[0]) < 0.15  # not robots: sometimes they do something else
         return np.where(wobble, self.held.current[idx], choice).astype(np.int8)
+
+
+def scripted_policy(name: str, agents: int, seed: int = 0) -> ScriptedPolicy:
+    """A scripted opponent by name: every agent of one style (``competitor``, ``cooperator``, ...), or
+    ``mixture``: styles drawn from the ``mixed`` template (the scripted mixture ``mpgenie generate`` records)."""
+    if name == "mixture":
+        return ScriptedPolicy(draw_styles("mixed", agents, np.random.default_rng([seed, 5])), seed)
+    try:
+        style = Style[name.upper()]
+    except KeyError:
+        known = ", ".join([s.name.lower() for s in Style] + ["mixture"])
+        raise UsageError(f"unknown scripted style {name!r} (known: {known})") from None
+    return ScriptedPolicy(np.full(agents, style, dtype=np.int8), seed)

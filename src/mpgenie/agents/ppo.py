@@ -18,9 +18,9 @@ This is the one module of :mod:`mpgenie.agents` that imports PyTorch (extra ``le
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,10 +32,12 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from mpgenie.agents.config import EnvConfig
+from mpgenie.agents.config import EnvConfig, RewardWeights
 from mpgenie.agents.interface import LearnedPolicy
+from mpgenie.agents.match import Team
 from mpgenie.agents.observations import state_size
 from mpgenie.agents.vector import VectorSnowball
+from mpgenie.atomic import write_bytes_atomic
 from mpgenie.errors import UsageError
 from mpgenie.world.actions import NUM_ACTIONS
 
@@ -88,9 +90,17 @@ class PPOConfig:
         self.env_config()  # validates the scenario and the environment options
 
     def env_config(self) -> EnvConfig:
-        return EnvConfig(
-            players=self.players, scenario=self.scenario, max_steps=self.max_steps, **self.env_options
-        ).replace(observation="state")
+        """The environment; ``env_options["rewards"]`` may be a dict of :class:`RewardWeights` fields (what a
+        population member's perturbed reward weights are, kept JSON- and checkpoint-friendly)."""
+        options = dict(self.env_options)
+        if isinstance(options.get("rewards"), dict):
+            try:
+                options["rewards"] = RewardWeights(**options["rewards"])
+            except TypeError as e:
+                raise UsageError(f"bad reward weights {options['rewards']}: {e}") from None
+        return EnvConfig(players=self.players, scenario=self.scenario, max_steps=self.max_steps, **options).replace(
+            observation="state"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -263,15 +273,10 @@ def ppo_update(
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
-    """Write ``checkpoint`` atomically: a temporary file next to ``path``, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``checkpoint`` (``torch.save``) atomically; also the world model's trainer's writer."""
+    buf = io.BytesIO()
+    torch.save(checkpoint, buf)
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -310,6 +315,8 @@ def train(
     out: str | Path | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     save_every: int = 10,
+    opponent: Team | None = None,
+    adopt: bool = False,
 ) -> TrainResult:
     """Run ``iterations`` more iterations (or until ``time_limit`` seconds have passed; both: whichever first).
 
@@ -319,6 +326,11 @@ def train(
     curve and is passed to ``progress``: ``iteration``, ``agent_steps`` (in all), ``episode_return`` (mean return
     of the agents' episodes that ended this iteration; None if none did), ``reward_per_step``, ``episodes``,
     the losses, ``entropy``, ``approx_kl``, ``clipfrac`` and ``steps_per_s``.
+
+    ``opponent``: a frozen :class:`~mpgenie.agents.match.Team` (a league opponent: a past snapshot, another
+    member, a scripted style) drives its agent columns of every world; their steps stay out of the batch, so the
+    network learns against it. ``adopt``: resume from the checkpoint at ``out`` under a *changed* config (what
+    population-based training does after exploit/explore: same network, new hyperparameters and reward weights).
     """
     if iterations is None and time_limit is None:
         raise UsageError("train needs iterations or a time_limit")
@@ -326,7 +338,7 @@ def train(
     ckpt = load_checkpoint(out) if out is not None and Path(out).is_file() else None
     if ckpt is not None:
         saved = PPOConfig.from_dict(ckpt["config"])
-        if saved != config:
+        if saved != config and not adopt:
             raise UsageError(f"{out} was trained with another config; resume with that config or another path")
 
     torch.manual_seed(config.seed)
@@ -338,6 +350,8 @@ def train(
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        for group in optimizer.param_groups:  # adopted: the new config's step size
+            group["lr"] = config.learning_rate
         generator.set_state(ckpt["generator"])
         iteration, curve = int(ckpt["iteration"]), list(ckpt["curve"])
         agent_steps = int(curve[-1]["agent_steps"]) if curve else 0
@@ -361,6 +375,10 @@ def train(
     envs = VectorSnowball(config.env_config(), num_worlds=w, autoreset=True)
     next_obs = torch.as_tensor(envs.reset(seed=config.seed + iteration * w), device=device).reshape(w * n, -1)
     episode_return = np.zeros(w * n)
+    learner = np.ones((w, n), dtype=bool)
+    if opponent is not None:
+        learner[:, opponent.agents] = False
+    learner_flat = torch.as_tensor(learner.reshape(-1), device=device)
 
     # rollout storage: (T, W*N)
     obs_buf = torch.zeros((t_len, w * n, envs.state_size), device=device)
@@ -382,18 +400,21 @@ def train(
 
         # 1. rollout: every agent of every world acts with the same policy
         for t in range(t_len):
-            live_buf[t] = torch.as_tensor(envs.alive.reshape(-1), device=device)
+            live_buf[t] = torch.as_tensor(envs.alive.reshape(-1), device=device) & learner_flat
             obs_buf[t] = next_obs
             with torch.no_grad():
                 action, logprob, _, value = model.get_action_and_value(next_obs, generator=generator)
             actions_buf[t], logprobs_buf[t], values_buf[t] = action, logprob, value
-            o, r, term, trunc = envs.step(action.cpu().numpy().reshape(w, n))
+            step_actions = action.cpu().numpy().reshape(w, n)
+            if opponent is not None:
+                opponent.act(envs, next_obs.cpu().numpy().reshape(w, n, -1), step_actions)
+            o, r, term, trunc = envs.step(step_actions)
             done = (term | trunc).reshape(-1)
             rewards_buf[t] = torch.as_tensor(r.reshape(-1), device=device)
             dones_buf[t] = torch.as_tensor(done, device=device)
             next_obs = torch.as_tensor(o, device=device).reshape(w * n, -1)
             episode_return += r.reshape(-1)
-            finished.extend(episode_return[done].tolist())
+            finished.extend(episode_return[done & learner.reshape(-1)].tolist())
             episode_return[done] = 0.0
 
         # 2. advantages
@@ -421,6 +442,7 @@ def train(
         entry: dict[str, Any] = {
             "iteration": iteration,
             "agent_steps": agent_steps,
+            "batch": len(batch),
             "episode_return": float(np.mean(finished)) if finished else None,
             "episodes": len(finished),
             "reward_per_step": float(rewards_buf.reshape(-1)[live].mean()) if len(batch) else 0.0,

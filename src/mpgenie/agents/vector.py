@@ -16,6 +16,8 @@ step; the observations of the ended episode are kept in :attr:`final_observation
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -23,7 +25,7 @@ from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Observation
 from mpgenie.agents.observations import Scales, cell_index, cells_per_face, state_observations, state_size
 from mpgenie.render.renderer import Renderer, RenderSettings
-from mpgenie.world.actions import NUM_ACTIONS
+from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.config import MAX_SEED
 from mpgenie.world.events import AttackHit, BeaconActivated, HazardHit, Pickup
 from mpgenie.world.simulation import World
@@ -52,6 +54,7 @@ class VectorSnowball:
         self.alive = np.zeros((num_worlds, self.num_agents), dtype=bool)
         self.final_observation: dict[int, NDArray] = {}
         self._seed = seed
+        self.last_events: list[list[Any]] = []  # the gameplay events of each world's last step
         self._visited: NDArray[np.bool_] | None = None
 
     # --- episodes ----------------------------------------------------------------------------------------------
@@ -69,9 +72,24 @@ class VectorSnowball:
         return self.observe()
 
     def _reset_world(self, i: int, seed: int) -> None:
-        c = self.config
-        world = World(c.world_config(seed))
+        world = World(self.config.world_config(seed))
         world.add_players(self.num_agents)
+        self._attach(i, world, seed)
+
+    @staticmethod
+    def observer(world: World, config: EnvConfig) -> VectorSnowball:
+        """State observations of a world another loop steps (``mpgenie generate``'s recorder, the realtime
+        server's bots): its players ``0..config.players-1`` are the agents; use :meth:`policy_observation` and
+        never :meth:`step`. The config's ``max_steps`` only scales the steps-left feature."""
+        v = VectorSnowball(config, num_worlds=1, autoreset=False)
+        v.worlds = [world]
+        v.renderers = [None]
+        v._attach(0, world, world.cfg.seed)
+        v.alive[0] = world.active[: v.num_agents]
+        return v
+
+    def _attach(self, i: int, world: World, seed: int) -> None:
+        c = self.config
         if self._visited is None:
             self._init_statics(world)
         elif world.layout.collectible_pos.shape != self._coll_pos.shape[1:]:
@@ -108,6 +126,11 @@ class VectorSnowball:
             max_steps=c.max_steps,
         )
 
+    @property
+    def cells(self) -> int:
+        """Exploration cells per cube-map face edge (``6 * cells**2`` cells on the sphere); after reset."""
+        return self._cells
+
     # --- the step ----------------------------------------------------------------------------------------------
 
     def step(
@@ -129,9 +152,10 @@ class VectorSnowball:
         wts = self.config.weights
         rewards = np.zeros(shape, dtype=np.float64)
         hazard = np.zeros(shape, dtype=bool)
-        for i, world in enumerate(self.worlds):
+        self.last_events = [world.step(a[i]).events for i, world in enumerate(self.worlds)]
+        for i, events in enumerate(self.last_events):
             r = rewards[i]
-            for e in world.step(a[i]).events:
+            for e in events:
                 if isinstance(e, Pickup):
                     r[e.player] += wts.pickup
                 elif isinstance(e, BeaconActivated):
@@ -149,6 +173,8 @@ class VectorSnowball:
             seen = self._visited[wi, ai, cells[wi, ai]]
             rewards[wi, ai] += wts.explore * ~seen
             self._visited[wi, ai, cells[wi, ai]] = True
+        if wts.beacon_press:
+            rewards += wts.beacon_press * self._pressing_at_ready_beacon(a)
         was_alive = self.alive.copy()
         terminated = hazard & was_alive if self.config.on_hazard == "terminate" else np.zeros(shape, dtype=bool)
         ticks = np.array([w.tick for w in self.worlds])
@@ -164,6 +190,17 @@ class VectorSnowball:
                 self._reset_world(i, (int(self.seeds[i]) + self.num_worlds) % (MAX_SEED + 1))
                 obs[i] = self._observe_world(i)
         return obs, rewards.astype(np.float32), terminated, truncated
+
+    def _pressing_at_ready_beacon(self, actions: NDArray[np.int8]) -> NDArray[np.bool_]:
+        """``(W, N)``: the agent pressed ``interact`` within ``beacon_radius`` of a beacon that is ready."""
+        if self._beacon_pos.shape[1] == 0:
+            return np.zeros(actions.shape, dtype=bool)
+        cfg = self.worlds[0].cfg
+        pos = self._stack("pos")
+        cos = np.einsum("wnd,wbd->wnb", pos, self._beacon_pos)
+        near = cos >= np.cos(cfg.beacon_radius / cfg.radius)
+        ready = np.stack([w.beacon_ready_at <= w.tick for w in self.worlds])[:, None, :]
+        return (actions == Action.INTERACT) & (near & ready).any(axis=2)
 
     # --- observations ------------------------------------------------------------------------------------------
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,19 +12,25 @@ from mpgenie.cli.groups import app, bench_app, dataset_app
 from mpgenie.errors import UsageError
 
 
-def _learned_policy(name: str, resolution: int) -> Callable[[int], Any]:
-    """``bc:CKPT`` -> a picklable factory ``seed -> Policy`` (checked to load here, before any worker starts)."""
-    kind, _, path = name.partition(":")
-    if kind != "bc" or not path:
-        raise UsageError(f"--policy must be scripted or bc:CKPT, got {name!r}")
+def _agents(value: str, resolution: int) -> Any:
+    """``--agents``: what :func:`mpgenie.agents.mixture.parse_agents` reads, or ``bc:CKPT``: a behavioural-cloning
+    policy for every agent, as a picklable factory ``seed -> Policy`` made here (the agents package below the models
+    cannot), checked to load before any worker starts."""
+    from mpgenie.agents.mixture import AgentsSpec, parse_agents
+
+    kind, _, path = value.partition(":")
+    if kind != "bc":
+        return parse_agents(value)
+    if not path:
+        raise UsageError("--agents bc:CKPT needs the checkpoint's path after 'bc:'")
     try:
         from mpgenie.models.bc import load_bc, policy_factory
     except ImportError:
-        raise UsageError("--policy bc:CKPT needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
+        raise UsageError("--agents bc:CKPT needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
     size = load_bc(path)[0].cfg.resolution
     if size != resolution:
         raise UsageError(f"{path} was trained on {size}x{size} frames: generate with --resolution {size}")
-    return policy_factory(path)
+    return AgentsSpec(policy=value, factory=policy_factory(path))
 
 
 @app.command()
@@ -55,14 +59,18 @@ def generate(
             "cannot guess from the motion it has seen."
         ),
     ] = 0.0,
+    agents: Annotated[
+        str,
+        typer.Option(
+            help="scripted, population:DIR[@SHARE]: learned members of a `train agents` run drive a share "
+            "of the agents (default 0.5, drawn per episode), scripted styles the rest; or bc:CKPT: a policy from "
+            "`mpgenie train bc` drives every agent (extra 'learn')."
+        ),
+    ] = "scripted",
     metrics_file: Annotated[
         str | None,
         typer.Option(help="Write progress as Prometheus metrics to this file (e.g. a node exporter textfile dir)."),
     ] = None,
-    policy: Annotated[
-        str,
-        typer.Option(help="scripted (the styled bots) or bc:CKPT (a policy from `mpgenie train bc`; extra 'learn')."),
-    ] = "scripted",
     as_json: Annotated[bool, typer.Option("--json", help="Print meta/info.json totals as JSON.")] = False,
 ) -> None:
     """Record multiplayer episodes: every agent's first-person video, per-tick actions and state, events."""
@@ -83,14 +91,11 @@ def generate(
         adaptive=adaptive,
         cameras=cameras,
         explore=explore,
+        agents=run(lambda: _agents(agents, resolution)),
     )
 
     def body() -> dict[str, Any]:
         from mpgenie.dataset.metrics import GenerationMetrics
-
-        nonlocal config
-        if policy != "scripted":
-            config = dataclasses.replace(config, policy=policy, learned=_learned_policy(policy, resolution))
 
         metrics = GenerationMetrics(metrics_file, (players + cameras) * steps) if metrics_file else None
         with progress(as_json, "episodes", episodes) as update:

@@ -118,3 +118,98 @@ def bench_worldmodel_cmd(
 
     result = run(body)
     report(result, as_json, f"bench worldmodel: {players} players, {result['config']}")
+
+
+def _agents_extras() -> None:
+    """Population training and its evaluation need PyTorch (extra 'learn') and Ray (extra 'scale')."""
+    try:
+        import ray  # noqa: F401
+        import torch
+
+        torch.set_num_threads(1)  # Ray gives each task a CPU; the driver only bookkeeps
+    except ImportError:
+        raise UsageError("this needs the 'learn' and 'scale' extras: pip install 'mpgenie[learn,scale]'") from None
+
+
+@train_app.command("agents")
+def train_agents_cmd(
+    out: Annotated[str, typer.Option(help="Run directory: league.json, members/, snapshots/, curves (resumed).")],
+    scenario: Annotated[str, typer.Option(help="Reward scenario: collect, cooperate, compete, explore, mixed.")] = (
+        "compete"
+    ),
+    population: Annotated[int, typer.Option(help="Members trained together.")] = 8,
+    time_limit: Annotated[float, typer.Option(help="Seconds of this run (no round starts that would not fit).")] = 600,
+    address: Annotated[
+        str | None, typer.Option(help="A Ray cluster (ray://host:10001, or auto); default: a local Ray.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="CPUs of the local Ray (tasks at once).")] = 2,
+    players: Annotated[int, typer.Option(help="Agents per world (0: 2 for compete, else 4).")] = 0,
+    max_steps: Annotated[int, typer.Option(help="Episode length in ticks (training and rating games).")] = 400,
+    interval: Annotated[int, typer.Option(help="PPO iterations per member per round.")] = 5,
+    worlds: Annotated[int, typer.Option(help="Worlds per PPO rollout.")] = 16,
+    rounds: Annotated[int | None, typer.Option(help="Stop after this many more rounds.")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Population-based training on Ray: PPO self-play members, a league with snapshots, Elo, exploit/explore."""
+
+    def body() -> dict[str, Any]:
+        _agents_extras()
+        from mpgenie.agents.pbt import PBTConfig, train_population
+
+        if workers < 1:
+            raise UsageError("--workers must be >= 1")
+        config = PBTConfig(
+            scenario=scenario,
+            population=population,
+            players=players,
+            max_steps=max_steps,
+            interval=interval,
+            num_worlds=worlds,
+            seed=seed,
+        )
+        with progress(as_json, "training agents", time_limit) as update:
+            result = train_population(
+                out,
+                config,
+                time_limit,
+                address=address,
+                workers=workers,
+                max_rounds=rounds,
+                progress=lambda s: update(
+                    completed=min(s["elapsed_s"], time_limit),
+                    description=f"round {s['round']}: best {s['best']} ({s['ratings'][s['best']]:.0f} Elo)",
+                ),
+            )
+        return result
+
+    result = run(body)
+    if as_json:
+        report(result, True, "")
+    else:
+        report({k: v for k, v in result.items() if k != "table"}, False, "train agents")
+        report({r["id"]: f"{r['rating']:.0f} ({r['games']} games)" for r in result["table"]}, False, "league")
+
+
+@eval_app.command("agents")
+def eval_agents_cmd(
+    run_dir: Annotated[str, typer.Argument(metavar="DIR", help="A run directory of `mpgenie train agents`.")],
+    games: Annotated[int, typer.Option(help="1v1 duels of the best member against the scripted competitor.")] = 32,
+    worlds: Annotated[int, typer.Option(help="Worlds (episodes) for the co-op and the diversity measures.")] = 8,
+    max_steps: Annotated[int, typer.Option(help="Ticks per game and per episode.")] = 400,
+    seed: Annotated[int, typer.Option()] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Win rate vs the scripted competitor (1v1), co-op beacon rate vs the scripted co-operator, diversity."""
+
+    def body() -> dict[str, Any]:
+        _agents_extras()
+        from mpgenie.agents.evaluate import evaluate
+
+        return evaluate(run_dir, games=games, worlds=worlds, max_steps=max_steps, seed=seed)
+
+    result = run(body)
+    if as_json:
+        report(result, True, "")
+    else:
+        report({k: v for k, v in result.items() if k != "table"}, False, f"eval agents: {run_dir}")

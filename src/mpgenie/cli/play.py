@@ -24,13 +24,28 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Realtime TCP port.")] = 7777,
     api_port: Annotated[int, typer.Option(help="Platform API port.")] = 8000,
+    agents: Annotated[
+        str,
+        typer.Option(
+            help="scripted, or population:DIR[@SHARE]: learned members of a `train agents` run drive a share of "
+            "the bots (default 0.5)."
+        ),
+    ] = "scripted",
 ) -> None:
     """Start the API and realtime server; bots join a session through the API and play; live summary."""
+    from mpgenie.agents.mixture import parse_agents
     from mpgenie.demo import run_network_demo
 
     run(
         lambda: run_network_demo(
-            bots=bots, seconds=seconds, seed=seed, host=host, port=port, api_port=api_port, console=console
+            bots=bots,
+            seconds=seconds,
+            seed=seed,
+            host=host,
+            port=port,
+            api_port=api_port,
+            console=console,
+            agents=parse_agents(agents),
         )
     )
 

@@ -13,11 +13,7 @@ its own directory, which appears by a single rename when the episode is complete
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
@@ -73,14 +69,3 @@ def video_name(agent: int) -> str:
 def camera_name(camera: int) -> str:
     """A spectator camera's video (planned orbit cameras; frame i is row i too)."""
     return f"camera_{camera:03d}.mp4"
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write-then-rename: readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

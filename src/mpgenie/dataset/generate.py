@@ -20,14 +20,16 @@ import signal
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import fsspec
 
-from mpgenie.agents.policy import SCENARIOS, Policy
-from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT, episode_dir, write_json_atomic
+from mpgenie.agents.mixture import AgentsSpec
+from mpgenie.agents.policy import SCENARIOS
+from mpgenie.atomic import write_json_atomic
+from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT, episode_dir
 from mpgenie.dataset.recorder import EpisodeSpec, clear_staging, rebuild_meta, record_episode
 from mpgenie.errors import UsageError
 
@@ -54,8 +56,7 @@ class GenerateConfig:
     adaptive: bool = False  # view management: unimportant views at less detail
     cameras: int = 0  # spectator orbit cameras per episode
     explore: float = 0.0  # share of agent-ticks that take a uniformly random action
-    policy: str | None = None  # a learned policy's name (recorded, and part of the run's parameters); None: scripted
-    learned: Callable[[int], Policy] | None = None  # its picklable factory, learned(seed) -> Policy (see the CLI)
+    agents: AgentsSpec = field(default_factory=AgentsSpec)  # scripted only, or a trained population mixed in (--agents)
 
 
 def episode_specs(config: GenerateConfig) -> list[EpisodeSpec]:
@@ -74,8 +75,7 @@ def episode_specs(config: GenerateConfig) -> list[EpisodeSpec]:
             config.adaptive,
             config.cameras,
             config.explore,
-            config.policy,
-            config.learned,
+            config.agents,
         )
         for e in range(config.episodes)
     ]
@@ -160,10 +160,8 @@ def generate(config: GenerateConfig, progress: Callable[[int, int], None] | None
         "adaptive": adaptive,
         "cameras": cameras,
         "explore": explore,
-        "policy": config.policy,
+        "agents": config.agents.text,
     }
-    if (config.policy is None) != (config.learned is None):
-        raise UsageError("a learned policy needs both its name and its factory")
     if remote:
         try:
             fsspec.core.url_to_fs(str(out))
@@ -222,7 +220,7 @@ def generate(config: GenerateConfig, progress: Callable[[int, int], None] | None
 
 
 # Run parameters added after datasets were first written: a run.json without one was made with this value.
-_LATER_PARAMETERS: dict[str, Any] = {"explore": 0.0, "policy": None}
+_LATER_PARAMETERS: dict[str, Any] = {"explore": 0.0, "agents": "scripted"}
 
 
 def _check_run(root: Path, run: dict[str, Any]) -> None:

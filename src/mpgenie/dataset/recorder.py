@@ -12,8 +12,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mpgenie.agents.policy import Observation, Policy, ScriptedPolicy, Style, draw_styles
+from mpgenie.agents.mixture import AgentsSpec, MixedPolicy
+from mpgenie.agents.policy import Observation, draw_styles
+from mpgenie.atomic import write_json_atomic
 from mpgenie.dataset.format import (
     CODECS,
     DATA_SCHEMA,
@@ -31,7 +32,6 @@ from mpgenie.dataset.format import (
     camera_name,
     episode_dir,
     video_name,
-    write_json_atomic,
 )
 from mpgenie.render import Renderer, RenderSettings
 from mpgenie.render.cameras import orbit_cameras, plan_cameras
@@ -56,21 +56,16 @@ class EpisodeSpec:
     adaptive: bool = False  # view management: detail tiers by importance (interactions always in full)
     cameras: int = 0  # spectator orbit cameras placed by the planner (re-planned every second)
     explore: float = 0.0  # share of agent-ticks whose action is replaced by a uniformly random one
-    # A learned policy instead of the scripted styles: its name (recorded in episode.json) and a picklable factory
-    # ``learned(seed)`` (made by the layer that knows the models, e.g. the CLI: this package does not import them).
-    policy_name: str | None = None
-    learned: Callable[[int], Policy] | None = None
+    agents: AgentsSpec = field(default_factory=AgentsSpec)  # scripted only, or learned members mixed in
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
 
-    def policy(self) -> Policy:
-        """The episode's agents: styles drawn from the scenario with the episode's seed (so re-runs match), or
-        the learned policy."""
-        if self.learned is not None:
-            return self.learned(self.seed)
+    def policy(self, world: World) -> MixedPolicy:
+        """The episode's agents: styles drawn from the scenario with the episode's seed (so re-runs match), and
+        with a population, learned members for a share of them (drawn with the episode's seed too)."""
         styles = draw_styles(self.scenario, self.players, np.random.default_rng([self.seed, 5]))
-        return ScriptedPolicy(styles, self.seed, self.explore)
+        return MixedPolicy(world, styles, self.seed, self.explore, self.agents)
 
 
 class VideoWriter:
@@ -120,7 +115,7 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     cfg = spec.world_config()
     world = World(cfg)
     agents = world.add_players(spec.players)  # a fresh world: agent a is player id a
-    policy = spec.policy()
+    policy = spec.policy(world)
     settings = RenderSettings(resolution=spec.resolution)
     renderer = Renderer(world, settings)
     views = ViewManager(world, settings) if spec.adaptive else None
@@ -134,7 +129,7 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
     spans: dict[tuple[int, int], tuple[int, int]] = {}
     # A learned policy acts on what its agents have seen: the views of the state before this tick's actions (the
     # first one rendered before the first tick; it is not recorded, as row 0 shows the state after tick 0).
-    seen = renderer.render(agents) if spec.learned is not None else None
+    seen = renderer.render(agents) if spec.agents.needs_frames else None
     try:
         for frame in range(spec.steps):
             actions = np.zeros(world.num_slots, dtype=np.int8)
@@ -174,8 +169,9 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
         "adaptive": spec.adaptive,
         "explore": spec.explore,
         "render_work_saved": views.stats.saved if views is not None else 0.0,
-        "styles": [Style(int(s)).name.lower() for s in policy.styles] if isinstance(policy, ScriptedPolicy) else [],
-        "policy": spec.policy_name or "scripted",
+        "styles": policy.style_names(),
+        "agents": spec.agents.text,
+        "drivers": policy.drivers(),
         "world": asdict(cfg),  # type: ignore[call-overload]
         "num_events": len(events["kind"]),
         "videos": [video_name(int(a)) for a in agents],

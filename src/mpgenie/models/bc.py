@@ -7,7 +7,7 @@ frames i-h .. i-1 with the label of row i, and :class:`BCPolicy` acts on the fra
 at an episode's start the first frame stands in for those not seen yet, as in training.
 
 :class:`BCPolicy` implements the agents' :class:`~mpgenie.agents.interface.Policy` (``act(obs)`` with
-``obs.frames``), so it plays wherever a policy does: the pixel environment, ``mpgenie generate --policy bc:CKPT``
+``obs.frames``), so it plays wherever a policy does: the pixel environment, ``mpgenie generate --agents bc:CKPT``
 and the realtime server's bots. It lives here, not in ``mpgenie.agents``, because the layers run
 models > agents: the agents package defines the interface and knows no networks.
 """
@@ -120,6 +120,6 @@ def _seeded(path: str, seed: int) -> BCPolicy:
 
 
 def policy_factory(path: str | Path) -> Callable[[int], BCPolicy]:
-    """``seed -> BCPolicy`` for ``mpgenie generate --policy bc:CKPT``: picklable, so worker processes (or Ray)
+    """``seed -> BCPolicy`` for ``mpgenie generate --agents bc:CKPT``: picklable, so worker processes (or Ray)
     load the checkpoint themselves, each episode sampling with its own seed."""
     return functools.partial(_seeded, str(path))

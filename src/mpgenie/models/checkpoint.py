@@ -6,7 +6,7 @@ model code, not the training loop and the dataset readers it brings in (pyarrow,
 
 from __future__ import annotations
 
-import os
+import io
 
 # bandit B403: only for its UnpicklingError; loading uses weights_only=True
 import pickle  # nosec B403
@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from mpgenie.atomic import write_bytes_atomic
 from mpgenie.errors import UsageError
 from mpgenie.models.genie import Genie, GenieConfig
 
@@ -37,18 +38,12 @@ def load_checkpoint(path: str | Path) -> tuple[Genie, dict[str, Any]]:
 
 
 def save_payload(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write a checkpoint atomically (a temporary file next to ``path``, then a rename): readers see the old file or
-    the new one, never half of one. (PPO has its own in the agents package, which may not import this one; its
-    import here would bring the PPO trainer into the learned backend.)"""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Write a checkpoint atomically (:mod:`mpgenie.atomic`: readers see the old file or the new one, never half of
+    one). PPO's ``save_checkpoint`` is the same two lines in the agents package, which may not import this one."""
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    write_bytes_atomic(path, buf.getvalue())
+    return Path(path)
 
 
 def load_payload(path: str | Path, kind: str) -> dict[str, Any]:

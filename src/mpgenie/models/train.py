@@ -27,7 +27,6 @@ import pyarrow.parquet as pq
 import torch
 
 from mpgenie.dataset.format import RESOLUTIONS, episode_dir
-from mpgenie.dataset.png import write_png
 from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.dataset.replay import counterfactual_views, recorded_actions, views_with_and_without_players
 from mpgenie.errors import UsageError
@@ -37,6 +36,7 @@ from mpgenie.models.genie import TRUE_ACTIONS, Genie, preset
 from mpgenie.models.metrics import code_purity, mutual_information, psnr, ssim
 from mpgenie.models.player_consistency import player_consistency, player_masks
 from mpgenie.models.visible_players import from_episode
+from mpgenie.render.png import write_png
 
 PHASES = (("tokenizer", 0.15), ("lam", 0.15), ("dynamics", 0.7))
 RANDOM_DRAWS = 4

@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 from picows import WSError
 
 from mpgenie.agents.scripted import HeldActions
@@ -56,14 +58,18 @@ class BotSwarm:
         name: str = "bot",
         tickets: list[str] | None = None,
         frames: int = 0,
+        policy: Callable[[NDArray[np.int8], NDArray[np.int64]], None] | None = None,
     ) -> None:
         """``tickets``: join tickets from the platform API, one per bot; without them the bots sign their own
-        development tickets with ``secret`` (the standalone server and the load test)."""
+        development tickets with ``secret`` (the standalone server and the load test). ``policy(actions,
+        players)``, when given, may overwrite each tick's scripted actions (bot ``i`` is player ``players[i]``,
+        -1 before it joined): how learned agents play as bots (``mpgenie demo --agents``)."""
         self.url = url
         self.n = n
         self.light = light
         self.phases = max(1, phases)
         self.brain = HeldActions(seed)
+        self.policy = policy
         self.clients = [
             GameClient(
                 url,
@@ -118,6 +124,8 @@ class BotSwarm:
                 actions = self.brain.next(self.n)
                 if not self.light:
                     self._steer(actions, tick)
+                if self.policy is not None:
+                    self.policy(actions, self.players())
                 tick += 1
                 if tick % 200 == 0:
                     gc.freeze()  # as the server does: keep full collections short (see mpgenie.net.server)
@@ -130,6 +138,12 @@ class BotSwarm:
             if delay < -1.0:  # far behind (machine overloaded): do not burst to catch up
                 next_at = time.monotonic()
             await asyncio.sleep(max(0.0, delay))
+
+    def players(self) -> NDArray[np.int64]:
+        """Each bot's player id (-1 until it is welcomed)."""
+        return np.array(
+            [c.state.welcome.player if c.state.welcome is not None else -1 for c in self.clients], dtype=np.int64
+        )
 
     def _pace(self) -> float:
         """Seconds per server tick: the slowest rate any connected bot's server announced (one server, usually)."""
