@@ -24,10 +24,9 @@ def learn_module(threads: int, *datasets: str, module: str = "train") -> Any:
         raise UsageError("--threads must be >= 0")
     try:
         import torch
-
-        learn = importlib.import_module(f"mpgenie.models.{module}")
     except ImportError:
         raise UsageError("this needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
+    learn = importlib.import_module(f"mpgenie.models.{module}")  # a broken import of ours is a bug: its traceback
     torch.set_num_threads(threads or os.cpu_count() or 1)
     for data in datasets:
         dataset_dir(data)

@@ -21,12 +21,12 @@ import torch
 from numpy.typing import NDArray
 
 from mpgenie.dataset.format import episode_dir
-from mpgenie.dataset.png import write_png
 from mpgenie.errors import UsageError
 from mpgenie.models.checkpoint import load_model, save_payload
 from mpgenie.models.frames import to_tensor
 from mpgenie.models.idm import OBSERVER_WINDOW, IDMConfig, InverseDynamicsModel, window_indices
 from mpgenie.models.vpt import PlayerViews, budget_views, describe, episode_indices, fit, load_views, split_episodes
+from mpgenie.render.png import write_png
 from mpgenie.world.actions import ACTION_NAMES, NUM_ACTIONS, Action
 
 

@@ -24,7 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mpgenie.dataset.format import episode_dir, write_json_atomic
+from mpgenie.atomic import write_json_atomic
+from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.recorder import clear_staging, rebuild_meta
 from mpgenie.errors import UsageError
 from mpgenie.models.idm_train import check_device, load_idm, predict_views
