@@ -39,6 +39,8 @@ PUBLIC = {
     ("POST", "/v1/auth/login"),
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/guest"),  # development mode only (tests/api/test_play.py: 403 otherwise)
+    ("GET", "/v1/world/biomes"),  # derived from a world config anyone may send; rate-limited per address
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
