@@ -100,6 +100,14 @@ def population_members(root: str | Path) -> list[Member]:
     return members
 
 
+def draw_members(members: list[Member], agents: int, share: float, rng: np.random.Generator) -> NDArray[np.int64]:
+    """Per agent the index of the member that drives it, or -1 for a scripted one: learned with probability
+    ``share``, the member drawn uniformly (the episode's and the demo's one rule)."""
+    learned = rng.random(agents) < share
+    pick = rng.integers(len(members), size=agents)
+    return np.where(learned, pick, -1)
+
+
 class MixedPolicy:
     """Per agent, a scripted style or a learned member; learned members read state vectors of the world."""
 
@@ -126,12 +134,10 @@ class MixedPolicy:
         from mpgenie.agents.ppo import PPOConfig, load_checkpoint, load_policy  # noqa: PLC0415 - extra 'learn'
 
         members = population_members(agents.population)
-        rng = np.random.default_rng([seed, 23])
-        learned = rng.random(n) < agents.share
-        pick = rng.integers(len(members), size=n)
+        assigned = draw_members(members, n, agents.share, np.random.default_rng([seed, 23]))
         config = None
         for k, m in enumerate(members):
-            idx = np.flatnonzero(learned & (pick == k)).astype(np.int64)
+            idx = np.flatnonzero(assigned == k).astype(np.int64)
             if idx.size == 0:
                 continue
             ckpt = load_checkpoint(m.checkpoint)
@@ -182,11 +188,8 @@ class LearnedBots:
         if agents.population is None:
             raise ValueError("LearnedBots needs a population")
         members = population_members(agents.population)
-        rng = np.random.default_rng([seed, 29])
-        learned = rng.random(bots) < agents.share
-        pick = rng.integers(len(members), size=bots)
         self.members = [m.id for m in members]
-        self.assigned = np.where(learned, pick, -1)  # per bot: a member's index, or -1 (scripted)
+        self.assigned = draw_members(members, bots, agents.share, np.random.default_rng([seed, 29]))
         ckpts = [load_checkpoint(m.checkpoint) for m in members]
         self.policies = [load_policy(c, sample=True, seed=seed + 31 * k) for k, c in enumerate(ckpts)]
         self.env = PPOConfig.from_dict(ckpts[0]["config"]).env_config()

@@ -105,7 +105,6 @@ class ServerCore:
         self.metrics = metrics or ServerMetrics()
         self.world = World(self.cfg)
         self.validator = Validator(self.cfg)
-        self._clock_window = self.validator.limits.clock_window_ticks  # see PlayerValidator.clock_skewed
         self.history = StateHistory(self.settings.history_depth)
         self.sent_views = SentViews(self.settings.history_depth)
         self._uids = itertools.count(1)
@@ -199,17 +198,13 @@ class ServerCore:
             if s is None:
                 self._reject(conn, "not_joined", "send hello (as a player) before input", now)
                 return
-            ack = msg.ack  # _on_ack's rule, inline on this path
-            if ack == 0:
-                conn.acked = 0
-            elif ack > conn.acked and conn.sent_ticks[ack % len(conn.sent_ticks)] == ack:
-                conn.acked = ack
+            self._on_ack(conn, msg.ack)
             verdict = s.validator.check_typed(msg.seq, msg.tick, msg.action, now)
             if verdict is not ACCEPT:
                 self._reject(conn, str(verdict.reason), verdict.detail, now)
                 return
             # Timing anomalies of honest clients are absorbed and counted, never violations (world/validator.py).
-            if abs(msg.tick - self.world.tick) > self._clock_window:
+            if s.validator.clock_skewed(msg.tick, self.world.tick):
                 m.absorbed_clock.inc()
             s.inputs.append((msg.seq, msg.action, now))
             if len(s.inputs) > self.settings.max_input_backlog:  # more inputs than ticks: the oldest goes
