@@ -8,6 +8,7 @@ import os
 import socket
 
 from mpgenie.net.server import RealtimeServer
+from mpgenie.net.wireswarm import client_frame
 
 
 async def raw_connect(server: RealtimeServer, rcvbuf: int | None = None) -> socket.socket:
@@ -31,10 +32,5 @@ async def raw_connect(server: RealtimeServer, rcvbuf: int | None = None) -> sock
 
 
 def masked_frame(opcode: int, payload: bytes) -> bytes:
-    """A client frame (FIN set, masked with a random key, as RFC 6455 requires of clients), payload < 64 KiB."""
-    assert len(payload) < 65536
-    key = os.urandom(4)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    if len(payload) < 126:
-        return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + masked
-    return bytes([0x80 | opcode, 0x80 | 126]) + len(payload).to_bytes(2, "big") + key + masked
+    """A client frame (FIN set, masked with a fresh random key, as RFC 6455 requires of clients)."""
+    return client_frame(payload, os.urandom(4), opcode)

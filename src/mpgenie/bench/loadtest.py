@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from mpgenie.errors import UsageError
-from mpgenie.net.bots import BotSwarm
+from mpgenie.net.bots import BotSwarm, SwarmStats
 from mpgenie.net.server import new_event_loop
 from mpgenie.net.tickets import DEV_SECRET
+from mpgenie.net.wireswarm import WireSwarm
 
 
 class LoadtestError(RuntimeError):
@@ -102,7 +103,50 @@ def spawn_until_ready(
     raise LoadtestError(f"{what} did not become ready within {timeout_s:g} s")
 
 
-async def _measure(
+BOT_KINDS = ("wire", "light", "full")
+
+
+def _window(duration: float, progress: Callable[[str, float], None] | None) -> tuple[float, float]:
+    """Wait out the measurement window (reporting progress); returns its wall seconds and this process's CPU."""
+    cpu0, t0 = time.process_time(), time.monotonic()
+    end = t0 + duration
+    while (now := time.monotonic()) < end:
+        if progress:
+            progress("measuring", (now - t0) / duration)
+        time.sleep(min(0.5, end - now))
+    return time.monotonic() - t0, time.process_time() - cpu0
+
+
+def _measure_wire(
+    url: str,
+    clients: int,
+    duration: float,
+    warmup: float,
+    secret: str,
+    progress: Callable[[str, float], None] | None,
+    frames: int,
+) -> dict[str, Any]:
+    base = _http_base(url)
+    swarm = WireSwarm(url, clients, secret=secret, name=f"load{os.getpid()}", frames=frames)
+    if progress:
+        progress("connecting", 0.0)
+    swarm.connect_all()
+    swarm.start()
+    try:
+        if progress:
+            progress("warm-up", 0.0)
+        time.sleep(warmup)
+        before = _get_json(f"{base}/stats")
+        swarm.reset_measurements()
+        elapsed, gen_cpu = _window(duration, progress)
+        stats = swarm.stats()
+        after = _get_json(f"{base}/stats?since={before['tick']}")
+    finally:
+        swarm.close()
+    return _report(stats, swarm.tick_rate, "wire", elapsed, gen_cpu, before, after)
+
+
+async def _measure_sdk(
     url: str,
     clients: int,
     duration: float,
@@ -137,18 +181,31 @@ async def _measure(
     swarm.stop()
     await runner
     await swarm.close()
+    return _report(stats, swarm.tick_rate, "light" if light else "full", elapsed, gen_cpu, before, after)
+
+
+def _report(
+    stats: SwarmStats,
+    tick_rate: int,
+    bots: str,
+    elapsed: float,
+    gen_cpu: float,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> dict[str, Any]:
     lat = stats.latencies_s * 1000.0
     q = (lambda x: float(np.percentile(lat, x))) if lat.size else (lambda x: float("nan"))
     connected = max(stats.connected, 1)
     server_elapsed = max(after["uptime_s"] - before["uptime_s"], 1e-9)
     return {
-        "clients": clients,
+        "clients": stats.clients,
         "connected": stats.connected,
         "dropped": stats.dropped,
         "failed_to_connect": stats.failed_to_connect,
         "duration_s": round(elapsed, 2),
-        "tick_rate": swarm.tick_rate,
-        "light_clients": light,
+        "tick_rate": tick_rate,
+        "bots": bots,
+        "light_clients": bots != "full",
         "snapshot_hz": stats.snapshots / connected / elapsed,
         "latency_ms_p50": q(50),
         "latency_ms_p95": q(95),
@@ -183,22 +240,28 @@ def run_loadtest(
     url: str | None = None,
     warmup: float = 5.0,
     tick_rate: int = 20,
-    light: bool = True,
+    bots: str = "wire",
     secret: str | None = None,
     progress: Callable[[str, float], None] | None = None,
     frames: int = 0,
 ) -> dict[str, Any]:
     if clients < 1 or duration <= 0 or warmup < 0 or frames < 0:
         raise UsageError("clients must be >= 1, duration > 0 and warmup >= 0")
+    if bots not in BOT_KINDS:
+        raise UsageError(f"--bots must be one of {', '.join(BOT_KINDS)}, got {bots!r}")
     secret = secret or os.environ.get("MPGENIE_JOIN_SECRET", DEV_SECRET)
     proc = None
     if url is None:
         proc, url = start_server(clients, tick_rate, secret)
-    loop = new_event_loop()
+    loop = new_event_loop() if bots != "wire" else None
     try:
-        return loop.run_until_complete(_measure(url, clients, duration, warmup, light, secret, progress, frames))
+        if loop is None:
+            return _measure_wire(url, clients, duration, warmup, secret, progress, frames)
+        measure = _measure_sdk(url, clients, duration, warmup, bots == "light", secret, progress, frames)
+        return loop.run_until_complete(measure)
     finally:
-        loop.close()
+        if loop is not None:
+            loop.close()
         if proc is not None:
             proc.terminate()
             try:

@@ -231,9 +231,13 @@ def loadtest(
     url: Annotated[str | None, typer.Option(help="Server to test (default: start one in a child process).")] = None,
     warmup: Annotated[float, typer.Option(help="Seconds of load before measuring.")] = 5.0,
     tick_rate: Annotated[int, typer.Option(help="Tick rate of the started server.")] = 20,
-    full_clients: Annotated[
-        bool, typer.Option(help="Bots apply every delta and predict (costs load-generator CPU).")
-    ] = False,
+    bots: Annotated[
+        str,
+        typer.Option(
+            help="wire: light clients on raw sockets (cheapest); light: SDK clients reading snapshot headers; "
+            "full: SDK clients that apply every delta and predict (costs load-generator CPU)."
+        ),
+    ] = "wire",
     frames: Annotated[int, typer.Option(help="World-model frames per second each bot asks for (0: none).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -248,7 +252,7 @@ def loadtest(
                 url,
                 warmup,
                 tick_rate,
-                light=not full_clients,
+                bots=bots,
                 progress=lambda what, frac: update(description=what, completed=frac),
                 frames=frames,
             )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from picows import WSError
 
 from mpgenie.agents.scripted import HeldActions
-from mpgenie.net.client import GameClient
+from mpgenie.net.client import ClientState, GameClient
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket
 
 
@@ -41,6 +41,13 @@ class SwarmStats:
     corrections_m: float
     event_count: int
     frames: int = 0
+
+
+def pace_s(states: Iterable[ClientState], nominal_rate: int) -> float:
+    """Seconds per server tick for a swarm's inputs: the slowest rate any of these clients' server announced
+    (``Rate``; one server, usually), else the nominal rate. An overloaded server gets fewer inputs, not a backlog."""
+    paces = [s.input_interval for s in states if s.server_rate > 0]
+    return max(paces) if paces else 1.0 / nominal_rate
 
 
 class BotSwarm:
@@ -146,9 +153,7 @@ class BotSwarm:
         )
 
     def _pace(self) -> float:
-        """Seconds per server tick: the slowest rate any connected bot's server announced (one server, usually)."""
-        paces = [c.state.input_interval for c in self.clients[:: max(1, self.n // 16)] if c.state.server_rate > 0]
-        return max(paces) if paces else 1.0 / self.tick_rate
+        return pace_s([c.state for c in self.clients[:: max(1, self.n // 16)]], self.tick_rate)
 
     def _steer(self, actions: np.ndarray, tick: int) -> None:
         ready = [i for i, c in enumerate(self.clients) if c.state.predictor is not None and c.state.predictor.synced]
