@@ -428,3 +428,13 @@ def test_replay_needs_no_policy_only_the_recorded_actions(tmp_path: Path) -> Non
         assert np.array_equal(ds.clip(0, f, 1).frames[:, 0], truth[f])
     report = check_dataset(tmp_path)
     assert report.ok, report.problems
+
+
+def test_replay_draws_action_cues_only_for_episodes_recorded_with_them(tmp_path: Path) -> None:
+    from mpgenie.dataset.replay import _replay
+
+    generate(GenerateConfig(out=tmp_path, episodes=1, players=2, steps=5, resolution=32, seed=0))
+    meta = dict(MultiplayerVideoDataset(tmp_path).episode(0))
+    assert meta["action_cues"] is True and _replay(meta)[2].settings.action_cues
+    del meta["action_cues"]  # as episodes recorded before the renderer drew them
+    assert not _replay(meta)[2].settings.action_cues

@@ -73,3 +73,40 @@ def test_settings_are_validated() -> None:
         RenderSettings(resolution=4)
     with pytest.raises(ValueError, match="fov"):
         RenderSettings(fov_deg=200)
+
+
+def _pressing(action: int) -> tuple[np.ndarray, np.ndarray]:
+    """Views of two players facing each other 3 m apart after a tick of ``action`` (both), and after a no-op."""
+    from mpgenie.world import Action
+
+    world = quiet_world(2)
+    world.teleport(1, world.pos[0] + (3.0 / world.cfg.radius) * world.fwd[0], -world.fwd[0])
+    world.step()
+    world.step(np.array([Action.NOOP, Action.NOOP], dtype=np.int8))
+    calm = Renderer(world, RenderSettings(resolution=64)).render()
+    world.step(np.array([action, action], dtype=np.int8))
+    return Renderer(world, RenderSettings(resolution=64)).render(), calm
+
+
+@pytest.mark.parametrize(("action", "column"), [(8, 32), (9, 51)])
+def test_attack_and_interact_presses_are_drawn_in_the_own_view_and_on_the_player(action: int, column: int) -> None:
+    pressed, calm = _pressing(action)
+    changed = np.abs(pressed.astype(int) - calm.astype(int)).sum(axis=3) > 0  # (views, rows, cols)
+    for v in range(2):
+        rows, cols = np.nonzero(changed[v])
+        own = rows >= 50  # the own view's disc: near the bottom edge, centred on its column
+        assert own.sum() >= 30 and abs(cols[own].mean() - column) < 1.5
+        assert (~own).sum() >= 4  # and the other player's cue sphere, in front of it (upper part of the view)
+        assert rows[~own].max() < 45
+
+
+def test_without_action_cues_a_press_looks_like_doing_nothing() -> None:
+    from mpgenie.world import Action
+
+    world = quiet_world(2)
+    world.step(np.array([Action.NOOP, Action.NOOP], dtype=np.int8))
+    off = RenderSettings(resolution=32, action_cues=False)
+    calm = Renderer(world, off).render()
+    world.step(np.array([Action.ATTACK, Action.INTERACT], dtype=np.int8))
+    assert np.array_equal(Renderer(world, off).render(), calm)
+    assert not np.array_equal(Renderer(world, RenderSettings(resolution=32)).render(), calm)

@@ -164,6 +164,7 @@ def record_episode(root: Path, spec: EpisodeSpec) -> dict[str, Any] | None:
         "seed": spec.seed,
         "fps": cfg.tick_rate,
         "resolution": spec.resolution,
+        "action_cues": settings.action_cues,
         "codec": spec.codec,
         "scenario": spec.scenario,
         "adaptive": spec.adaptive,

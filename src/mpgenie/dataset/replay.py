@@ -31,7 +31,9 @@ def _replay(meta: dict[str, Any]) -> tuple[World, np.ndarray, Renderer]:
     """A fresh world with the episode's agents and a full-detail renderer, as the episode started."""
     world = World(WorldConfig.from_mapping(meta["world"]))
     agents = world.add_players(int(meta["num_agents"]))
-    return world, agents, Renderer(world, RenderSettings(resolution=int(meta["resolution"])))
+    # Episodes recorded before the renderer drew action cues say nothing about them: re-render them without.
+    settings = RenderSettings(resolution=int(meta["resolution"]), action_cues=bool(meta.get("action_cues", False)))
+    return world, agents, Renderer(world, settings)
 
 
 def _advance(world: World, agents: np.ndarray, row: np.ndarray, override: tuple[int, int] | None = None) -> None:
