@@ -129,3 +129,27 @@ def test_pressing_at_a_ready_beacon_pays_the_shaping_weight() -> None:
     world.beacon_ready_at[b] = world.tick + 100  # cooling down
     _, rew, *_ = core.step(np.array([[Action.INTERACT, Action.NOOP, Action.NOOP]]))
     assert rew[0, 0] == 0.0
+
+
+def test_flank_shaping_pays_for_getting_behind_a_rival_while_facing_it() -> None:
+    """``flank`` (potential-based): the change of (how squarely I face my nearest rival - how squarely it faces me)
+    x closeness. Behind a rival that looks away, facing it: +closeness; face to face: 0; its mirror image: -."""
+    core = _core("compete", players=2, rewards=RewardWeights(flank=1.0))
+    world = core.worlds[0]
+    p = world.layout.beacon_pos[_safe(world, world.layout.beacon_pos)]
+    h = tangent_at(p)
+    q, hq = offset(p, h, 2.0, world.cfg.radius)  # 2 m ahead of agent 0, looking on in the same direction
+    world.teleport(0, p, h)
+    world.teleport(1, q, hq)
+    closeness = 1.0 - 2.0 / (4.0 * world.cfg.attack_range)
+    advantage = core._advantage()[0]
+    np.testing.assert_allclose(advantage, [closeness, -closeness], atol=1e-6)
+    world.teleport(1, q, -hq)  # now face to face
+    np.testing.assert_allclose(core._advantage()[0], [0.0, 0.0], atol=1e-6)
+    # The reward is the change since the last step: turning to face agent 0 cost agent 1's disadvantage back.
+    core._last_advantage[0] = advantage
+    _, rew, *_ = core.step(np.array([[Action.NOOP, Action.NOOP]]))
+    np.testing.assert_allclose(rew[0], -advantage, atol=1e-5)
+    far, hf = offset(p, h, 4.0 * world.cfg.attack_range + 1.0, world.cfg.radius)
+    world.teleport(1, far, hf)
+    np.testing.assert_allclose(core._advantage()[0], [0.0, 0.0], atol=1e-9)  # too far apart to matter

@@ -28,6 +28,7 @@ class RewardWeights:
     hazard: float = 0.0  # the player who stepped into a hazard (negative: a penalty)
     explore: float = 0.0  # explore: per cell of the sphere the agent enters for the first time this episode
     beacon_press: float = 0.0  # shaping: per tick of ``interact`` within the radius of a beacon ready to light
+    flank: float = 0.0  # shaping (potential-based): change of the agent's position advantage over its nearest rival
 
 
 #: Reward scenarios: what each kind of agent is paid for.

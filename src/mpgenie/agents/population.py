@@ -64,7 +64,16 @@ SCRIPTED_FOR: dict[str, str] = {
 #: presses there within the window, which random play almost never finds.
 SHAPING: dict[str, dict[str, float]] = {"cooperate": {"beacon_press": 0.02}}
 
-_SIGNS = {"pickup": 1, "beacon": 1, "hit": 1, "hit_taken": -1, "hazard": -1, "explore": 1, "beacon_press": 1}
+_SIGNS = {
+    "pickup": 1,
+    "beacon": 1,
+    "hit": 1,
+    "hit_taken": -1,
+    "hazard": -1,
+    "explore": 1,
+    "beacon_press": 1,
+    "flank": 1,
+}
 _SHAPING = 0.05  # size of a shaping weight explore switches on, relative to the scenario's largest weight
 PERTURB = (0.8, 1.25)
 

@@ -106,6 +106,8 @@ class VectorSnowball:
         self._visited[i] = False
         cells = cell_index(world.pos[: self.num_agents], self._cells)
         self._visited[i, np.arange(self.num_agents), cells] = True
+        if self.config.weights.flank:
+            self._last_advantage[i] = self._advantage(np.array([i]))[0]
 
     def _init_statics(self, world: World) -> None:
         cfg = world.cfg
@@ -117,6 +119,7 @@ class VectorSnowball:
         self._hazard_pos = np.zeros((w, *lay.hazard_pos.shape))
         self._cells = cells_per_face(cfg.radius, c.explore_cell_m)
         self._visited = np.zeros((w, self.num_agents, 6 * self._cells * self._cells), dtype=bool)
+        self._last_advantage = np.zeros((w, self.num_agents))
         self.scales = Scales(
             radius=cfg.radius,
             obs_range=c.obs_range if c.obs_range is not None else cfg.render_distance,
@@ -175,6 +178,10 @@ class VectorSnowball:
             self._visited[wi, ai, cells[wi, ai]] = True
         if wts.beacon_press:
             rewards += wts.beacon_press * self._pressing_at_ready_beacon(a)
+        if wts.flank:
+            advantage = self._advantage()
+            rewards += wts.flank * (advantage - self._last_advantage)
+            self._last_advantage = advantage
         was_alive = self.alive.copy()
         terminated = hazard & was_alive if self.config.on_hazard == "terminate" else np.zeros(shape, dtype=bool)
         ticks = np.array([w.tick for w in self.worlds])
@@ -201,6 +208,36 @@ class VectorSnowball:
         near = cos >= np.cos(cfg.beacon_radius / cfg.radius)
         ready = np.stack([w.beacon_ready_at <= w.tick for w in self.worlds])[:, None, :]
         return (actions == Action.INTERACT) & (near & ready).any(axis=2)
+
+    def _advantage(self, rows: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
+        """``(W, N)``: each live agent's position advantage over its nearest live rival, in [-1, 1]: how squarely it
+        faces the rival minus how squarely the rival faces it (cosines of the angles between heading and the
+        great-circle direction to the other), times a closeness that falls from 1 at contact to 0 at four attack
+        ranges. Rewarding its change (``flank``) is potential-based shaping (Ng et al. 1999): it pays for getting
+        beside or behind a rival while facing it, and adds nothing over a whole approach and retreat, so the
+        optimal policy of the game is unchanged."""
+        rows = np.arange(self.num_worlds) if rows is None else rows
+        worlds = [self.worlds[i] for i in rows.tolist()]
+        n = self.num_agents
+        pos = np.stack([w.pos[:n] for w in worlds])
+        fwd = np.stack([w.fwd[:n] for w in worlds])
+        alive = self.alive[rows]
+        cos = np.einsum("wjd,wkd->wjk", pos, pos)
+        rivals = alive[:, None, :] & alive[:, :, None] & ~np.eye(n, dtype=bool)[None]
+        nearest = np.argmax(np.where(rivals, cos, -2.0), axis=2)  # (W, N)
+        has = rivals.any(axis=2)
+        other_pos = np.take_along_axis(pos, nearest[..., None], axis=1)
+        other_fwd = np.take_along_axis(fwd, nearest[..., None], axis=1)
+        c = np.sum(pos * other_pos, axis=2, keepdims=True)
+        to_other = other_pos - pos * c  # tangent at the agent, towards the rival
+        to_me = pos - other_pos * c  # tangent at the rival, towards the agent
+        unit = lambda v: v / np.maximum(np.linalg.norm(v, axis=2, keepdims=True), 1e-12)  # noqa: E731
+        aim = np.sum(fwd * unit(to_other), axis=2)
+        exposure = np.sum(other_fwd * unit(to_me), axis=2)
+        cfg = worlds[0].cfg
+        distance = np.arccos(np.clip(c[..., 0], -1.0, 1.0)) * cfg.radius
+        closeness = np.clip(1.0 - distance / (4.0 * cfg.attack_range), 0.0, 1.0)
+        return np.where(has, closeness * (aim - exposure) / 2.0, 0.0)
 
     # --- observations ------------------------------------------------------------------------------------------
 
