@@ -64,7 +64,8 @@ def test_new_league_members_are_distinct_and_deterministic() -> None:
     a = League.new("compete", 6, np.random.default_rng(1))
     b = League.new("compete", 6, np.random.default_rng(1))
     assert a.to_dict() == b.to_dict()
-    assert a.members[0].rewards == dataclasses.asdict(REWARD_SCENARIOS["compete"])
+    compete = {**dataclasses.asdict(REWARD_SCENARIOS["compete"]), "flank": 0.5, "win": 3.0, "draw": -2.0}
+    assert a.members[0].rewards == compete  # the scenario's weights and its shaping
     assert a.members[0].hyper == {k: v[0] for k, v in HYPERPARAMETERS.items()}
     styles = {tuple(sorted(m.rewards.items())) + tuple(sorted(m.hyper.items())) for m in a.members}
     assert len(styles) == 6
@@ -95,7 +96,7 @@ def test_explore_stays_in_range_and_keeps_signs(seed: int, scenario: str) -> Non
     for name, value in rewards.items():
         if base[name] != 0.0:
             assert min(abs(value / base[name] - f) for f in PERTURB) < 1e-9
-        assert value == 0.0 or np.sign(value) == {"hit_taken": -1, "hazard": -1}.get(name, 1)
+        assert value == 0.0 or np.sign(value) == {"hit_taken": -1, "hazard": -1, "draw": -1}.get(name, 1)
 
 
 def test_pbt_step_exploits_the_weak_and_explores() -> None:

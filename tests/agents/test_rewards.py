@@ -153,3 +153,21 @@ def test_flank_shaping_pays_for_getting_behind_a_rival_while_facing_it() -> None
     far, hf = offset(p, h, 4.0 * world.cfg.attack_range + 1.0, world.cfg.radius)
     world.teleport(1, far, hf)
     np.testing.assert_allclose(core._advantage()[0], [0.0, 0.0], atol=1e-9)  # too far apart to matter
+
+
+def test_the_match_result_is_paid_once_at_the_episodes_end() -> None:
+    """``win`` / ``draw``: at max_steps each agent's hit balance (hits landed - taken - hazards) against the best
+    rival's: the lead wins, the others lose, a tie draws; nothing before the end."""
+    core = _core("compete", players=3, rewards=RewardWeights(win=2.0, draw=-0.5), max_steps=4)
+    core._balance[0] = [1, 0, 0]
+    _, rew, _, trunc = core.step(np.zeros((1, 3), dtype=np.int64))
+    assert not trunc.any() and rew[0].tolist() == [0.0, 0.0, 0.0]
+    core.step(np.zeros((1, 3), dtype=np.int64))
+    _, rew, _, trunc = core.step(np.zeros((1, 3), dtype=np.int64))
+    assert trunc.all() and rew[0].tolist() == [2.0, -2.0, -2.0]
+    core.reset()
+    assert not core._balance.any()  # a new episode starts level
+    core._balance[0] = [1, 1, -1]
+    for _ in range(4):  # ticks 1..4
+        _, rew, _, trunc = core.step(np.zeros((1, 3), dtype=np.int64))
+    assert trunc.all() and rew[0].tolist() == [-0.5, -0.5, -2.0]

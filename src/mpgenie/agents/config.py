@@ -29,6 +29,8 @@ class RewardWeights:
     explore: float = 0.0  # explore: per cell of the sphere the agent enters for the first time this episode
     beacon_press: float = 0.0  # shaping: per tick of ``interact`` within the radius of a beacon ready to light
     flank: float = 0.0  # shaping (potential-based): change of the agent's position advantage over its nearest rival
+    win: float = 0.0  # at the episode's end: the agent's hit balance beat every rival's (minus this: below one's)
+    draw: float = 0.0  # at the episode's end: the agent's hit balance tied the best rival's (usually <= 0)
 
 
 #: Reward scenarios: what each kind of agent is paid for.

@@ -104,6 +104,7 @@ class VectorSnowball:
         self._hazard_pos[i] = lay.hazard_pos
         assert self._visited is not None
         self._visited[i] = False
+        self._balance[i] = 0
         cells = cell_index(world.pos[: self.num_agents], self._cells)
         self._visited[i, np.arange(self.num_agents), cells] = True
         if self.config.weights.flank:
@@ -120,6 +121,7 @@ class VectorSnowball:
         self._cells = cells_per_face(cfg.radius, c.explore_cell_m)
         self._visited = np.zeros((w, self.num_agents, 6 * self._cells * self._cells), dtype=bool)
         self._last_advantage = np.zeros((w, self.num_agents))
+        self._balance = np.zeros((w, self.num_agents), dtype=np.int64)  # hits landed - hits taken - hazards
         self.scales = Scales(
             radius=cfg.radius,
             obs_range=c.obs_range if c.obs_range is not None else cfg.render_distance,
@@ -166,9 +168,12 @@ class VectorSnowball:
                 elif isinstance(e, AttackHit):
                     r[e.attacker] += wts.hit
                     r[e.target] += wts.hit_taken
+                    self._balance[i, e.attacker] += 1
+                    self._balance[i, e.target] -= 1
                 elif isinstance(e, HazardHit):
                     r[e.player] += wts.hazard
                     hazard[i, e.player] = True
+                    self._balance[i, e.player] -= 1
         if wts.explore:
             assert self._visited is not None
             cells = cell_index(self._stack("pos"), self._cells)
@@ -186,6 +191,8 @@ class VectorSnowball:
         terminated = hazard & was_alive if self.config.on_hazard == "terminate" else np.zeros(shape, dtype=bool)
         ticks = np.array([w.tick for w in self.worlds])
         truncated = was_alive & ~terminated & (ticks >= self.config.max_steps)[:, None]
+        if wts.win or wts.draw:
+            rewards += self._outcome(truncated, wts.win, wts.draw)
         for i, j in zip(*np.nonzero(terminated), strict=True):
             self.worlds[i].remove_player(int(j))
         self.alive &= ~(terminated | truncated)
@@ -208,6 +215,18 @@ class VectorSnowball:
         near = cos >= np.cos(cfg.beacon_radius / cfg.radius)
         ready = np.stack([w.beacon_ready_at <= w.tick for w in self.worlds])[:, None, :]
         return (actions == Action.INTERACT) & (near & ready).any(axis=2)
+
+    def _outcome(self, ending: NDArray[np.bool_], win: float, draw: float) -> NDArray[np.float64]:
+        """``(W, N)``: the match result of each agent whose episode ends now (truncated at ``max_steps``), by its
+        hit balance against the best of its world's other agents: ``win`` above it, ``-win`` below, ``draw`` equal
+        (the result ``eval agents`` scores duels by). An agent alone in its world has no result."""
+        n = self.num_agents
+        if n < 2 or not ending.any():
+            return np.zeros(ending.shape)
+        others = np.where(np.eye(n, dtype=bool)[None], np.iinfo(np.int64).min, self._balance[:, None, :])
+        best = others.max(axis=2)
+        result = np.where(self._balance > best, win, np.where(self._balance < best, -win, draw))
+        return np.where(ending, result, 0.0)
 
     def _advantage(self, rows: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
         """``(W, N)``: each live agent's position advantage over its nearest live rival, in [-1, 1]: how squarely it
