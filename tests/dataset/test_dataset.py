@@ -22,7 +22,13 @@ from mpgenie.dataset.generate import GenerateConfig, generate
 from mpgenie.dataset.qc import check_dataset
 from mpgenie.dataset.reader import MultiplayerVideoDataset
 from mpgenie.dataset.recorder import VideoWriter
-from mpgenie.dataset.replay import counterfactual_views, recorded_actions, rerender, views_with_and_without_players
+from mpgenie.dataset.replay import (
+    _replay,
+    counterfactual_views,
+    recorded_actions,
+    rerender,
+    views_with_and_without_players,
+)
 from mpgenie.world.config import WorldConfig
 
 
@@ -431,8 +437,6 @@ def test_replay_needs_no_policy_only_the_recorded_actions(tmp_path: Path) -> Non
 
 
 def test_replay_draws_action_cues_only_for_episodes_recorded_with_them(tmp_path: Path) -> None:
-    from mpgenie.dataset.replay import _replay
-
     generate(GenerateConfig(out=tmp_path, episodes=1, players=2, steps=5, resolution=32, seed=0))
     meta = dict(MultiplayerVideoDataset(tmp_path).episode(0))
     assert meta["action_cues"] is True and _replay(meta)[2].settings.action_cues

@@ -5,7 +5,7 @@ import pytest
 
 from mpgenie.render import Camera, Renderer, RenderSettings
 from mpgenie.render.renderer import BIOME_COLOURS, _player_colours
-from mpgenie.world import World, WorldConfig
+from mpgenie.world import Action, World, WorldConfig
 
 
 def quiet_world(players: int = 2) -> World:
@@ -77,8 +77,6 @@ def test_settings_are_validated() -> None:
 
 def _pressing(action: int) -> tuple[np.ndarray, np.ndarray]:
     """Views of two players facing each other 3 m apart after a tick of ``action`` (both), and after a no-op."""
-    from mpgenie.world import Action
-
     world = quiet_world(2)
     world.teleport(1, world.pos[0] + (3.0 / world.cfg.radius) * world.fwd[0], -world.fwd[0])
     world.step()
@@ -101,8 +99,6 @@ def test_attack_and_interact_presses_are_drawn_in_the_own_view_and_on_the_player
 
 
 def test_without_action_cues_a_press_looks_like_doing_nothing() -> None:
-    from mpgenie.world import Action
-
     world = quiet_world(2)
     world.step(np.array([Action.NOOP, Action.NOOP], dtype=np.int8))
     off = RenderSettings(resolution=32, action_cues=False)
