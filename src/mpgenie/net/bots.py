@@ -43,6 +43,26 @@ class SwarmStats:
     frames: int = 0
 
 
+def swarm_stats(
+    n: int, states: list[ClientState], connected: list[bool], failed: int, corrections_m: float = 0.0
+) -> SwarmStats:
+    """What a swarm of ``n`` clients measured (``connected[i]``: client ``i``'s connection is open now)."""
+    joined = [s.welcome is not None for s in states]
+    return SwarmStats(
+        clients=n,
+        connected=sum(connected),
+        dropped=sum(j and not c for j, c in zip(joined, connected, strict=True)),
+        failed_to_connect=failed,
+        snapshots=sum(s.snapshots for s in states),
+        bytes_in=sum(s.bytes_in for s in states),
+        entity_records=sum(s.entity_records for s in states),
+        latencies_s=np.array([x for s in states for x in s.latencies]),
+        corrections_m=corrections_m,
+        event_count=sum(len(s.events) for s in states),
+        frames=sum(s.frames_received for s in states),
+    )
+
+
 def pace_s(states: Iterable[ClientState], nominal_rate: int) -> float:
     """Seconds per server tick for a swarm's inputs: the slowest rate any of these clients' server announced
     (``Rate``; one server, usually), else the nominal rate. An overloaded server gets fewer inputs, not a backlog."""
@@ -170,31 +190,17 @@ class BotSwarm:
         self.brain.steer_seekers(actions, np.array(ready), pos, fwd, self._beacons, cfg.radius, cfg.beacon_radius, tick)
 
     def stats(self) -> SwarmStats:
-        lat = [x for c in self.clients for x in c.state.latencies]
-        corrections = [c.state.max_correction_m for c in self.clients]
-        connected = sum(1 for c in self.clients if c.connected)
-        joined = sum(1 for c in self.clients if c.state.welcome is not None)
-        return SwarmStats(
-            clients=self.n,
-            connected=connected,
-            dropped=joined - connected,
-            failed_to_connect=self.failed,
-            snapshots=sum(c.state.snapshots for c in self.clients),
-            bytes_in=sum(c.state.bytes_in for c in self.clients),
-            entity_records=sum(c.state.entity_records for c in self.clients),
-            latencies_s=np.array(lat),
-            corrections_m=float(max(corrections, default=0.0)),
-            event_count=sum(len(c.state.events) for c in self.clients),
-            frames=sum(c.state.frames_received for c in self.clients),
+        return swarm_stats(
+            self.n,
+            [c.state for c in self.clients],
+            [c.connected for c in self.clients],
+            self.failed,
+            corrections_m=float(max((c.state.max_correction_m for c in self.clients), default=0.0)),
         )
 
     def reset_measurements(self) -> None:
         for c in self.clients:
-            c.state.latencies.clear()
-            c.state.snapshots = 0
-            c.state.bytes_in = 0
-            c.state.entity_records = 0
-            c.state.frames_received = 0
+            c.state.reset_measurements()
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)

@@ -361,6 +361,12 @@ class ClientState:
             self.events.append(ev)
             self.last_event = number
 
+    def reset_measurements(self) -> None:
+        """Zero what a load test measures over its window: latencies and the snapshot, byte, record and frame
+        counts (the protocol state is untouched)."""
+        self.latencies.clear()
+        self.snapshots = self.bytes_in = self.entity_records = self.frames_received = 0
+
     # --- views -------------------------------------------------------------------------------------------------
 
     @property

@@ -35,7 +35,7 @@ import numpy as np
 from mpgenie.agents.scripted import HeldActions
 from mpgenie.errors import UsageError
 from mpgenie.net import protocol as p
-from mpgenie.net.bots import SwarmStats, pace_s
+from mpgenie.net.bots import SwarmStats, pace_s, swarm_stats
 from mpgenie.net.client import ClientState
 from mpgenie.net.tickets import DEV_SECRET, issue_ticket
 
@@ -122,7 +122,7 @@ class WireSwarm:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "ws" or not parts.hostname:
-            raise UsageError(f"the raw-socket load generator speaks ws:// only, got {url!r} (use --bots sdk)")
+            raise UsageError(f"the raw-socket load generator speaks ws:// only, got {url!r} (use --bots light)")
         self.host, self.port, self.path = parts.hostname, parts.port or 80, parts.path or "/"
         self.n = n
         self.phases = max(1, phases)
@@ -329,26 +329,9 @@ class WireSwarm:
 
     # --- measurements ------------------------------------------------------------------------------------------
 
-    def _states(self) -> list[ClientState]:
-        return [c.state for c in self.conns if c is not None]
-
     def stats(self) -> SwarmStats:
-        states = self._states()
-        joined = [c for c in self.conns if c is not None and c.state.welcome is not None]
-        connected = sum(1 for c in joined if c.open)
-        return SwarmStats(
-            clients=self.n,
-            connected=connected,
-            dropped=len(joined) - connected,
-            failed_to_connect=self.failed,
-            snapshots=sum(s.snapshots for s in states),
-            bytes_in=sum(s.bytes_in for s in states),
-            entity_records=sum(s.entity_records for s in states),
-            latencies_s=np.array([x for s in states for x in s.latencies]),
-            corrections_m=0.0,
-            event_count=sum(len(s.events) for s in states),
-            frames=sum(s.frames_received for s in states),
-        )
+        conns = [c for c in self.conns if c is not None]
+        return swarm_stats(self.n, [c.state for c in conns], [c.open for c in conns], self.failed)
 
     def reset_measurements(self) -> None:
         """Zero the counters, done by the loop's thread between two polls (or here when it is not running)."""
@@ -360,9 +343,9 @@ class WireSwarm:
         self._reset_done.wait(timeout=5.0)
 
     def _reset_now(self) -> None:
-        for s in self._states():
-            s.latencies.clear()
-            s.snapshots = s.bytes_in = s.entity_records = s.frames_received = 0
+        for c in self.conns:
+            if c is not None:
+                c.state.reset_measurements()
         self._reset.clear()
         self._reset_done.set()
 
