@@ -250,9 +250,8 @@ class VectorSnowball:
         c = np.sum(pos * other_pos, axis=2, keepdims=True)
         to_other = other_pos - pos * c  # tangent at the agent, towards the rival
         to_me = pos - other_pos * c  # tangent at the rival, towards the agent
-        unit = lambda v: v / np.maximum(np.linalg.norm(v, axis=2, keepdims=True), 1e-12)  # noqa: E731
-        aim = np.sum(fwd * unit(to_other), axis=2)
-        exposure = np.sum(other_fwd * unit(to_me), axis=2)
+        aim = np.sum(fwd * _unit(to_other), axis=2)
+        exposure = np.sum(other_fwd * _unit(to_me), axis=2)
         cfg = worlds[0].cfg
         distance = np.arccos(np.clip(c[..., 0], -1.0, 1.0)) * cfg.radius
         closeness = np.clip(1.0 - distance / (4.0 * cfg.attack_range), 0.0, 1.0)
@@ -325,3 +324,8 @@ class VectorSnowball:
             else None
         )
         return Observation.of(self.worlds[i], ids, frames=frames, state=state)
+
+
+def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Rows of ``v`` (last axis) scaled to length 1 (zero rows stay zero)."""
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)

@@ -244,10 +244,10 @@ def _draw_own_cues(out: NDArray[np.uint8], actions: NDArray[np.int8]) -> None:
     light over dark ground and dark over light ground (snowfields), its rim blended by pixel coverage (a hard rim
     costs the video codec more than the disc is worth)."""
     res = out.shape[1]
-    rows, cols = np.mgrid[0:res, 0:res] + 0.5
     for kind, colour, x in _CUES:
         views = np.flatnonzero(actions == kind)
         if views.size:
+            rows, cols = np.mgrid[0:res, 0:res] + 0.5
             dist = np.hypot(rows - 0.9 * res, cols - x * res)
             alpha = CUE_OPACITY * np.clip(CUE_DISC * res - dist + 0.5, 0.0, 1.0)
             r, c = np.nonzero(alpha)
