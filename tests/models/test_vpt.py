@@ -12,21 +12,25 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Observation, Policy
+from mpgenie.agents.vector import VectorSnowball
 from mpgenie.cli import app
 from mpgenie.errors import UsageError
-from mpgenie.models.bc import BCConfig, BCNet, BCPolicy, load_bc, past_indices
+from mpgenie.models.bc import STATE_ENV, STEPS_LEFT, BCConfig, BCNet, BCPolicy, load_bc, past_indices, policy_state
 from mpgenie.models.checkpoint import load_payload, save_payload
 from mpgenie.models.idm import IDMConfig, InverseDynamicsModel, predict_actions, window_indices
 from mpgenie.models.idm_train import confusion, merged_accuracy, scores
 from mpgenie.models.metrics import code_purity, mutual_information
 from mpgenie.models.vpt import PlayerViews, budget_views, observers_of, split_episodes
 from mpgenie.world import World, WorldConfig
+from mpgenie.world.actions import Action
 from mpgenie.world.geometry import relative_to
 
 runner = CliRunner()
 TINY_IDM = IDMConfig(resolution=32, context=1, channels=8, features=32, observers=2)
 TINY_BC = BCConfig(resolution=32, history=2, channels=8, features=32)
+STATE_BC = BCConfig(resolution=32, history=2, channels=8, features=32, state=82, state_env=dict(STATE_ENV))
 
 
 def test_idm_shapes_with_and_without_observers() -> None:
@@ -56,16 +60,22 @@ def test_windows_are_centred_and_clamped() -> None:
     assert past_indices(np.array([1, 3]), 2).tolist() == [[0, 0], [1, 2]]  # BC: only frames before t
 
 
-@pytest.mark.parametrize("which", ["idm", "bc"])
+@pytest.mark.parametrize("which", ["idm", "bc", "bc+state"])
 def test_loss_decreases_on_a_fixed_batch(which: str) -> None:
     torch.manual_seed(0)
-    model: torch.nn.Module = InverseDynamicsModel(TINY_IDM) if which == "idm" else BCNet(TINY_BC)
+    nets = {
+        "idm": lambda: InverseDynamicsModel(TINY_IDM),
+        "bc": lambda: BCNet(TINY_BC),
+        "bc+state": lambda: BCNet(STATE_BC),
+    }
+    model: torch.nn.Module = nets[which]()
     x = torch.rand(16, 3 if which == "idm" else 2, 3, 32, 32) * 2 - 1
+    extra = (torch.rand(16, STATE_BC.state),) if which == "bc+state" else ()
     y = torch.randint(0, 10, (16,))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(25):
-        loss = model.loss(model(x), y)
+        loss = model.loss(model(x, *extra), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -105,6 +115,25 @@ def test_bc_policy_implements_the_interface_and_keeps_a_causal_history() -> None
     assert all(len(h) == TINY_BC.history for h in policy.history.values())  # the last `history` frames only
     with pytest.raises(ValueError, match="frames"):
         policy.act(Observation.of(world, agents))
+
+
+def test_bc_policy_reads_the_state_vectors_of_the_world_it_plays() -> None:
+    """With ``cfg.state`` the policy computes each agent's state vector from ``obs.world`` with the layout it
+    learned: the same vectors the state environment gives those agents (steps left zeroed)."""
+    env = VectorSnowball(EnvConfig(players=3, observation="state", max_steps=50, **STATE_ENV), autoreset=False)
+    env.reset(seed=4)
+    for _ in range(12):
+        env.step(np.full((1, 3), Action.FORWARD))
+    policy = BCPolicy(BCNet(STATE_BC), seed=1)
+    obs = env.policy_observation(0)
+    assert obs.state is not None and obs.state.shape == (3, STATE_BC.state)
+    np.testing.assert_array_equal(policy._state(obs).numpy(), policy_state(obs.state))
+    assert policy_state(obs.state)[:, STEPS_LEFT].tolist() == [0.0] * 3 and obs.state[0, STEPS_LEFT] > 0
+    frames = np.zeros((3, 32, 32, 3), dtype=np.uint8)
+    chosen = policy.act(Observation.of(obs.world, obs.agents, frames=frames))
+    assert chosen.shape == (3,) and np.all((chosen >= 0) & (chosen < 10))
+    with pytest.raises(ValueError, match="state vectors"):
+        BCNet(STATE_BC)(torch.zeros(1, 2, 3, 32, 32))
 
 
 def brute_purity_and_mi(codes: list[int], actions: list[int]) -> tuple[float, float]:
@@ -236,10 +265,11 @@ def test_end_to_end_generate_idm_label_bc_play(tmp_path: Path) -> None:
     assert np.array(table.column("pseudo_action").to_pylist()).max() < 10
     info = json.loads((labelled / "meta" / "info.json").read_text())
     assert "pseudo_action" in info["features"]["data"] and info["totals"]["episodes"] == 2
-    assert cli("train", "bc", "--data", str(labelled), "--out", str(bc), "--steps", "3")["labels"] == "pseudo"
+    trained_bc = cli("train", "bc", "--data", str(labelled), "--out", str(bc), "--steps", "3")
+    assert trained_bc["labels"] == "pseudo" and trained_bc["state"] == load_bc(bc)[0].cfg.state > 0
     played = cli("eval", "bc", "--checkpoint", str(bc), "--episodes", "1", "--players", "2", "--steps", "15")
     mine = played["policies"][str(bc)]
-    assert set(played["policies"]) == {"teacher", "random", str(bc)}
+    assert set(played["policies"]) == {"teacher", "random", str(bc)} and played["teacher"] == "scenarios"
     assert sum(mine["actions"].values()) == pytest.approx(1.0, abs=1e-3) and mine["kl_teacher_to_policy"] >= 0
     # The same policy records a dataset: `generate --agents bc:CKPT`.
     out = tmp_path / "by_bc"

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpgenie.agents.interface import Observation, Policy
-from mpgenie.agents.policy import ScriptedPolicy, Style
+from mpgenie.agents.policy import ScriptedPolicy, Style, draw_styles
 from mpgenie.agents.vector import VectorSnowball
 from mpgenie.errors import UsageError
 from mpgenie.world.simulation import World
@@ -40,12 +40,22 @@ class AgentsSpec:
     share: float = 0.5  # expected share of learned agents per episode
     policy: str | None = None  # a learned policy for every agent, by the name it is recorded under
     factory: Callable[[int], Policy] | None = None  # that policy, for an episode's seed
+    style: str | None = None  # scripted:STYLE: every agent this one scripted style, not the scenario's mixture
 
     @property
     def text(self) -> str:
         if self.policy is not None:
             return self.policy
+        if self.style is not None:
+            return f"scripted:{self.style}"
         return "scripted" if self.population is None else f"population:{self.population}@{self.share:g}"
+
+    def styles(self, scenario: str, agents: int, seed: int) -> NDArray[np.int8]:
+        """The episode's scripted styles: the one style named, else drawn from the scenario template with the
+        episode's seed (so re-runs match)."""
+        if self.style is not None:
+            return np.full(agents, Style[self.style.upper()], dtype=np.int8)
+        return draw_styles(scenario, agents, np.random.default_rng([seed, 5]))
 
     @property
     def needs_frames(self) -> bool:
@@ -54,11 +64,20 @@ class AgentsSpec:
 
 
 def parse_agents(value: str | None) -> AgentsSpec:
-    """``scripted`` or ``population:DIR[@SHARE]`` (SHARE in 0..1), checked: the run must have a league.json."""
+    """``scripted``, ``scripted:STYLE`` (every agent one style: a consistent teacher for behavioural cloning) or
+    ``population:DIR[@SHARE]`` (SHARE in 0..1), checked: the run must have a league.json."""
     if value is None or value == "scripted":
         return AgentsSpec()
+    if value.startswith("scripted:"):
+        name = value[len("scripted:") :]
+        known = [s.name.lower() for s in Style]
+        if name not in known:
+            raise UsageError(f"--agents scripted:STYLE: unknown style {name!r} (known: {', '.join(known)})")
+        return AgentsSpec(style=name)
     if not value.startswith("population:"):
-        raise UsageError(f"--agents must be 'scripted', 'population:DIR[@SHARE]' or 'bc:CKPT', got {value!r}")
+        raise UsageError(
+            f"--agents must be 'scripted', 'scripted:STYLE', 'population:DIR[@SHARE]' or 'bc:CKPT', got {value!r}"
+        )
     rest = value[len("population:") :]
     share = 0.5
     if "@" in rest:

@@ -62,9 +62,10 @@ def generate(
     agents: Annotated[
         str,
         typer.Option(
-            help="scripted, population:DIR[@SHARE]: learned members of a `train agents` run drive a share "
-            "of the agents (default 0.5, drawn per episode), scripted styles the rest; or bc:CKPT: a policy from "
-            "`mpgenie train bc` drives every agent (extra 'learn')."
+            help="scripted (styles drawn from the scenario), scripted:STYLE (every agent one style, e.g. "
+            "cooperator: a consistent teacher for `train bc`), population:DIR[@SHARE]: learned members of a "
+            "`train agents` run drive a share of the agents (default 0.5, drawn per episode), scripted styles "
+            "the rest; or bc:CKPT: a policy from `mpgenie train bc` drives every agent (extra 'learn')."
         ),
     ] = "scripted",
     metrics_file: Annotated[

@@ -36,8 +36,11 @@ def demo(
     from mpgenie.agents.mixture import parse_agents
     from mpgenie.demo import run_network_demo
 
-    run(
-        lambda: run_network_demo(
+    def demo_bots() -> Any:
+        spec = parse_agents(agents)
+        if spec.style is not None:
+            raise UsageError("demo --agents takes 'scripted' or 'population:DIR' (a single style is for `generate`)")
+        return run_network_demo(
             bots=bots,
             seconds=seconds,
             seed=seed,
@@ -45,9 +48,10 @@ def demo(
             port=port,
             api_port=api_port,
             console=console,
-            agents=parse_agents(agents),
+            agents=spec,
         )
-    )
+
+    run(demo_bots)
 
 
 @app.command()

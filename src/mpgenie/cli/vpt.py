@@ -139,19 +139,22 @@ def train_bc_cmd(
     labels: Annotated[str, typer.Option(help="pseudo (the IDM's) or true (the recorded actions).")] = "pseudo",
     steps: Annotated[int, typer.Option(help="Optimisation steps (batches of 64).")] = 2000,
     history: Annotated[int, typer.Option(help="Past frames the policy sees.")] = 4,
+    state: Annotated[
+        bool, typer.Option(help="Also read the player's own state vector (rebuilt from the recorded state).")
+    ] = True,
     device: Device = "cpu",
     time_limit: TimeLimit = None,
     seed: Seed = 0,
     threads: Threads = 0,
     as_json: Json = False,
 ) -> None:
-    """Behavioural cloning: a causal policy (past frames only) trained on (pseudo-)labels."""
+    """Behavioural cloning: a causal policy (past frames, and its own state vector) trained on (pseudo-)labels."""
 
     def body() -> dict[str, Any]:
         m = learn_module(threads, data, module="bc_train")
         cfg = m.BCTrainConfig(
-            data=data, out=out, labels=labels, steps=steps, history=history, device=device, seed=seed,
-            time_limit=time_limit,
+            data=data, out=out, labels=labels, steps=steps, history=history, state=state, device=device,
+            seed=seed, time_limit=time_limit,
         )  # fmt: skip
         with progress(as_json, "training bc", steps) as update:
             return m.train_bc(cfg, lambda i, n, loss: update(completed=i, description=f"bc loss {loss:.3f}"))  # type: ignore[no-any-return]
@@ -167,6 +170,13 @@ def eval_bc_cmd(
     steps: Annotated[int, typer.Option(help="Ticks per episode.")] = 400,
     seed: Annotated[int, typer.Option(help="World seed of the first episode.")] = 10_000,
     greedy: Annotated[bool, typer.Option(help="Argmax actions instead of sampling.")] = False,
+    teacher: Annotated[
+        str,
+        typer.Option(
+            help="The scripted teacher to compare with: auto (the one that made the first checkpoint's data), "
+            "scenarios (styles drawn from the templates in turn) or one style (cooperator, collector, ...)."
+        ),
+    ] = "auto",
     threads: Threads = 0,
     as_json: Json = False,
 ) -> None:
@@ -178,7 +188,7 @@ def eval_bc_cmd(
             _need(c)
         with progress(as_json, "playing", len(checkpoint) + 2) as update:
             return m.eval_bc(  # type: ignore[no-any-return]
-                checkpoint, episodes, players, steps, seed, not greedy, lambda i, n: update(completed=i)
+                checkpoint, episodes, players, steps, seed, not greedy, teacher, lambda i, n: update(completed=i)
             )
 
     report(run(body), as_json, "bc play")

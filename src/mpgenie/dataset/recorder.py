@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mpgenie.agents.mixture import AgentsSpec, MixedPolicy
-from mpgenie.agents.policy import Observation, draw_styles
+from mpgenie.agents.policy import Observation
 from mpgenie.atomic import write_json_atomic
 from mpgenie.dataset.format import (
     CODECS,
@@ -62,9 +62,9 @@ class EpisodeSpec:
         return WorldConfig.scaled_for_density(max(self.players, 1), seed=self.seed)
 
     def policy(self, world: World) -> MixedPolicy:
-        """The episode's agents: styles drawn from the scenario with the episode's seed (so re-runs match), and
-        with a population, learned members for a share of them (drawn with the episode's seed too)."""
-        styles = draw_styles(self.scenario, self.players, np.random.default_rng([self.seed, 5]))
+        """The episode's agents: scripted styles (:meth:`AgentsSpec.styles`), and with a population, learned
+        members for a share of them (drawn with the episode's seed too)."""
+        styles = self.agents.styles(self.scenario, self.players, self.seed)
         return MixedPolicy(world, styles, self.seed, self.explore, self.agents)
 
 

@@ -2,19 +2,23 @@
 
 Training pairs the frames a player had seen before row t with row t's label (models/bc.py explains the timing),
 from ``pseudo_action`` (``--labels pseudo``, written by ``mpgenie label``) or from the recorded ``action``
-(``--labels true``: the upper baseline VPT could not have). All episodes are used; the evaluation is play, not a
-held-out split.
+(``--labels true``: the upper baseline VPT could not have). With ``--state`` (the default) the policy also reads
+its own state vector, rebuilt from the recorded state without the actions (:mod:`mpgenie.dataset.states`; the
+attack cooldown from the same labels it learns). All episodes are used; the evaluation is play, not a held-out
+split.
 
 Evaluation plays the pixel environment (:class:`~mpgenie.agents.vector.VectorSnowball`, fresh world seeds no
-dataset was recorded with): every policy named, the scripted teacher that generated the data (its styles drawn
-per episode from the scenario templates in turn, as ``mpgenie generate`` does) and a uniformly random policy as
-the floor, on the same worlds. It reports the task reward (the environment's ``mixed`` reward scenario) and the
-score (points) per agent and episode, and the KL divergence of each policy's action distribution from the
-teacher's, KL(teacher || policy), over all agent-ticks.
+dataset was recorded with): every policy named, the scripted teacher that generated the data (``--teacher``:
+by default the one the first checkpoint's episodes name in their episode.json — one style for ``--agents
+scripted:STYLE``, else the styles drawn per episode from the scenario templates in turn, as ``mpgenie generate``
+does) and a uniformly random policy as the floor, on the same worlds. It reports the task reward (the
+environment's ``mixed`` reward scenario) and the score (points) per agent and episode, and the KL divergence of
+each policy's action distribution from the teacher's, KL(teacher || policy), over all agent-ticks.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +30,17 @@ from numpy.typing import NDArray
 
 from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Observation, Policy
-from mpgenie.agents.policy import SCENARIOS, ScriptedPolicy, draw_styles
+from mpgenie.agents.policy import SCENARIOS, ScriptedPolicy, Style, draw_styles, scripted_policy
 from mpgenie.agents.vector import VectorSnowball
+from mpgenie.dataset.format import episode_dir
+from mpgenie.dataset.reader import MultiplayerVideoDataset
+from mpgenie.dataset.states import recorded_state_vectors
 from mpgenie.errors import UsageError
-from mpgenie.models.bc import BCConfig, BCNet, load_bc, load_policy, past_indices
+from mpgenie.models.bc import STATE_ENV, BCConfig, BCNet, load_bc, load_policy, past_indices, policy_state
 from mpgenie.models.checkpoint import save_payload
 from mpgenie.models.frames import to_tensor
 from mpgenie.models.idm_train import check_device
-from mpgenie.models.vpt import describe, episode_indices, fit, load_views
+from mpgenie.models.vpt import PlayerViews, describe, episode_indices, fit, load_views
 from mpgenie.world.actions import ACTION_NAMES, NUM_ACTIONS
 
 
@@ -44,6 +51,7 @@ class BCTrainConfig:
     labels: str = "pseudo"  # pseudo (mpgenie label) or true (the recorded actions)
     steps: int = 2000
     history: int = 4
+    state: bool = True  # read the own state vector beside the frames
     device: str = "cpu"
     seed: int = 0
     time_limit: float | None = None
@@ -54,7 +62,13 @@ def train_bc(config: BCTrainConfig, progress: Callable[[int, int, float], None] 
     if config.history < 1:
         raise UsageError("--history must be >= 1")
     views = load_views(config.data, episode_indices(config.data), config.labels)
-    cfg = BCConfig(resolution=int(views.frames.shape[2]), history=config.history)
+    states = view_states(config.data, views, EnvConfig(**STATE_ENV)) if config.state else None
+    cfg = BCConfig(
+        resolution=int(views.frames.shape[2]),
+        history=config.history,
+        state=int(states.shape[2]) if states is not None else 0,
+        state_env=dict(STATE_ENV) if states is not None else {},
+    )
     model = BCNet(cfg).to(device)
     n, length = views.frames.shape[:2]
 
@@ -62,7 +76,8 @@ def train_bc(config: BCTrainConfig, progress: Callable[[int, int, float], None] 
         v = rng.integers(0, n, size=cfg.batch)
         t = rng.integers(1, length, size=cfg.batch)  # row 0 was decided before any frame was seen
         x = to_tensor(views.frames[v[:, None], past_indices(t, cfg.history)]).to(device)
-        return model.loss(model(x), torch.from_numpy(views.labels[v, t]).to(device))
+        s = torch.from_numpy(states[v, t - 1]).to(device) if states is not None else None  # after row t-1
+        return model.loss(model(x, s), torch.from_numpy(views.labels[v, t]).to(device))
 
     result = fit(
         model, batch_loss, steps=config.steps, lr=cfg.lr, seed=config.seed, time_limit=config.time_limit,
@@ -89,8 +104,28 @@ def train_bc(config: BCTrainConfig, progress: Callable[[int, int, float], None] 
         "stopped_by_time_limit": result.stopped_by_time_limit,
         "seconds": round(result.seconds, 1),
         "final_loss": result.history[-1]["loss"] if result.history else None,
+        "state": cfg.state,
         "device": device,
     }
+
+
+def view_states(root: str | Path, views: PlayerViews, env: EnvConfig) -> NDArray[np.float32]:
+    """(V, T, D) each view's player's state vector after each row, as BC reads it (:func:`policy_state`),
+    rebuilt from the recording with ``views.labels`` as the attacks."""
+    count, length = views.labels.shape
+    out: NDArray[np.float32] | None = None
+    for e in np.unique(views.episode_of).tolist():
+        idx = np.flatnonzero(views.episode_of == e)
+        d = episode_dir(Path(root), e)
+        rows = int(json.loads((d / "episode.json").read_text())["num_frames"])
+        attacks = np.zeros((rows, int(views.agent_of[idx].max()) + 1), dtype=np.int64)
+        attacks[:length, views.agent_of[idx]] = views.labels[idx].T
+        vectors = recorded_state_vectors(d, env, attacks)
+        if out is None:
+            out = np.zeros((count, length, vectors.shape[2]), dtype=np.float32)
+        out[idx] = vectors[:length, views.agent_of[idx]].transpose(1, 0, 2)
+    assert out is not None
+    return policy_state(out)
 
 
 class RandomPolicy:
@@ -136,9 +171,30 @@ def play(
     }
 
 
-def _teacher(episode: int, seed: int, players: int) -> Policy:
+TEACHERS = ["scenarios", *(s.name.lower() for s in Style)]
+
+
+def _teacher(episode: int, seed: int, players: int, teacher: str = "scenarios") -> Policy:
+    if teacher != "scenarios":
+        return scripted_policy(teacher, players, seed)
     scenario = list(SCENARIOS)[episode % len(SCENARIOS)]
     return ScriptedPolicy(draw_styles(scenario, players, np.random.default_rng([seed, 5])), seed)
+
+
+def teacher_of(checkpoint: str | Path) -> str:
+    """The scripted teacher that generated a BC checkpoint's training data, from its episodes' ``agents``
+    (episode.json): ``scenarios`` (the templates in turn) or one style (``--agents scripted:STYLE``)."""
+    data = Path(str(load_bc(checkpoint)[1].get("data", "")))
+    try:
+        ds = MultiplayerVideoDataset(data)
+        agents = {str(ds.episode(int(ep["episode_index"])).get("agents", "scripted")) for ep in ds.episodes}
+    except (OSError, ValueError):
+        raise UsageError(f"cannot read {data}, the checkpoint's data: name the teacher with --teacher") from None
+    if agents == {"scripted"}:
+        return "scenarios"
+    if len(agents) == 1 and (one := agents.pop()).startswith("scripted:"):
+        return one.split(":", 1)[1]
+    raise UsageError(f"{data} was not made by one scripted teacher ({sorted(agents)}): name one with --teacher")
 
 
 def kl(p_counts: NDArray[np.int64], q_counts: NDArray[np.int64], eps: float = 1e-4) -> float:
@@ -157,16 +213,21 @@ def eval_bc(
     steps: int = 400,
     seed: int = 10_000,
     sample: bool = True,
+    teacher: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     if episodes < 1 or players < 1 or steps < 1:
         raise UsageError("episodes, players and steps must be >= 1")
+    if teacher == "auto":
+        teacher = teacher_of(checkpoints[0]) if checkpoints else "scenarios"
+    if teacher not in TEACHERS:
+        raise UsageError(f"unknown teacher {teacher!r} (known: auto, {', '.join(TEACHERS)})")
     sizes = {load_bc(path)[0].cfg.resolution for path in checkpoints}
     if len(sizes) > 1:
         raise UsageError(f"the checkpoints were trained on different frame sizes ({sorted(sizes)}); play them apart")
     resolution = sizes.pop() if sizes else 64
     contenders: dict[str, Callable[[int, int], Policy]] = {
-        "teacher": lambda e, s: _teacher(e, s, players),
+        "teacher": lambda e, s: _teacher(e, s, players, teacher),
         "random": lambda e, s: RandomPolicy(s),
     }
     for path in checkpoints:
@@ -176,15 +237,15 @@ def eval_bc(
         results[name] = play(make, episodes, players, steps, seed, resolution)
         if progress is not None:
             progress(i + 1, len(contenders))
-    teacher = results["teacher"]
+    base = results["teacher"]
     for r in results.values():
-        r["reward_vs_teacher"] = round(r["reward"] / teacher["reward"], 4) if teacher["reward"] else None
-        r["kl_teacher_to_policy"] = round(kl(teacher["actions"], r["actions"]), 4)
+        r["reward_vs_teacher"] = round(r["reward"] / base["reward"], 4) if base["reward"] else None
+        r["kl_teacher_to_policy"] = round(kl(base["actions"], r["actions"]), 4)
     for r in results.values():
         r["actions"] = dict(
             zip(ACTION_NAMES, (round(float(x), 4) for x in r["actions"] / r["actions"].sum()), strict=True)
         )
     return {
         "episodes": episodes, "players": players, "steps": steps, "seed": seed, "resolution": resolution,
-        "sample": sample, "policies": results,
+        "sample": sample, "teacher": teacher, "policies": results,
     }  # fmt: skip
