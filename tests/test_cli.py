@@ -2,7 +2,6 @@
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from typer.testing import CliRunner
 
 from mpgenie.cli import app
 from mpgenie.net.tickets import DEV_SECRET, verify_ticket
+from tests.ports import free_port
 
 runner = CliRunner()
 
@@ -86,7 +86,7 @@ def test_simulate_runs_and_shows_the_summary() -> None:
 
 
 def test_demo_serves_bots_and_stops_cleanly() -> None:
-    port = _free_port()
+    port = free_port()
     result = subprocess.run(
         [
             sys.executable,
@@ -100,7 +100,7 @@ def test_demo_serves_bots_and_stops_cleanly() -> None:
             "--port",
             str(port),
             "--api-port",
-            str(_free_port()),
+            str(free_port()),
         ],
         capture_output=True,
         text=True,
@@ -115,8 +115,8 @@ def test_demo_serves_bots_and_stops_cleanly() -> None:
 
 
 def test_serve_stops_gracefully_on_sigterm(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port()
-    api_port = _free_port()
+    port = free_port()
+    api_port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -200,12 +200,6 @@ def test_loadtest_smoke_reports_every_key() -> None:
     assert data["server_rejected"] == {}  # honest bots: not one refused input
     assert 15 < data["snapshot_hz"] < 25
     assert 0 < data["latency_ms_p50"] < data["latency_ms_p99"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_bench_api_smoke_reports_every_key() -> None:

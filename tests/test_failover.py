@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,18 +33,13 @@ from mpgenie.net.client import GameClient
 from mpgenie.net.core import ServerCore
 from mpgenie.net.registry import NodeRegistry
 from mpgenie.world import Action, World
+from tests.ports import free_port
 
 REDIS_URL = os.environ.get("MPGENIE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "failover-test-join-secret-0123456789-abcdef"
 PASSWORD = "bot-password-123"
 BOTS = 20
 FAILOVER_LIMIT_S = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> dict[str, Any]:
@@ -234,8 +228,8 @@ async def _scenario(api_url: str, nodes: dict[str, Child], prefix: str) -> dict[
 
 def test_killing_a_node_moves_its_players_to_the_live_node(tmp_path: Path) -> None:
     prefix = f"test-failover-{uuid.uuid4().hex[:10]}"
-    api_port = _free_port()
-    ports = [_free_port(), _free_port()]
+    api_port = free_port()
+    ports = [free_port(), free_port()]
     env = {
         **os.environ,
         "MPGENIE_REDIS_PREFIX": prefix,

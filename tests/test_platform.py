@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,12 +21,7 @@ from mpgenie.net.server import new_event_loop
 from mpgenie.net.tickets import issue_ticket
 from mpgenie.platform import NodeOptions, _ticket_url, start_platform, stop_platform
 from mpgenie.world import WorldConfig
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port
 
 
 async def _scenario(tmp: Path) -> None:
@@ -45,7 +39,7 @@ async def _scenario(tmp: Path) -> None:
         # Not a test of admission control: a loaded CI machine once refused this join at 17.8 of 20 Hz.
         ServerSettings(join_secret=secret, kick_violations=5, saturation=0.5),
         realtime_port=0,
-        api_port=_free_port(),
+        api_port=free_port(),
     )
     assert platform.realtime is not None and platform.api_url is not None
     try:
@@ -175,7 +169,7 @@ async def _configured_url_scenario(tmp: Path) -> None:
         ServerSettings(join_secret=secret),
         host="127.0.0.1",
         realtime_port=0,
-        api_port=_free_port(),
+        api_port=free_port(),
     )
     assert platform.realtime is not None and platform.api_url is not None
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from pathlib import Path
 
@@ -22,15 +21,10 @@ from mpgenie.net.connections import ServerSettings
 from mpgenie.net.server import new_event_loop
 from mpgenie.platform import NodeOptions, start_platform, stop_platform
 from mpgenie.world import WorldConfig
+from tests.ports import free_port
 
 REDIS_URL = os.environ.get("MPGENIE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "split-platform-test-secret-0123456789-abc"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _wait(predicate: object, timeout_s: float = 5.0) -> None:
@@ -48,7 +42,7 @@ async def _scenario(tmp: Path, prefix: str) -> None:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 64,
     }
-    port = _free_port()
+    port = free_port()
     node = await start_platform(
         Settings(**base),  # type: ignore[arg-type]
         WorldConfig(seed=1),
@@ -61,7 +55,7 @@ async def _scenario(tmp: Path, prefix: str) -> None:
         Settings(database_url=f"sqlite+aiosqlite:///{tmp}/p.db", bootstrap_admin="boss:boss-password-1", **base),  # type: ignore[arg-type]
         WorldConfig(seed=1),
         ServerSettings(join_secret=SECRET),
-        api_port=_free_port(),
+        api_port=free_port(),
         with_realtime=False,
     )
     assert node.realtime is not None and node.node is not None and api.api_url is not None

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from mpgenie.agents.mixture import AgentsSpec
+from mpgenie.agents.mixture import AgentsSpec, LearnedBots, ViewBots
 from mpgenie.api.settings import Settings
 from mpgenie.errors import UsageError
 from mpgenie.genie.streamer import FrameStreamer
@@ -50,7 +50,7 @@ class DemoSummary:
     latency_ms_p50: float
     max_correction_m: float
     tick_ms_p99: float
-    learned_actions: int = 0  # actions the learned bots chose and sent (demo --agents population:DIR)
+    learned_actions: int = 0  # actions the learned bots chose and sent (demo --agents population:DIR or bc:CKPT)
 
 
 def _table(s: DemoSummary, elapsed: float) -> Table:
@@ -129,17 +129,20 @@ async def _demo(
     console.print(f"session {session_id[:8]} made through the API; {bots} bots joined via API tickets")
     console.print(f"play in a browser: [bold]{platform.api_url}/play/?session={session_id}&guest=1[/]")
     policy = None
-    learned = None
+    learned: LearnedBots | ViewBots | None = None
     if agents is not None and agents.population is not None:
-        from mpgenie.agents.mixture import LearnedBots  # noqa: PLC0415 - PyTorch only for learned bots
-
         learned = LearnedBots(bots, agents, seed)
         console.print(f"{int((learned.assigned >= 0).sum())} of {bots} bots are learned members ({agents.text})")
+    elif agents is not None and agents.factory is not None:
+        learned = ViewBots(agents.factory(seed), agents.resolution)
+        console.print(f"{bots} of {bots} bots are driven by {agents.text} from their rendered views")
+    if learned is not None:
+        driver = learned
 
         def policy(actions: np.ndarray, players: np.ndarray) -> None:
             core = server.router.cores.get(session_id)  # there once the first bot joined
             if core is not None:
-                learned.act(core.world, actions, players)
+                driver.act(core.world, actions, players)
 
     swarm = BotSwarm(url, bots, seed=seed, tickets=tickets, policy=policy)
     await swarm.connect_all()

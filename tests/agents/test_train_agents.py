@@ -4,7 +4,6 @@ episode with the learned members, and the learned members as the demo's bots thr
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,16 +16,11 @@ pytest.importorskip("ray")
 
 from mpgenie.cli import app
 from mpgenie.dataset.qc import check_dataset
+from tests.ports import free_port
 
 runner = CliRunner()
 
 TRAIN = ["--population", "2", "--interval", "1", "--worlds", "2", "--max-steps", "40", "--workers", "2"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_train_eval_generate_and_demo(tmp_path: Path) -> None:
@@ -101,9 +95,9 @@ def test_train_eval_generate_and_demo(tmp_path: Path) -> None:
             "--seconds",
             "3",
             "--port",
-            str(_free_port()),
+            str(free_port()),
             "--api-port",
-            str(_free_port()),
+            str(free_port()),
             "--agents",
             f"population:{run}@1",
         ],

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,12 @@ from mpgenie.net.tickets import issue_ticket
 from mpgenie.platform import start_platform, stop_platform
 from mpgenie.world import WorldConfig
 from tests.deploy.helpers import DEPLOY, K8S, load_all, tool
+from tests.ports import free_port
 
 SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",), "histogram": ("_bucket", "_count", "_sum", "_created")}
 TARGET_LABELS = {"instance", "job", "namespace", "pod", "le"}  # added by Prometheus (and le by histograms)
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 SECRET = "deploy-metrics-test-secret-long-enough-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _scrape(tmp: Path) -> dict[str, Any]:
@@ -51,7 +45,7 @@ async def _scrape(tmp: Path) -> dict[str, Any]:
         settings, WorldConfig(seed=1), ServerSettings(join_secret=SECRET), realtime_port=0, with_api=False
     )
     api = await start_platform(
-        settings, WorldConfig(seed=1), ServerSettings(join_secret=SECRET), api_port=_free_port(), with_realtime=False
+        settings, WorldConfig(seed=1), ServerSettings(join_secret=SECRET), api_port=free_port(), with_realtime=False
     )
     assert realtime.realtime is not None and api.api_url is not None
     rt_base = f"http://127.0.0.1:{realtime.realtime.port}"

@@ -2,6 +2,8 @@
 end-to-end run of the whole pipeline through the CLI (generate, train idm, eval idm, label, train bc, play)."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from mpgenie.models.vpt import PlayerViews, budget_views, observers_of, split_ep
 from mpgenie.world import World, WorldConfig
 from mpgenie.world.actions import Action
 from mpgenie.world.geometry import relative_to
+from tests.ports import free_port
 
 runner = CliRunner()
 TINY_IDM = IDMConfig(resolution=32, context=1, channels=8, features=32, observers=2)
@@ -278,6 +281,15 @@ def test_end_to_end_generate_idm_label_bc_play(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "episodes" / "episode_000000" / "episode.json").read_text())
     assert meta["agents"] == f"bc:{bc}" and [d["policy"] for d in meta["drivers"]] == [f"bc:{bc}"] * 2
+    # And plays through the realtime server: `demo --agents bc:CKPT` (its inputs go over the network).
+    port, api_port = str(free_port()), str(free_port())
+    demo = subprocess.run(
+        [sys.executable, "-m", "mpgenie.cli", "demo", "--bots", "2", "--seconds", "3", "--port", port,
+         "--api-port", api_port, "--agents", f"bc:{bc}"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    assert "2 of 2 bots are driven by" in demo.stdout and "actions chosen by learned bots" in demo.stdout
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +37,7 @@ from mpgenie.net.server import new_event_loop
 from mpgenie.platform import Platform, start_platform, stop_platform
 from mpgenie.world.actions import Action
 from mpgenie.world.config import WorldConfig
+from tests.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTEFACTS = Path(__file__).resolve().parents[2] / "out" / "browser"
@@ -62,12 +62,6 @@ SESSION_WORLD = {
     "num_hazards": 3,
 }
 R = SESSION_WORLD["radius"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _check_build() -> None:
@@ -100,7 +94,7 @@ class Server:
         cfg = WorldConfig(seed=4, radius=30.0, num_landmarks=10, num_collectibles=16, num_beacons=3, num_hazards=2)
         self.platform: Platform = self.call(
             lambda: start_platform(
-                settings, cfg, ServerSettings(), realtime_port=0, api_port=_free_port(), streamer=FrameStreamer()
+                settings, cfg, ServerSettings(), realtime_port=0, api_port=free_port(), streamer=FrameStreamer()
             )
         )
         assert self.platform.api_url is not None and self.platform.realtime is not None

@@ -27,6 +27,7 @@ from mpgenie.agents.interface import Observation, Policy
 from mpgenie.agents.policy import ScriptedPolicy, Style, draw_styles
 from mpgenie.agents.vector import VectorSnowball
 from mpgenie.errors import UsageError
+from mpgenie.render import Renderer, RenderSettings
 from mpgenie.world.simulation import World
 
 
@@ -41,6 +42,7 @@ class AgentsSpec:
     policy: str | None = None  # a learned policy for every agent, by the name it is recorded under
     factory: Callable[[int], Policy] | None = None  # that policy, for an episode's seed
     style: str | None = None  # scripted:STYLE: every agent this one scripted style, not the scenario's mixture
+    resolution: int = 64  # the views a policy made by ``factory`` reads, in pixels
 
     @property
     def text(self) -> str:
@@ -231,3 +233,28 @@ class LearnedBots:
                 chosen = policy.act(obs)
                 actions[bots] = chosen[[row[int(players[i])] for i in bots]]
                 self.driven += len(bots)
+
+
+class ViewBots:
+    """One policy that acts on what its agents see (``bc:CKPT``) driving every bot of a world another loop steps:
+    ``mpgenie demo``'s bots, whose inputs still go to the realtime server over the network. Each tick renders the
+    joined bots' first-person views of the server's own world (the demo runs it in the same process: a privileged
+    camera, where a remote client would draw its view from its snapshots) and asks the policy."""
+
+    def __init__(self, policy: Policy, resolution: int) -> None:
+        self.policy = policy
+        self.settings = RenderSettings(resolution=resolution)
+        self._renderer: Renderer | None = None
+        self.driven = 0  # actions chosen so far (bot-ticks)
+
+    def act(self, world: World, actions: NDArray[np.int8], players: NDArray[np.int64]) -> None:
+        """Set the actions of the joined bots (bot ``i`` is player ``players[i]``, -1: not joined yet)."""
+        joined = np.flatnonzero(players >= 0)
+        if joined.size == 0:
+            return
+        if self._renderer is None or self._renderer.world is not world:
+            self._renderer = Renderer(world, self.settings)
+        ids = players[joined].astype(np.int64)
+        frames = self._renderer.render(ids)
+        actions[joined] = self.policy.act(Observation.of(world, ids, frames=frames))
+        self.driven += int(joined.size)

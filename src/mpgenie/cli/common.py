@@ -97,3 +97,25 @@ def dataset_dir(path: str) -> str:
     if not (Path(path) / "meta" / "info.json").exists():
         raise UsageError(f"{path} is not a dataset (no meta/info.json)")
     return path
+
+
+def agents_option(value: str, resolution: int | None = None) -> Any:
+    """``--agents``: what :func:`mpgenie.agents.mixture.parse_agents` reads, or ``bc:CKPT``: a behavioural-cloning
+    policy for every agent, as a picklable factory ``seed -> Policy`` made here (the agents package below the models
+    cannot), checked to load before any worker starts; ``resolution``: the views the caller renders, which the
+    checkpoint must have been trained on (None: the checkpoint's own)."""
+    from mpgenie.agents.mixture import AgentsSpec, parse_agents
+
+    kind, _, path = value.partition(":")
+    if kind != "bc":
+        return parse_agents(value)
+    if not path:
+        raise UsageError("--agents bc:CKPT needs the checkpoint's path after 'bc:'")
+    try:
+        from mpgenie.models.bc import load_bc, policy_factory
+    except ImportError:
+        raise UsageError("--agents bc:CKPT needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
+    size = load_bc(path)[0].cfg.resolution
+    if resolution is not None and size != resolution:
+        raise UsageError(f"{path} was trained on {size}x{size} frames: generate with --resolution {size}")
+    return AgentsSpec(policy=value, factory=policy_factory(path), resolution=size)

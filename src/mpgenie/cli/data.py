@@ -7,30 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mpgenie.cli.common import console, dataset_dir, print_json, progress, report, run
+from mpgenie.cli.common import agents_option, console, dataset_dir, print_json, progress, report, run
 from mpgenie.cli.groups import app, bench_app, dataset_app
-from mpgenie.errors import UsageError
-
-
-def _agents(value: str, resolution: int) -> Any:
-    """``--agents``: what :func:`mpgenie.agents.mixture.parse_agents` reads, or ``bc:CKPT``: a behavioural-cloning
-    policy for every agent, as a picklable factory ``seed -> Policy`` made here (the agents package below the models
-    cannot), checked to load before any worker starts."""
-    from mpgenie.agents.mixture import AgentsSpec, parse_agents
-
-    kind, _, path = value.partition(":")
-    if kind != "bc":
-        return parse_agents(value)
-    if not path:
-        raise UsageError("--agents bc:CKPT needs the checkpoint's path after 'bc:'")
-    try:
-        from mpgenie.models.bc import load_bc, policy_factory
-    except ImportError:
-        raise UsageError("--agents bc:CKPT needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
-    size = load_bc(path)[0].cfg.resolution
-    if size != resolution:
-        raise UsageError(f"{path} was trained on {size}x{size} frames: generate with --resolution {size}")
-    return AgentsSpec(policy=value, factory=policy_factory(path))
 
 
 @app.command()
@@ -92,7 +70,7 @@ def generate(
         adaptive=adaptive,
         cameras=cameras,
         explore=explore,
-        agents=run(lambda: _agents(agents, resolution)),
+        agents=run(lambda: agents_option(agents, resolution)),
     )
 
     def body() -> dict[str, Any]:

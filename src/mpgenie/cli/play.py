@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mpgenie.cli.common import console, err, parse_overrides, progress, report, run
+from mpgenie.cli.common import agents_option, console, err, parse_overrides, progress, report, run
 from mpgenie.cli.groups import app, bench_app
 from mpgenie.errors import UsageError
 
@@ -27,19 +27,19 @@ def demo(
     agents: Annotated[
         str,
         typer.Option(
-            help="scripted, or population:DIR[@SHARE]: learned members of a `train agents` run drive a share of "
-            "the bots (default 0.5)."
+            help="scripted, population:DIR[@SHARE]: learned members of a `train agents` run drive a share of "
+            "the bots (default 0.5), or bc:CKPT: a `train bc` policy drives every bot from its rendered view "
+            "(extra 'learn')."
         ),
     ] = "scripted",
 ) -> None:
     """Start the API and realtime server; bots join a session through the API and play; live summary."""
-    from mpgenie.agents.mixture import parse_agents
     from mpgenie.demo import run_network_demo
 
     def demo_bots() -> Any:
-        spec = parse_agents(agents)
+        spec = agents_option(agents)
         if spec.style is not None:
-            raise UsageError("demo --agents takes 'scripted' or 'population:DIR' (a single style is for `generate`)")
+            raise UsageError("demo --agents takes scripted, population:DIR or bc:CKPT (a single style: `generate`)")
         return run_network_demo(
             bots=bots,
             seconds=seconds,
