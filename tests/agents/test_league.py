@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import LearnedPolicy
 from mpgenie.agents.match import Team, halves, outcomes, play
-from mpgenie.agents.mixture import LearnedBots, parse_agents
+from mpgenie.agents.mixture import LearnedBots, ViewBots, parse_agents
 from mpgenie.agents.pbt import plot_lines, policy_maker
 from mpgenie.agents.policy import scripted_policy
 from mpgenie.agents.ppo import PPOConfig, train
@@ -25,6 +25,7 @@ from mpgenie.dataset.reader import MultiplayerVideoDataset
 from mpgenie.dataset.replay import recorded_actions, rerender
 from mpgenie.dataset.stats import dataset_stats
 from mpgenie.errors import UsageError
+from mpgenie.render import Renderer, RenderSettings
 from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.simulation import World
 from tests.agents.population_helpers import make_population
@@ -160,3 +161,25 @@ def test_learned_bots_overwrite_the_actions_of_their_players(tmp_path: Path) -> 
     again = np.full(6, 99, dtype=np.int8)
     twin.act(world, again, players)
     assert np.array_equal(actions, again)
+
+
+def test_view_bots_act_on_the_rendered_views_of_the_joined_players() -> None:
+    """The demo's `bc:CKPT` bots: the policy gets each joined bot's first-person view of the server's world (as the
+    renderer draws it for that player) and its action goes to that bot; bots not joined yet (-1) are left alone."""
+    world = World(EnvConfig(players=4).world_config(5))
+    world.add_players(4)
+    seen: list[np.ndarray] = []
+
+    def brightness_policy(frames: np.ndarray) -> np.ndarray:
+        seen.append(frames.copy())
+        return (frames.reshape(len(frames), -1).mean(axis=1) > 0).astype(np.int8) * Action.FORWARD
+
+    bots = ViewBots(LearnedPolicy(brightness_policy, inputs="frames"), resolution=32)
+    players = np.array([3, -1, 0])
+    actions = np.full(3, 99, dtype=np.int8)
+    bots.act(world, actions, players)
+    assert actions.tolist() == [Action.FORWARD, 99, Action.FORWARD] and bots.driven == 2
+    expected = Renderer(world, RenderSettings(resolution=32)).render(np.array([3, 0]))
+    np.testing.assert_array_equal(seen[0], expected)
+    bots.act(world, actions, np.array([-1, -1, -1]))  # nobody joined: nothing asked, nothing changed
+    assert len(seen) == 1 and bots.driven == 2
