@@ -11,18 +11,23 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mpgenie.agents.interface import Policy  # noqa: E402
+from mpgenie.agents.pbt import PBTConfig  # noqa: E402
+from mpgenie.agents.policy import scripted_policy  # noqa: E402
 from mpgenie.agents.ppo import (  # noqa: E402
     ActorCritic,
     Batch,
     PPOConfig,
+    clone_scripted,
     compute_gae,
     load_checkpoint,
     load_model,
     load_policy,
     ppo_loss,
     ppo_update,
+    save_checkpoint,
     train,
 )
+from mpgenie.agents.vector import VectorSnowball  # noqa: E402
 from mpgenie.errors import UsageError  # noqa: E402
 from mpgenie.world.actions import NUM_ACTIONS  # noqa: E402
 
@@ -182,3 +187,34 @@ def test_time_limit_and_bad_configs() -> None:
         PPOConfig(scenario="nope")
     with pytest.raises(UsageError):
         PPOConfig(env_options={"observation": "pixels"})
+
+
+def test_a_cloned_scripted_style_acts_like_it_and_fine_tunes(tmp_path: Path) -> None:
+    """clone_scripted: the actor picks the style's action on fresh states of the same environment far more
+    often than chance (1/10), and train() resumes PPO from the clone as from any checkpoint."""
+    config = PPOConfig(scenario="cooperate", players=4, max_steps=60, num_worlds=2, num_steps=16, minibatches=2)
+    ckpt = clone_scripted(config, "cooperator", episodes=6, steps=400, seed=3)
+    assert ckpt["iteration"] == 0 and PPOConfig.from_dict(ckpt["config"]) == config
+    model, _ = load_model(ckpt)
+    env = VectorSnowball(config.env_config(), autoreset=False)
+    env.reset(seed=999)  # a world the clone never saw
+    teacher = scripted_policy("cooperator", 4, 999)
+    agree = total = 0
+    while env.alive[0].any():
+        obs = env.policy_observation(0)
+        wanted = teacher.act(obs)
+        with torch.no_grad():
+            chosen = model.get_logits(torch.as_tensor(obs.state)).argmax(1).numpy()
+        agree += int((chosen == wanted).sum())
+        total += wanted.size
+        step = np.zeros((1, 4), dtype=np.int64)
+        step[0, obs.agents] = wanted
+        env.step(step)
+    assert agree / total > 0.5
+    out = tmp_path / "clone.pt"
+    save_checkpoint(out, ckpt)
+    assert train(config, iterations=1, out=out).iteration == 1
+    with pytest.raises(UsageError, match="unknown scripted style 'nobody'"):
+        PBTConfig(init="cooperator,nobody")
+    assert PBTConfig(init="cooperator, collector").init_style(3) == "collector"
+    assert PBTConfig().init_style(0) is None

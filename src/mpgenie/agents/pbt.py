@@ -5,6 +5,8 @@ against the opponent the league drew for it: itself, another member, a past snap
 ``interval`` iterations, each member in its own Ray task; then the rating games (:meth:`League.pairings`) run
 as Ray tasks and update the Elo ratings; every ``snapshot_every`` rounds each member is frozen into the league;
 then the PBT step copies strong members' weights to weak ones and perturbs their hyperparameters and rewards.
+Members start as fresh networks or, with ``init``, as behavioural clones of scripted styles (VPT's recipe: clone,
+then fine-tune with RL; :func:`mpgenie.agents.ppo.clone_scripted`), made in their first training task.
 
 Tasks get and return checkpoints as bytes through Ray's object store, so the same code runs on a cluster
 (``address``) whose nodes do not share the driver's disk; only the driver writes ``DIR``:
@@ -38,9 +40,9 @@ import torch
 from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Policy
 from mpgenie.agents.match import Team, halves, outcomes, play
-from mpgenie.agents.policy import scripted_policy
+from mpgenie.agents.policy import Style, scripted_policy
 from mpgenie.agents.population import League, Member
-from mpgenie.agents.ppo import PPOConfig, load_policy, train
+from mpgenie.agents.ppo import PPOConfig, clone_scripted, load_policy, save_checkpoint, train
 from mpgenie.atomic import write_bytes_atomic, write_json_atomic
 from mpgenie.errors import UsageError
 from mpgenie.render.png import write_png
@@ -67,14 +69,28 @@ class PBTConfig:
     match_worlds: int = 8  # games per rating match (one per world)
     snapshot_every: int = 3  # rounds between snapshots of every member
     seed: int = 0
+    init: str = ""  # comma-separated scripted styles: member i starts as a clone of style i mod k ("": fresh)
 
     def __post_init__(self) -> None:
+        known = [s.name.lower() for s in Style]
+        for style in self.init_styles:
+            if style not in known:
+                raise UsageError(f"--init: unknown scripted style {style!r} (known: {', '.join(known)})")
         for name in ("population", "max_steps", "num_worlds", "num_steps", "interval", "match_worlds"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.players < 0 or self.snapshot_every < 1:
             raise UsageError("players must be >= 0 and snapshot_every >= 1")
         self.env_config()
+
+    @property
+    def init_styles(self) -> list[str]:
+        return [x.strip() for x in self.init.split(",") if x.strip()]
+
+    def init_style(self, index: int) -> str | None:
+        """The scripted style member ``index`` starts as a behavioural clone of (None: a fresh network)."""
+        styles = self.init_styles
+        return styles[index % len(styles)] if styles else None
 
     @property
     def agents_per_world(self) -> int:
@@ -113,10 +129,15 @@ def policy_maker(spec: OpponentSpec, players: int, seed: int) -> Callable[[int],
 
 
 def train_member(
-    config: dict[str, Any], checkpoint: bytes | None, opponent: OpponentSpec | None, iterations: int
+    config: dict[str, Any],
+    checkpoint: bytes | None,
+    opponent: OpponentSpec | None,
+    iterations: int,
+    init: str | None = None,
 ) -> dict[str, Any]:
-    """``iterations`` of PPO from ``checkpoint`` (None: a new network) under ``config`` (a PPOConfig dict);
-    with ``opponent``, it drives the second half of every world's agents. One thread: Ray gives a CPU a task."""
+    """``iterations`` of PPO from ``checkpoint`` (None: a new network, or with ``init`` a behavioural clone of
+    that scripted style, :func:`~mpgenie.agents.ppo.clone_scripted`) under ``config`` (a PPOConfig dict); with
+    ``opponent``, it drives the second half of every world's agents. One thread: Ray gives a CPU a task."""
     torch.set_num_threads(1)
     cpu0 = time.process_time()
     c = PPOConfig.from_dict(config)
@@ -127,6 +148,8 @@ def train_member(
         path = Path(tmp) / "member.pt"
         if checkpoint is not None:
             path.write_bytes(checkpoint)
+        elif init is not None:
+            save_checkpoint(path, clone_scripted(c, init, seed=c.seed))
         result = train(c, iterations=iterations, out=path, save_every=10**9, opponent=team, adopt=True)
         data = path.read_bytes()
     return {"checkpoint": data, "curve": result.curve[-iterations:], "cpu_s": time.process_time() - cpu0}
@@ -319,7 +342,9 @@ class Trainer:
             ckpt = path.read_bytes() if path.exists() else None
             opp = opponents[m.id]
             spec = None if opp == "self" else self.spec(opp)
-            futures[m.id] = train_task.remote(cfg.ppo_config(m, i).to_dict(), ckpt, spec, cfg.interval)
+            futures[m.id] = train_task.remote(
+                cfg.ppo_config(m, i).to_dict(), ckpt, spec, cfg.interval, cfg.init_style(i)
+            )
         trained = {mid: ray.get(f) for mid, f in futures.items()}
         for m in league.members:
             out = trained[m.id]

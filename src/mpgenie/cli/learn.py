@@ -147,6 +147,13 @@ def train_agents_cmd(
     interval: Annotated[int, typer.Option(help="PPO iterations per member per round.")] = 5,
     worlds: Annotated[int, typer.Option(help="Worlds per PPO rollout.")] = 16,
     rounds: Annotated[int | None, typer.Option(help="Stop after this many more rounds.")] = None,
+    init: Annotated[
+        str,
+        typer.Option(
+            help="Scripted styles (comma-separated) member i starts as a behavioural clone of (style i mod k), "
+            "then PPO fine-tunes it; empty: fresh networks."
+        ),
+    ] = "",
     seed: Annotated[int, typer.Option()] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -166,6 +173,7 @@ def train_agents_cmd(
             interval=interval,
             num_worlds=worlds,
             seed=seed,
+            init=init,
         )
         with progress(as_json, "training agents", time_limit) as update:
             result = train_population(
