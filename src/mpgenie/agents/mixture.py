@@ -24,8 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mpgenie.agents.interface import Observation, Policy
-from mpgenie.agents.policy import ScriptedPolicy, Style, draw_styles
-from mpgenie.agents.vector import VectorSnowball
+from mpgenie.agents.policy import STYLE_NAMES, ScriptedPolicy, Style, draw_styles
+from mpgenie.agents.vector import VectorSnowball, WorldStates
 from mpgenie.errors import UsageError
 from mpgenie.render import Renderer, RenderSettings
 from mpgenie.world.simulation import World
@@ -72,9 +72,8 @@ def parse_agents(value: str | None) -> AgentsSpec:
         return AgentsSpec()
     if value.startswith("scripted:"):
         name = value[len("scripted:") :]
-        known = [s.name.lower() for s in Style]
-        if name not in known:
-            raise UsageError(f"--agents scripted:STYLE: unknown style {name!r} (known: {', '.join(known)})")
+        if name not in STYLE_NAMES:
+            raise UsageError(f"--agents scripted:STYLE: unknown style {name!r} (known: {', '.join(STYLE_NAMES)})")
         return AgentsSpec(style=name)
     if not value.startswith("population:"):
         raise UsageError(
@@ -213,19 +212,13 @@ class LearnedBots:
         self.assigned = draw_members(members, bots, agents.share, np.random.default_rng([seed, 29]))
         ckpts = [load_checkpoint(m.checkpoint) for m in members]
         self.policies = [load_policy(c, sample=True, seed=seed + 31 * k) for k, c in enumerate(ckpts)]
-        self.env = PPOConfig.from_dict(ckpts[0]["config"]).env_config()
-        self._observer: VectorSnowball | None = None
+        self.states = WorldStates(PPOConfig.from_dict(ckpts[0]["config"]).env_config())
         self.driven = 0  # actions chosen so far (bot-ticks)
 
     def act(self, world: World, actions: NDArray[np.int8], players: NDArray[np.int64]) -> None:
         """Overwrite the actions of the learned bots in ``world`` (bot ``i`` is player ``players[i]``, -1: not
         joined yet)."""
-        n = world.num_slots
-        o = self._observer
-        if o is None or o.worlds[0] is not world or o.num_agents != n:  # players joined since: a wider observer
-            self._observer = o = VectorSnowball.observer(world, self.env.replace(players=n))
-        o.alive[0] = world.active[:n]
-        obs = o.policy_observation(0)
+        obs = self.states.observer(world, world.num_slots).policy_observation(0)
         row = {int(p): k for k, p in enumerate(obs.agents.tolist())}
         for k, policy in enumerate(self.policies):
             bots = [i for i in np.flatnonzero(self.assigned == k).tolist() if int(players[i]) in row]

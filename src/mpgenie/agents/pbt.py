@@ -40,7 +40,7 @@ import torch
 from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Policy
 from mpgenie.agents.match import Team, halves, outcomes, play
-from mpgenie.agents.policy import Style, scripted_policy
+from mpgenie.agents.policy import STYLE_NAMES, scripted_policy
 from mpgenie.agents.population import League, Member
 from mpgenie.agents.ppo import PPOConfig, clone_scripted, load_policy, save_checkpoint, train
 from mpgenie.atomic import write_bytes_atomic, write_json_atomic
@@ -72,10 +72,9 @@ class PBTConfig:
     init: str = ""  # comma-separated scripted styles: member i starts as a clone of style i mod k ("": fresh)
 
     def __post_init__(self) -> None:
-        known = [s.name.lower() for s in Style]
         for style in self.init_styles:
-            if style not in known:
-                raise UsageError(f"--init: unknown scripted style {style!r} (known: {', '.join(known)})")
+            if style not in STYLE_NAMES:
+                raise UsageError(f"--init: unknown scripted style {style!r} (known: {', '.join(STYLE_NAMES)})")
         for name in ("population", "max_steps", "num_worlds", "num_steps", "interval", "match_worlds"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -16,7 +16,9 @@ from mpgenie.errors import UsageError
 from mpgenie.world.actions import NUM_ACTIONS, Action
 from mpgenie.world.geometry import right_of
 
-__all__ = ["SCENARIOS", "Observation", "Policy", "ScriptedPolicy", "Style", "draw_styles", "scripted_policy"]
+__all__ = [
+    "SCENARIOS", "STYLE_NAMES", "Observation", "Policy", "ScriptedPolicy", "Style", "draw_styles", "scripted_policy",
+]  # fmt: skip
 
 
 class Style(IntEnum):
@@ -26,6 +28,10 @@ class Style(IntEnum):
     COOPERATOR = 3  # goes to beacons and presses interact there, where partners gather
     COMPETITOR = 4  # chases the nearest agent and attacks in range
     WANDERER = 5  # idles, drifts, turns slowly
+
+
+#: The styles by the names the command line takes (``scripted:cooperator``, ``--init competitor``, ...).
+STYLE_NAMES: list[str] = [s.name.lower() for s in Style]
 
 
 #: Scenario templates: style weights (in Style order). Each episode draws its mixture around these (seeded).
@@ -132,6 +138,6 @@ def scripted_policy(name: str, agents: int, seed: int = 0) -> ScriptedPolicy:
     try:
         style = Style[name.upper()]
     except KeyError:
-        known = ", ".join([s.name.lower() for s in Style] + ["mixture"])
+        known = ", ".join([*STYLE_NAMES, "mixture"])
         raise UsageError(f"unknown scripted style {name!r} (known: {known})") from None
     return ScriptedPolicy(np.full(agents, style, dtype=np.int8), seed)

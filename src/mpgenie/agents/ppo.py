@@ -33,8 +33,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from mpgenie.agents.config import EnvConfig, RewardWeights
-from mpgenie.agents.interface import LearnedPolicy
-from mpgenie.agents.match import Team
+from mpgenie.agents.interface import LearnedPolicy, Observation, Policy
+from mpgenie.agents.match import Team, play
 from mpgenie.agents.observations import state_size
 from mpgenie.agents.policy import scripted_policy
 from mpgenie.agents.vector import VectorSnowball
@@ -319,6 +319,22 @@ def checkpoint_dict(
     }
 
 
+class _Recording:
+    """A policy that acts as ``policy`` and keeps what it saw (state vectors) and did, in tick order."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.states: list[NDArray[np.float32]] = []
+        self.actions: list[NDArray[np.int64]] = []
+
+    def act(self, obs: Observation) -> NDArray[np.int8]:
+        chosen = self.policy.act(obs)
+        assert obs.state is not None
+        self.states.append(obs.state)
+        self.actions.append(chosen.astype(np.int64))
+        return chosen
+
+
 def clone_scripted(
     config: PPOConfig, style: str, episodes: int = 48, steps: int = 3000, seed: int = 0
 ) -> dict[str, Any]:
@@ -329,20 +345,10 @@ def clone_scripted(
     reward that needs two agents at one place at once); a cloned co-operator lights them at ~0.9x the scripted
     rate from the first round (BENCHMARKS.md). The critic starts untrained and the optimizer fresh."""
     torch.manual_seed(config.seed)
-    env = VectorSnowball(config.env_config(), num_worlds=1, autoreset=False)
-    states, actions = [], []
-    for e in range(episodes):
-        env.reset(seed=seed + e)
-        teacher = scripted_policy(style, config.players, seed + e)
-        while env.alive[0].any():
-            obs = env.policy_observation(0)
-            chosen = teacher.act(obs)
-            assert obs.state is not None
-            states.append(obs.state)
-            actions.append(chosen.astype(np.int64))
-            step = np.zeros((1, config.players), dtype=np.int64)
-            step[0, obs.agents] = chosen
-            env.step(step)
+    teachers = [_Recording(scripted_policy(style, config.players, seed + e)) for e in range(episodes)]
+    play(config.env_config(), [Team(teachers, np.arange(config.players))], seed=seed)  # world e: seed + e
+    states = [x for t in teachers for x in t.states]
+    actions = [a for t in teachers for a in t.actions]
     x = torch.as_tensor(np.concatenate(states), device=config.device)
     y = torch.as_tensor(np.concatenate(actions), device=config.device)
     model = build_model(config)

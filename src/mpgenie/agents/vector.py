@@ -326,6 +326,23 @@ class VectorSnowball:
         return Observation.of(self.worlds[i], ids, frames=frames, state=state)
 
 
+class WorldStates:
+    """State vectors of a world another loop steps, its players ``0..players-1`` the agents (learned bots in the
+    demo, a BC policy wherever it plays): one :meth:`VectorSnowball.observer`, rebuilt when the world or the number
+    of players changes (players joined), its live agents synced with the world's before each use."""
+
+    def __init__(self, config: EnvConfig) -> None:
+        self.config = config
+        self._observer: VectorSnowball | None = None
+
+    def observer(self, world: World, players: int) -> VectorSnowball:
+        o = self._observer
+        if o is None or o.worlds[0] is not world or o.num_agents != players:
+            o = self._observer = VectorSnowball.observer(world, self.config.replace(players=players))
+        o.alive[0] = world.active[:players]
+        return o
+
+
 def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
     """Rows of ``v`` (last axis) scaled to length 1 (zero rows stay zero)."""
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)

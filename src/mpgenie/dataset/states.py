@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from mpgenie.agents.config import EnvConfig
-from mpgenie.agents.vector import VectorSnowball
+from mpgenie.agents.vector import WorldStates
 from mpgenie.world.actions import Action
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.simulation import World
@@ -65,8 +65,8 @@ def recorded_state_vectors(
     pickups, beacons = _events_by_tick(d, "pickup"), _events_by_tick(d, "beacon")
     pressed = np.zeros((rows, agents), dtype=bool) if attacks is None else np.asarray(attacks) == Action.ATTACK
 
-    observer = VectorSnowball.observer(world, config.replace(players=agents, observation="state"))
-    out = np.zeros((rows, agents, observer.observation_shape[0]), dtype=np.float32)
+    states = WorldStates(config.replace(observation="state"))
+    out = np.zeros((rows, agents, states.observer(world, agents).observation_shape[0]), dtype=np.float32)
     ready_at = np.zeros(agents, dtype=np.int64)
     previous = np.zeros(agents)
     for r in range(rows):
@@ -84,7 +84,6 @@ def recorded_state_vectors(
         world.vz[:agents] = np.where(height[r] > 0.0, (height[r] - previous) / cfg.dt, 0.0)
         world.attack_ready_at[:agents] = ready_at
         world.active[:agents] = alive[r]
-        observer.alive[0] = alive[r]
-        out[r] = observer.observe()[0]
+        out[r] = states.observer(world, agents).observe()[0]
         previous = height[r]
     return out

@@ -36,7 +36,7 @@ from torch import nn
 from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Observation
 from mpgenie.agents.observations import OWN_FEATURES
-from mpgenie.agents.vector import VectorSnowball
+from mpgenie.agents.vector import WorldStates
 from mpgenie.models.checkpoint import load_model
 from mpgenie.models.frames import to_tensor
 from mpgenie.models.framestack import FrameStackEncoder
@@ -122,16 +122,14 @@ class BCPolicy:
         self.generator = torch.Generator().manual_seed(seed)
         self.history: dict[int, list[NDArray[np.uint8]]] = {}
         self.last_tick: int | None = None
-        self.observer: VectorSnowball | None = None  # state vectors of the world being played, with cfg.state
+        self.states = WorldStates(model.cfg.env()) if model.cfg.state else None  # of the world being played
 
     def _state(self, obs: Observation) -> torch.Tensor:
         """The agents' state vectors, computed from the world in ``obs`` with the layout the policy learned."""
+        assert self.states is not None
         players = int(obs.agents.max()) + 1 if obs.agents.size else 1
-        observer = self.observer
-        if observer is None or observer.worlds[0] is not obs.world or observer.num_agents != players:
-            observer = self.observer = VectorSnowball.observer(obs.world, self.model.cfg.env().replace(players=players))
-        observer.alive[0] = obs.world.active[:players]
-        return torch.from_numpy(policy_state(observer.observe()[0][obs.agents]))
+        vectors = self.states.observer(obs.world, players).observe()[0][obs.agents]
+        return torch.from_numpy(policy_state(vectors))
 
     def act(self, obs: Observation) -> NDArray[np.int8]:
         if obs.frames is None:
@@ -149,7 +147,7 @@ class BCPolicy:
             past.append(np.asarray(obs.frames[i]))
             del past[:-h]
             stacks.append(np.stack([past[0]] * (h - len(past)) + past))
-        state = self._state(obs).to(self.device) if self.model.cfg.state else None
+        state = self._state(obs).to(self.device) if self.states is not None else None
         with torch.no_grad():
             logits = self.model(to_tensor(np.stack(stacks)).to(self.device), state).float().cpu()
         if not self.sample:

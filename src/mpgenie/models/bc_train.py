@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Observation, Policy
-from mpgenie.agents.policy import SCENARIOS, ScriptedPolicy, Style, draw_styles, scripted_policy
+from mpgenie.agents.policy import SCENARIOS, STYLE_NAMES, ScriptedPolicy, draw_styles, scripted_policy
 from mpgenie.agents.vector import VectorSnowball
 from mpgenie.dataset.format import episode_dir
 from mpgenie.dataset.reader import MultiplayerVideoDataset
@@ -171,7 +171,7 @@ def play(
     }
 
 
-TEACHERS = ["scenarios", *(s.name.lower() for s in Style)]
+TEACHERS = ["scenarios", *STYLE_NAMES]
 
 
 def _teacher(episode: int, seed: int, players: int, teacher: str = "scenarios") -> Policy:
