@@ -19,6 +19,7 @@ from mpgenie.agents.population import (
     League,
     elo_update,
     expected_score,
+    member_rewards,
     perturb_hyper,
     perturb_rewards,
 )
@@ -129,6 +130,29 @@ def test_pbt_step_exploits_the_weak_and_explores() -> None:
     league.round = 20
     league.ratings.update(m0=1000.0, m1=995.0, m2=992.0, m3=990.0)
     assert league.pbt_step(np.random.default_rng(5), min_gap=25.0) == []
+
+
+def test_styled_members_keep_their_style_through_pbt() -> None:
+    """Members started from scripted styles are paid as their style's scenario pays and exploit only members of
+    their own style: the strongest collector is never copied over the explorer."""
+    styles = ["collector", "explorer", "collector", "wanderer"]
+    league = League.new("mixed", 4, np.random.default_rng(0), styles)
+    assert [m.style for m in league.members] == styles
+    assert league.members[0].rewards == member_rewards("collect")  # the first of a style: unperturbed
+    assert league.members[1].rewards == member_rewards("explore")
+    assert league.members[3].rewards == member_rewards("mixed")  # no scenario of its own: the league's
+    m2 = league.members[2].rewards
+    assert m2 != member_rewards("collect") and m2["pickup"] != 0.0 and m2["beacon"] in (0.0, 0.05)
+    league.round = 5
+    league.ratings.update(m0=1400.0, m1=900.0, m2=1000.0, m3=800.0)
+    pairs = league.pbt_step(np.random.default_rng(1), fraction=0.5)
+    assert pairs == [("m2", "m0")]  # within the collectors; the explorer and the wanderer have no peer
+    assert league.member("m2").style == "collector" and league.pays(league.member("m2")) == "collect"
+    # without styles, one group: the strongest member is copied over the weakest, whatever it does
+    plain = League.new("mixed", 4, np.random.default_rng(0))
+    plain.round = 5
+    plain.ratings.update(m0=1400.0, m1=900.0, m2=1000.0, m3=800.0)
+    assert plain.pbt_step(np.random.default_rng(1), fraction=0.25) == [("m3", "m0")]
 
 
 def test_opponent_sampling_follows_the_mix() -> None:

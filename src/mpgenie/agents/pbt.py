@@ -286,7 +286,8 @@ class Trainer:
             self.history: list[dict[str, Any]] = state["rounds"]
             self.curve: list[dict[str, Any]] = state["curve"]
         else:
-            self.league = League.new(config.scenario, config.population, self._rng(0))
+            styles = [config.init_style(i) or "" for i in range(config.population)]
+            self.league = League.new(config.scenario, config.population, self._rng(0), styles)
             self.cpu_s = self.wall_s = 0.0
             self.history, self.curve = [], []
 

@@ -15,8 +15,13 @@ Torch-free bookkeeping (what :mod:`mpgenie.agents.pbt` drives on Ray, and what `
   scripted opponent, sampled with :data:`OPPONENT_MIX` (or the scenario's :data:`OPPONENT_MIX_FOR`; categories
   that are empty give their share to the rest);
   :meth:`League.pairings` lists the rating games (each member against another member, a snapshot and the anchor).
-- **PBT step** (Jaderberg et al. 2017, truncation selection): members in the bottom ``fraction`` by rating that
-  have trained ``ready_rounds`` since their last exploit copy a random member of the top ``fraction``
+- **Styles**: a member started from a scripted style (``train agents --init``) keeps it: it is paid as that style's
+  scenario pays (:data:`STYLE_SCENARIO`; a collector for pickups, an explorer for new cells) and it exploits only
+  members of its own style, because a league where the strongest member is copied over all others ends with one
+  style (a mixed-style league collapsed to JS diversity 0.055 in 15 rounds, BENCHMARKS.md).
+- **PBT step** (Jaderberg et al. 2017, truncation selection), within each style group: members in the bottom
+  ``fraction`` by rating that have trained ``ready_rounds`` since their last exploit copy a random member of the top
+  ``fraction``
   (weights, by the caller, and hyperparameters and reward weights here) when it is at least ``min_gap`` Elo
   ahead; then **explore** perturbs the copy's hyperparameters and reward weights (x0.8 or x1.25 each, and a
   small shaping weight switched on or off for the rewards the scenario does not pay), so members stay distinct.
@@ -77,6 +82,14 @@ SHAPING: dict[str, dict[str, float]] = {
     "compete": {"flank": 0.5, "win": 3.0, "draw": -2.0},
 }
 
+#: The reward scenario that pays a scripted style for what it does (styles not here: the league's scenario).
+STYLE_SCENARIO: dict[str, str] = {
+    "collector": "collect",
+    "cooperator": "cooperate",
+    "competitor": "compete",
+    "explorer": "explore",
+}
+
 _SIGNS = {
     "pickup": 1,
     "beacon": 1,
@@ -116,6 +129,7 @@ class Member:
     generation: int = 0  # exploits it went through
     parent: str | None = None  # the member it last copied
     last_exploit: int = 0  # the round of that copy (0: never)
+    style: str = ""  # the scripted style it started as a clone of and keeps ("": none)
     iterations: int = 0  # PPO iterations trained, in all
     agent_steps: int = 0
 
@@ -173,20 +187,28 @@ class League:
     # --- making one -------------------------------------------------------------------------------------------
 
     @staticmethod
-    def new(scenario: str, population: int, rng: np.random.Generator) -> League:
-        """``population`` members: ``m0`` with the defaults and the scenario's weights, the others explored from
-        there once (so the population starts with distinct styles)."""
+    def new(
+        scenario: str, population: int, rng: np.random.Generator, styles: list[str] | None = None
+    ) -> League:
+        """``population`` members: the first of each style with the defaults and its scenario's weights, the others
+        explored from there once (so the population starts with distinct styles). ``styles[i]``: the scripted
+        style member ``i`` starts from and keeps ("" or none: no style)."""
         if scenario not in REWARD_SCENARIOS:
             raise UsageError(f"unknown reward scenario {scenario!r} (known: {', '.join(REWARD_SCENARIOS)})")
         if not 1 <= population <= 64:
             raise UsageError(f"population must be 1..64, got {population}")
+        styles = list(styles or []) + [""] * population
         hyper = {name: d for name, (d, _, _) in HYPERPARAMETERS.items()}
-        rewards = member_rewards(scenario)
-        members = [Member("m0", dict(hyper), dict(rewards))]
-        for i in range(1, population):
-            members.append(
-                Member(f"m{i}", perturb_hyper(hyper, rng), perturb_rewards(rewards, scenario, rng)),
-            )
+        members: list[Member] = []
+        for i in range(population):
+            pays = STYLE_SCENARIO.get(styles[i], scenario)
+            rewards = member_rewards(pays)
+            if any(m.style == styles[i] for m in members):
+                members.append(
+                    Member(f"m{i}", perturb_hyper(hyper, rng), perturb_rewards(rewards, pays, rng), style=styles[i])
+                )
+            else:
+                members.append(Member(f"m{i}", dict(hyper), rewards, style=styles[i]))
         league = League(scenario, members)
         for m in members:
             league.ratings[m.id] = INITIAL_RATING
@@ -196,6 +218,10 @@ class League:
     @property
     def anchor(self) -> str:
         return f"scripted:{SCRIPTED_FOR[self.scenario]}"
+
+    def pays(self, member: Member) -> str:
+        """The reward scenario ``member`` is paid by: its style's, else the league's."""
+        return STYLE_SCENARIO.get(member.style, self.scenario)
 
     def member(self, member_id: str) -> Member:
         for m in self.members:
@@ -273,28 +299,29 @@ class League:
         min_gap: float = 25.0,
         ready_rounds: int = 2,
     ) -> list[tuple[str, str]]:
-        """Exploit and explore; returns ``(copier, source)`` pairs: the caller copies each source's weights
-        to its copier. A copier takes the source's hyperparameters and reward weights, perturbed (explore), and
-        the source's rating (it now plays like the source)."""
-        if len(self.members) < 2:
-            return []
-        ranked = self.ranked()
-        cut = max(1, math.floor(len(ranked) * fraction))
-        top, bottom = ranked[:cut], ranked[-cut:]
+        """Exploit and explore within each style group; returns ``(copier, source)`` pairs: the caller copies each
+        source's weights to its copier. A copier takes the source's hyperparameters and reward weights, perturbed
+        (explore), and the source's rating (it now plays like the source)."""
         pairs = []
-        for m in bottom:
-            if m in top or self.round - m.last_exploit < ready_rounds:
+        for style in dict.fromkeys(m.style for m in self.members):
+            ranked = [m for m in self.ranked() if m.style == style]
+            if len(ranked) < 2:
                 continue
-            src = top[int(rng.integers(len(top)))]
-            if self.ratings[src.id] - self.ratings[m.id] < min_gap:
-                continue
-            m.hyper = perturb_hyper(src.hyper, rng)
-            m.rewards = perturb_rewards(src.rewards, self.scenario, rng)
-            m.generation += 1
-            m.parent = src.id
-            m.last_exploit = self.round
-            self.ratings[m.id] = self.ratings[src.id]
-            pairs.append((m.id, src.id))
+            cut = max(1, math.floor(len(ranked) * fraction))
+            top, bottom = ranked[:cut], ranked[-cut:]
+            for m in bottom:
+                if m in top or self.round - m.last_exploit < ready_rounds:
+                    continue
+                src = top[int(rng.integers(len(top)))]
+                if self.ratings[src.id] - self.ratings[m.id] < min_gap:
+                    continue
+                m.hyper = perturb_hyper(src.hyper, rng)
+                m.rewards = perturb_rewards(src.rewards, self.pays(src), rng)
+                m.generation += 1
+                m.parent = src.id
+                m.last_exploit = self.round
+                self.ratings[m.id] = self.ratings[src.id]
+                pairs.append((m.id, src.id))
         return pairs
 
     # --- league.json ------------------------------------------------------------------------------------------

@@ -151,7 +151,8 @@ def train_agents_cmd(
         str,
         typer.Option(
             help="Scripted styles (comma-separated) member i starts as a behavioural clone of (style i mod k), "
-            "then PPO fine-tunes it; empty: fresh networks."
+            "then PPO fine-tunes it, paid as its style's scenario pays and exploiting only members of its style; "
+            "empty: fresh networks."
         ),
     ] = "",
     seed: Annotated[int, typer.Option()] = 0,
