@@ -187,9 +187,7 @@ class League:
     # --- making one -------------------------------------------------------------------------------------------
 
     @staticmethod
-    def new(
-        scenario: str, population: int, rng: np.random.Generator, styles: list[str] | None = None
-    ) -> League:
+    def new(scenario: str, population: int, rng: np.random.Generator, styles: list[str] | None = None) -> League:
         """``population`` members: the first of each style with the defaults and its scenario's weights, the others
         explored from there once (so the population starts with distinct styles). ``styles[i]``: the scripted
         style member ``i`` starts from and keeps ("" or none: no style)."""
