@@ -17,6 +17,7 @@ from mpgenie.agents.population import (
     OPPONENT_MIX,
     PERTURB,
     League,
+    diversity_bonus,
     elo_update,
     expected_score,
     member_rewards,
@@ -153,6 +154,40 @@ def test_styled_members_keep_their_style_through_pbt() -> None:
     plain.round = 5
     plain.ratings.update(m0=1400.0, m1=900.0, m2=1000.0, m3=800.0)
     assert plain.pbt_step(np.random.default_rng(1), fraction=0.25) == [("m3", "m0")]
+
+
+def _js(p: np.ndarray, q: np.ndarray) -> float:
+    def h(x: np.ndarray) -> float:
+        return float(-(x * np.log(x)).sum())
+
+    return h(0.5 * (p + q)) - 0.5 * (h(p) + h(q))
+
+
+@given(st.lists(st.integers(0, 500), min_size=10, max_size=10), st.lists(st.integers(0, 500), min_size=10, max_size=10))
+def test_diversity_bonus_is_the_js_gradient(mine: list[int], theirs: list[int]) -> None:
+    """The bonus is d JS(p, q) / d p (x 2, up to a constant), so moving p along it raises the divergence; where
+    unclipped, its mean under p is KL(p || m)."""
+    counts = {"m0": mine, "m1": theirs, "m2": theirs}
+    bonus = np.array(diversity_bonus(counts, "m0", 1.0))
+    p = (np.array(mine) + 1.0) / (np.sum(mine) + 10.0)
+    q = (np.array(theirs) + 1.0) / (np.sum(theirs) + 10.0)
+    m = 0.5 * (p + q)
+    raw = np.log(p / m)
+    assert np.allclose(bonus, np.clip(raw, -1.0, np.log(2.0)))
+    if np.all(raw >= -1.0):
+        assert float(p @ bonus) == pytest.approx(float((p * np.log(p / m)).sum()))
+        step = 1e-4 * (bonus - bonus.mean())  # stays a distribution
+        if np.abs(bonus - bonus.mean()).max() > 1e-3:
+            assert _js(p + step, q) > _js(p, q)
+    assert diversity_bonus(counts, "m0", 0.0) == [] and diversity_bonus({"m0": mine}, "m0", 1.0) == []
+    assert diversity_bonus(counts, "m9", 1.0) == []
+
+
+def test_diversity_bonus_pays_the_actions_others_do_not_use() -> None:
+    counts = {"m0": [0, 90, 0, 0, 0, 0, 0, 0, 0, 10], "m1": [0, 100, 0, 0, 0, 0, 0, 0, 0, 0]}
+    bonus = diversity_bonus(counts, "m0", 0.1)
+    assert bonus[9] == max(bonus) > 0.05  # interact: only m0 presses it
+    assert abs(bonus[1]) < 0.01  # forward: both use it
 
 
 def test_opponent_sampling_follows_the_mix() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mpgenie.agents.config import REWARD_SCENARIOS, EnvConfig, RewardWeights
 from mpgenie.agents.observations import cell_index
 from mpgenie.agents.vector import VectorSnowball
-from mpgenie.world.actions import Action
+from mpgenie.errors import UsageError
+from mpgenie.world.actions import NUM_ACTIONS, Action
 from tests.agents.helpers import offset, park_far, tangent_at
 
 
@@ -171,3 +173,16 @@ def test_the_match_result_is_paid_once_at_the_episodes_end() -> None:
     for _ in range(4):  # ticks 1..4
         _, rew, _, trunc = core.step(np.zeros((1, 3), dtype=np.int64))
     assert trunc.all() and rew[0].tolist() == [-0.5, -0.5, -2.0]
+
+
+def test_action_bonus_pays_each_action_its_bonus() -> None:
+    """PBT's diversity term reaches the agents as a reward per action taken, on top of the scenario's."""
+    bonus = tuple(0.01 * a for a in range(NUM_ACTIONS))
+    quiet = RewardWeights()  # nothing else pays
+    envs = VectorSnowball(EnvConfig(players=3, rewards=quiet, action_bonus=bonus), num_worlds=2, seed=0)
+    envs.reset(seed=0)
+    actions = np.array([[1, 5, 9], [0, 8, 7]])
+    _, rewards, _, _ = envs.step(actions)
+    assert np.allclose(rewards, 0.01 * actions)
+    with pytest.raises(UsageError):
+        EnvConfig(players=3, action_bonus=(1.0,))

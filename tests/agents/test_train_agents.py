@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 pytest.importorskip("torch")
 pytest.importorskip("ray")
 
+from mpgenie.agents.ppo import load_checkpoint
 from mpgenie.cli import app
 from mpgenie.dataset.qc import check_dataset
 from tests.ports import free_port
@@ -25,7 +26,8 @@ TRAIN = ["--population", "2", "--interval", "1", "--worlds", "2", "--max-steps",
 
 def test_train_eval_generate_and_demo(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    args = ["train", "agents", "--scenario", "compete", "--out", str(run), *TRAIN, "--time-limit", "120"]
+    args = ["train", "agents", "--scenario", "compete", "--out", str(run), *TRAIN, "--diversity", "0.05"]
+    args += ["--time-limit", "600"]  # --rounds bounds the run; the limit only guards a loaded machine
     result = runner.invoke(app, [*args, "--rounds", "2", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -35,6 +37,10 @@ def test_train_eval_generate_and_demo(tmp_path: Path) -> None:
     assert league["cpu_s"] > 0 and len(league["rounds"]) == 2
     assert sum(len(r["games"]) for r in league["rounds"]) >= 2 * 2 * 2  # each member: a member and the anchor
     assert all((run / "members" / f"{m}.pt").is_file() for m in ("m0", "m1"))
+    # the diversity term: action counts from the rating games, and round 2 trained with a bonus from them
+    assert set(league["action_counts"]) == {"m0", "m1"} and all(sum(c) > 0 for c in league["action_counts"].values())
+    options = load_checkpoint(run / "members" / "m0.pt")["config"]["env_options"]
+    assert len(options["action_bonus"]) == 10 and max(options["action_bonus"]) <= 0.05 * 0.6932
     curve = (run / "curves.csv").read_text().splitlines()
     assert curve[0].startswith("round,member") and len(curve) == 1 + 2 * 2
     assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from mpgenie.errors import UsageError
 from mpgenie.models.checkpoint import load_checkpoint
 from mpgenie.models.dynamics import Dynamics, DynamicsConfig
 from mpgenie.models.frames import to_tensor
 from mpgenie.models.fsq import FSQ
-from mpgenie.models.genie import Genie, preset
+from mpgenie.models.genie import Genie, GenieConfig, preset
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
 from mpgenie.models.train import encode_views
@@ -69,8 +70,10 @@ def test_fsq_uses_every_level_and_passes_gradients_at_zero(levels: tuple[int, ..
     assert torch.allclose(grid.mean(0), torch.zeros(len(levels)), atol=1e-6)  # symmetric around zero
 
 
-def test_tokenizer_learns_and_round_trips(tmp_path: Path) -> None:
-    model = Tokenizer(TokenizerConfig(resolution=32, channels=32, downsample=2))
+@pytest.mark.parametrize("residual", [False, True])
+def test_tokenizer_learns_and_round_trips(tmp_path: Path, residual: bool) -> None:
+    levels = (8, 8, 8, 5, 5, 5) if residual else (8, 5, 5, 5)
+    model = Tokenizer(TokenizerConfig(resolution=32, channels=32, downsample=2, levels=levels, residual=residual))
     x = frames()
     _, codes = model(x)
     assert codes.shape == (4, 8, 8) and codes.dtype == torch.long
@@ -81,6 +84,19 @@ def test_tokenizer_learns_and_round_trips(tmp_path: Path) -> None:
     again.load_state_dict(torch.load(tmp_path / "tok.pt"))
     assert torch.equal(again.encode(x)[1], model.encode(x)[1])
     assert again.decode_codes(codes).shape == (4, 3, 32, 32)
+
+
+def test_presets_name_their_tokenizer_and_old_configs_load_plain() -> None:
+    cfg = preset("tiny", 64, tokenizer="residual")
+    assert cfg.tokenizer.residual and cfg.tokenizer.decoder_channels == 64
+    assert cfg.dynamics.levels == cfg.tokenizer.levels == (8, 8, 8, 5, 5, 5)  # the dynamics predicts six digits
+    assert GenieConfig.from_dict(cfg.to_dict()) == cfg
+    old = preset("tiny").to_dict()
+    for key in ("residual", "decoder_channels"):  # a checkpoint from before the residual design
+        del old["tokenizer"][key]  # type: ignore[attr-defined]
+    assert GenieConfig.from_dict(old) == preset("tiny") and not preset("tiny").tokenizer.residual
+    with pytest.raises(UsageError, match="unknown tokenizer"):
+        preset("tiny", tokenizer="huge")
 
 
 def test_latent_action_model_learns_with_eight_codes(tmp_path: Path) -> None:

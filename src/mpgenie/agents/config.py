@@ -7,10 +7,12 @@ Shared by the PettingZoo environment (:mod:`mpgenie.agents.env`) and the vectori
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mpgenie.errors import UsageError
+from mpgenie.world.actions import NUM_ACTIONS
 from mpgenie.world.config import MAX_SEED, WorldConfig
 
 ObservationKind = Literal["state", "pixels"]
@@ -60,6 +62,9 @@ class EnvConfig:
     obs_range: float | None = None  # metres; things further away are absent (None: the world's render distance)
     explore_cell_m: float = 4.0  # edge of an exploration cell (cube-map cells on the sphere)
     resolution: int = 64  # pixel observations: square views of this many pixels
+    # Reward per step for each action taken (NUM_ACTIONS values; (): none): PBT's diversity term, which pays a
+    # member for the actions it uses more than the other members do (pbt.diversity_bonus).
+    action_bonus: tuple[float, ...] = ()
     world: dict[str, Any] = field(default_factory=dict)  # WorldConfig overrides (seed comes from reset)
 
     def __post_init__(self) -> None:
@@ -80,6 +85,10 @@ class EnvConfig:
             raise UsageError(f"obs_range must be > 0, got {self.obs_range}")
         if self.explore_cell_m <= 0:
             raise UsageError(f"explore_cell_m must be > 0, got {self.explore_cell_m}")
+        if self.action_bonus and (
+            len(self.action_bonus) != NUM_ACTIONS or not all(math.isfinite(b) for b in self.action_bonus)
+        ):
+            raise UsageError(f"action_bonus must be {NUM_ACTIONS} finite numbers, got {self.action_bonus!r}")
         if "seed" in self.world:
             raise UsageError("the world's seed comes from reset(seed=...), not from the world overrides")
         self.world_config(0)  # validates the overrides (ConfigError names the field)

@@ -41,11 +41,12 @@ from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Policy
 from mpgenie.agents.match import Team, halves, outcomes, play
 from mpgenie.agents.policy import STYLE_NAMES, scripted_policy
-from mpgenie.agents.population import League, Member
+from mpgenie.agents.population import League, Member, diversity_bonus
 from mpgenie.agents.ppo import PPOConfig, clone_scripted, load_policy, save_checkpoint, train
 from mpgenie.atomic import write_bytes_atomic, write_json_atomic
 from mpgenie.errors import UsageError
 from mpgenie.render.png import write_png
+from mpgenie.world.actions import NUM_ACTIONS
 
 LEAGUE_FORMAT = "mpgenie-league-1"
 #: An opponent as a task gets it: ("learned", checkpoint bytes) or ("scripted", style name).
@@ -70,6 +71,7 @@ class PBTConfig:
     snapshot_every: int = 3  # rounds between snapshots of every member
     seed: int = 0
     init: str = ""  # comma-separated scripted styles: member i starts as a clone of style i mod k ("": fresh)
+    diversity: float = 0.0  # weight of the diversity term (population.diversity_bonus; 0: off)
 
     def __post_init__(self) -> None:
         for style in self.init_styles:
@@ -78,6 +80,8 @@ class PBTConfig:
         for name in ("population", "max_steps", "num_worlds", "num_steps", "interval", "match_worlds"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.diversity <= 1.0:
+            raise UsageError(f"diversity must be in [0, 1], got {self.diversity}")
         if self.players < 0 or self.snapshot_every < 1:
             raise UsageError("players must be >= 0 and snapshot_every >= 1")
         self.env_config()
@@ -99,12 +103,15 @@ class PBTConfig:
         """The rating games' environment: the scenario's own reward weights."""
         return EnvConfig(players=self.agents_per_world, scenario=self.scenario, max_steps=self.max_steps)
 
-    def ppo_config(self, member: Member, index: int) -> PPOConfig:
+    def ppo_config(self, member: Member, index: int, action_bonus: list[float] | None = None) -> PPOConfig:
+        options: dict[str, Any] = {"rewards": dict(member.rewards)}
+        if action_bonus:
+            options["action_bonus"] = list(action_bonus)
         return PPOConfig(
             scenario=self.scenario,
             players=self.agents_per_world,
             max_steps=self.max_steps,
-            env_options={"rewards": dict(member.rewards)},
+            env_options=options,
             num_worlds=self.num_worlds,
             num_steps=self.num_steps,
             update_epochs=self.update_epochs,
@@ -163,7 +170,11 @@ def rating_game(env: dict[str, Any], a: OpponentSpec, b: OpponentSpec, worlds: i
     team_a = Team.of(policy_maker(a, config.players, seed), side_a, worlds)
     team_b = Team.of(policy_maker(b, config.players, seed + 104729), side_b, worlds)
     sa, sb = play(config, [team_a, team_b], seed=seed)
-    return {"scores": outcomes(sa, sb).tolist(), "cpu_s": time.process_time() - cpu0}
+    return {
+        "scores": outcomes(sa, sb).tolist(),
+        "actions_a": sa.actions.sum(axis=0).tolist(),  # a's action counts (the diversity term's input)
+        "cpu_s": time.process_time() - cpu0,
+    }
 
 
 # --- the driver ----------------------------------------------------------------------------------------------------
@@ -285,11 +296,13 @@ class Trainer:
             self.cpu_s, self.wall_s = float(state["cpu_s"]), float(state["wall_s"])
             self.history: list[dict[str, Any]] = state["rounds"]
             self.curve: list[dict[str, Any]] = state["curve"]
+            self.action_counts: dict[str, list[int]] = state.get("action_counts", {})
         else:
             styles = [config.init_style(i) or "" for i in range(config.population)]
             self.league = League.new(config.scenario, config.population, self._rng(0), styles)
             self.cpu_s = self.wall_s = 0.0
             self.history, self.curve = [], []
+            self.action_counts = {}  # per member: its action counts in the last round's rating games
 
     def _rng(self, stream: int, round_: int = 0) -> np.random.Generator:
         """Seeded per run, round and use: a resumed run draws what an uninterrupted one would have."""
@@ -318,6 +331,7 @@ class Trainer:
                 "wall_s": self.wall_s,
                 "rounds": self.history,
                 "curve": self.curve,
+                "action_counts": self.action_counts,
             },
         )
         write_curves(self.root, self.curve, self.history, [m.id for m in self.league.members])
@@ -342,8 +356,9 @@ class Trainer:
             ckpt = path.read_bytes() if path.exists() else None
             opp = opponents[m.id]
             spec = None if opp == "self" else self.spec(opp)
+            bonus = diversity_bonus(self.action_counts, m.id, cfg.diversity)
             futures[m.id] = train_task.remote(
-                cfg.ppo_config(m, i).to_dict(), ckpt, spec, cfg.interval, cfg.init_style(i)
+                cfg.ppo_config(m, i, bonus).to_dict(), ckpt, spec, cfg.interval, cfg.init_style(i)
             )
         trained = {mid: ray.get(f) for mid, f in futures.items()}
         for m in league.members:
@@ -362,11 +377,15 @@ class Trainer:
         ]
         results = ray.get(games)
         summary_games = []
+        counts = {m.id: [0] * NUM_ACTIONS for m in league.members}
         for (a, b), res in zip(pairs, results, strict=True):
             self.cpu_s += res["cpu_s"]
+            counts[a] = [x + y for x, y in zip(counts[a], res["actions_a"], strict=True)]
             for s in res["scores"]:
                 league.record(a, b, s)
             summary_games.append({"a": a, "b": b, "score_a": float(np.mean(res["scores"]))})
+
+        self.action_counts = counts
 
         # 3. curves, snapshots and the PBT step
         league.round += 1

@@ -25,6 +25,8 @@ Torch-free bookkeeping (what :mod:`mpgenie.agents.pbt` drives on Ray, and what `
   (weights, by the caller, and hyperparameters and reward weights here) when it is at least ``min_gap`` Elo
   ahead; then **explore** perturbs the copy's hyperparameters and reward weights (x0.8 or x1.25 each, and a
   small shaping weight switched on or off for the rewards the scenario does not pay), so members stay distinct.
+- **Diversity term** (optional, ``weight``): each round every member is also paid per action for using it more than
+  the other members did in the last round's rating games (:func:`diversity_bonus`).
 
 Everything random takes a ``numpy.random.Generator``: the same seed gives the same league.
 """
@@ -104,6 +106,28 @@ _SIGNS = {
 }
 _SHAPING = 0.05  # size of a shaping weight explore switches on, relative to the scenario's largest weight
 PERTURB = (0.8, 1.25)
+
+
+def diversity_bonus(counts: dict[str, list[int]], member: str, weight: float) -> list[float]:
+    """PBT's diversity term: a reward per action that pays ``member`` for using it more than the other members.
+
+    With ``p`` the member's action distribution (add-one smoothed counts, from the last round's rating games) and
+    ``m`` the mean of ``p`` and the other members' average ``q``, the bonus of action ``a`` is
+    ``weight * log(p(a) / m(a))``, clipped to [-1, log 2]: its expectation under ``p`` is KL(p || m), and it is
+    the gradient of the Jensen-Shannon divergence between ``p`` and ``q`` with respect to ``p`` (up to a factor
+    1/2), the measure ``eval agents`` and ``dataset stats`` report. Without it, members paid for similar things
+    drift to the same actions. Empty without counts for the member and at least one other."""
+    others = [np.asarray(c, dtype=np.float64) for k, c in counts.items() if k != member]
+    if weight == 0.0 or member not in counts or not others:
+        return []
+
+    def dist(c: np.ndarray) -> np.ndarray:
+        return (c + 1.0) / (c + 1.0).sum()
+
+    p = dist(np.asarray(counts[member], dtype=np.float64))
+    q = np.mean([dist(c) for c in others], axis=0)
+    bonus = np.clip(np.log(p / (0.5 * (p + q))), -1.0, math.log(2.0))
+    return [float(weight * b) for b in bonus]
 
 
 def expected_score(ra: float, rb: float) -> float:

@@ -99,6 +99,8 @@ class PPOConfig:
                 options["rewards"] = RewardWeights(**options["rewards"])
             except TypeError as e:
                 raise UsageError(f"bad reward weights {options['rewards']}: {e}") from None
+        if "action_bonus" in options:  # a JSON list in a checkpoint
+            options["action_bonus"] = tuple(float(b) for b in options["action_bonus"])
         return EnvConfig(players=self.players, scenario=self.scenario, max_steps=self.max_steps, **options).replace(
             observation="state"
         )

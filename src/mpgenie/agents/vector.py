@@ -187,6 +187,8 @@ class VectorSnowball:
             advantage = self._advantage()
             rewards += wts.flank * (advantage - self._last_advantage)
             self._last_advantage = advantage
+        if self.config.action_bonus:
+            rewards += np.asarray(self.config.action_bonus)[a]
         was_alive = self.alive.copy()
         terminated = hazard & was_alive if self.config.on_hazard == "terminate" else np.zeros(shape, dtype=bool)
         ticks = np.array([w.tick for w in self.worlds])

@@ -38,6 +38,9 @@ def train_worldmodel_cmd(
     data: Annotated[str, typer.Option(help="Dataset directory (mpgenie generate).")],
     out: Annotated[str, typer.Option(help="Checkpoint file (resumed when it exists).")],
     config: Annotated[str, typer.Option(help="tiny (CPU), small, base (GPU).")] = "tiny",
+    tokenizer: Annotated[
+        str, typer.Option(help="Tokenizer design: plain, or residual (six FSQ digits, residual decoder).")
+    ] = "plain",
     steps: Annotated[int, typer.Option(help="Optimisation steps in all (tokenizer, then LAM, then dynamics).")] = 3000,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 250,
     time_limit: Annotated[
@@ -58,6 +61,7 @@ def train_worldmodel_cmd(
                     data=data,
                     out=out,
                     preset=config,
+                    tokenizer=tokenizer,
                     steps=steps,
                     checkpoint_every=checkpoint_every,
                     seed=seed,
@@ -155,6 +159,13 @@ def train_agents_cmd(
             "empty: fresh networks."
         ),
     ] = "",
+    diversity: Annotated[
+        float,
+        typer.Option(
+            help="Weight of the diversity term: members are also paid per action for using it more than the "
+            "other members did in the last round's rating games (0: off; 0..1)."
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option()] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -175,6 +186,7 @@ def train_agents_cmd(
             num_worlds=worlds,
             seed=seed,
             init=init,
+            diversity=diversity,
         )
         with progress(as_json, "training agents", time_limit) as update:
             result = train_population(

@@ -51,13 +51,30 @@ class GenieConfig:
         )  # type: ignore[arg-type]
 
 
-def preset(name: str, resolution: int = 64) -> GenieConfig:
+#: Tokenizer designs (models/tokenizer.py): ``plain`` as the presets were first trained; ``residual`` with six FSQ
+#: digits (codebook 64,000) and a decoder twice as wide at the tokens.
+TOKENIZERS = ("plain", "residual")
+RESIDUAL_LEVELS = (8, 8, 8, 5, 5, 5)
+
+
+def preset(name: str, resolution: int = 64, tokenizer: str = "plain") -> GenieConfig:
     sizes = {"tiny": (32, 24, 128, 2, 4, 16), "small": (64, 48, 256, 4, 8, 32), "base": (128, 96, 512, 8, 8, 64)}
     if name not in sizes:
         raise UsageError(f"unknown config {name!r} (tiny, small, base)")
+    if tokenizer not in TOKENIZERS:
+        raise UsageError(f"unknown tokenizer {tokenizer!r} ({', '.join(TOKENIZERS)})")
     tok_c, lam_c, dim, layers, heads, batch = sizes[name]
     down = 3 if resolution >= 64 else 2
     tok = TokenizerConfig(resolution=resolution, channels=tok_c, downsample=down)
+    if tokenizer == "residual":
+        tok = TokenizerConfig(
+            resolution=resolution,
+            channels=tok_c,
+            downsample=down,
+            levels=RESIDUAL_LEVELS,
+            residual=True,
+            decoder_channels=2 * tok_c,
+        )
     lam = LatentActionConfig(resolution=resolution, channels=lam_c)
     grid = resolution // 2**down
     latent = 1

@@ -54,6 +54,7 @@ class TrainConfig:
     data: str | Path  # a dataset directory (mpgenie generate)
     out: str | Path  # the checkpoint file, resumed when it exists
     preset: str  # the model size: tiny (CPU), small, base (GPU)
+    tokenizer: str = "plain"  # the tokenizer design (genie.TOKENIZERS)
     steps: int = 3000  # optimisation steps in all (tokenizer, then LAM, then dynamics)
     checkpoint_every: int = 250
     seed: int = 0
@@ -187,8 +188,11 @@ def train_worldmodel(
         start, history = int(payload["step"]), list(payload["history"])
         if payload["config"]["name"] != name:
             raise UsageError(f"{out} holds a {payload['config']['name']!r} model, not {name!r}")
+        held = "residual" if model.cfg.tokenizer.residual else "plain"
+        if held != config.tokenizer:
+            raise UsageError(f"{out} holds a model with the {held} tokenizer, not {config.tokenizer!r}")
     else:
-        model, payload, start, history = Genie(preset(name, resolution)), {}, 0, []
+        model, payload, start, history = Genie(preset(name, resolution, config.tokenizer)), {}, 0, []
     started -= float(payload.get("seconds", 0.0))  # earlier runs' training time
     cfg = model.cfg
     views_all = load_views(data, cfg.dynamics.max_others)
