@@ -7,7 +7,7 @@ half the batches each, so it can be evaluated and driven either way.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -67,14 +67,7 @@ def preset(name: str, resolution: int = 64, tokenizer: str = "plain") -> GenieCo
     down = 3 if resolution >= 64 else 2
     tok = TokenizerConfig(resolution=resolution, channels=tok_c, downsample=down)
     if tokenizer == "residual":
-        tok = TokenizerConfig(
-            resolution=resolution,
-            channels=tok_c,
-            downsample=down,
-            levels=RESIDUAL_LEVELS,
-            residual=True,
-            decoder_channels=2 * tok_c,
-        )
+        tok = replace(tok, levels=RESIDUAL_LEVELS, residual=True, decoder_channels=2 * tok_c)
     lam = LatentActionConfig(resolution=resolution, channels=lam_c)
     grid = resolution // 2**down
     latent = 1
