@@ -88,3 +88,13 @@ def test_the_streamer_draws_a_ticks_players_in_one_call() -> None:
     assert made and made[0].calls == [6] * 5  # every tick: one call for all six players
     assert streamer.sent == 30
     assert step_all(made[0], [], []) == []
+
+
+@pytest.mark.parametrize("tokenizer", ["plain", "residual"])
+def test_bench_worldmodel_times_both_tokenizer_designs(tokenizer: str) -> None:
+    pytest.importorskip("torch")
+    from mpgenie.bench.worldmodel import bench_worldmodel  # noqa: PLC0415 - the 'learn' extra
+
+    r = bench_worldmodel(players=2, frames=2, threads=1, resolution=32, tokenizer=tokenizer)
+    assert r["tokenizer"] == tokenizer and r["players"] == 2 and r["resolution"] == 32
+    assert r["frames_per_s_per_player_batched"] > 0 and r["tick_ms_batched_p99"] >= r["tick_ms_batched_p50"] > 0

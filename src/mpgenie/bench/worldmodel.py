@@ -29,6 +29,7 @@ def bench_worldmodel(
     frames: int = 20,
     threads: int = 0,
     resolution: int = 64,
+    tokenizer: str = "plain",
 ) -> dict[str, Any]:
     if players < 1 or frames < 2 or threads < 0:
         raise UsageError("players must be >= 1, frames >= 2 and threads >= 0")
@@ -42,7 +43,7 @@ def bench_worldmodel(
     cores = threads or os.cpu_count() or 1
     torch.set_num_threads(cores)
     torch.manual_seed(0)
-    genie = None if checkpoint else Genie(preset(config, resolution))
+    genie = None if checkpoint else Genie(preset(config, resolution, tokenizer))
     batched = LearnedWorldModel(checkpoint, model=genie)
     single = LearnedWorldModel(model=batched.model)
     cfg = batched.model.cfg
@@ -74,6 +75,7 @@ def bench_worldmodel(
     return {
         "players": players,
         "config": cfg.name,
+        "tokenizer": "residual" if cfg.tokenizer.residual else "plain",
         "resolution": cfg.tokenizer.resolution,
         "threads": cores,
         "maskgit_steps": 4,

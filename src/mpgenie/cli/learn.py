@@ -107,6 +107,7 @@ def bench_worldmodel_cmd(
     players: Annotated[int, typer.Option(help="Players served in one batch (one call per tick).")] = 8,
     config: Annotated[str, typer.Option(help="Preset timed when no checkpoint is given: tiny, small, base.")] = "tiny",
     checkpoint: Annotated[str | None, typer.Option(help="A trained checkpoint instead of a preset.")] = None,
+    tokenizer: Annotated[str, typer.Option(help="The preset's tokenizer design: plain, residual.")] = "plain",
     frames: Annotated[int, typer.Option(help="Timed ticks (frames per player).")] = 20,
     threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -117,7 +118,7 @@ def bench_worldmodel_cmd(
     def body() -> dict[str, Any]:
         if checkpoint is not None and not Path(checkpoint).exists():
             raise UsageError(f"no checkpoint at {checkpoint}")
-        return bench_worldmodel(players, config, checkpoint, frames, threads)
+        return bench_worldmodel(players, config, checkpoint, frames, threads, tokenizer=tokenizer)
 
     result = run(body)
     report(result, as_json, f"bench worldmodel: {players} players, {result['config']}")
