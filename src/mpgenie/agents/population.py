@@ -92,6 +92,12 @@ STYLE_SCENARIO: dict[str, str] = {
     "explorer": "explore",
 }
 
+
+def paid_scenario(style: str, league_scenario: str) -> str:
+    """The reward scenario a member of ``style`` is paid by in a league of ``league_scenario``."""
+    return STYLE_SCENARIO.get(style, league_scenario)
+
+
 _SIGNS = {
     "pickup": 1,
     "beacon": 1,
@@ -219,18 +225,18 @@ class League:
             raise UsageError(f"unknown reward scenario {scenario!r} (known: {', '.join(REWARD_SCENARIOS)})")
         if not 1 <= population <= 64:
             raise UsageError(f"population must be 1..64, got {population}")
-        styles = list(styles or []) + [""] * population
         hyper = {name: d for name, (d, _, _) in HYPERPARAMETERS.items()}
         members: list[Member] = []
         for i in range(population):
-            pays = STYLE_SCENARIO.get(styles[i], scenario)
+            style = styles[i] if styles and i < len(styles) else ""
+            pays = paid_scenario(style, scenario)
             rewards = member_rewards(pays)
-            if any(m.style == styles[i] for m in members):
-                members.append(
-                    Member(f"m{i}", perturb_hyper(hyper, rng), perturb_rewards(rewards, pays, rng), style=styles[i])
-                )
+            if all(m.style != style for m in members):  # the first of its style: the defaults
+                members.append(Member(f"m{i}", dict(hyper), rewards, style=style))
             else:
-                members.append(Member(f"m{i}", dict(hyper), rewards, style=styles[i]))
+                members.append(
+                    Member(f"m{i}", perturb_hyper(hyper, rng), perturb_rewards(rewards, pays, rng), style=style)
+                )
         league = League(scenario, members)
         for m in members:
             league.ratings[m.id] = INITIAL_RATING
@@ -243,7 +249,7 @@ class League:
 
     def pays(self, member: Member) -> str:
         """The reward scenario ``member`` is paid by: its style's, else the league's."""
-        return STYLE_SCENARIO.get(member.style, self.scenario)
+        return paid_scenario(member.style, self.scenario)
 
     def member(self, member_id: str) -> Member:
         for m in self.members:

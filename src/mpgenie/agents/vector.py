@@ -48,6 +48,7 @@ class VectorSnowball:
             (self.state_size,) if c.observation == "state" else (c.resolution, c.resolution, 3)
         )
         self._render = RenderSettings(resolution=c.resolution)
+        self._action_bonus = np.asarray(c.action_bonus, dtype=np.float64)  # reward per action (empty: none)
         self.worlds: list[World] = []
         self.renderers: list[Renderer | None] = []
         self.seeds = np.zeros(num_worlds, dtype=np.uint64)
@@ -187,8 +188,8 @@ class VectorSnowball:
             advantage = self._advantage()
             rewards += wts.flank * (advantage - self._last_advantage)
             self._last_advantage = advantage
-        if self.config.action_bonus:
-            rewards += np.asarray(self.config.action_bonus)[a]
+        if self._action_bonus.size:
+            rewards += self._action_bonus[a]
         was_alive = self.alive.copy()
         terminated = hazard & was_alive if self.config.on_hazard == "terminate" else np.zeros(shape, dtype=bool)
         ticks = np.array([w.tick for w in self.worlds])

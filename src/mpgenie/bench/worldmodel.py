@@ -75,7 +75,7 @@ def bench_worldmodel(
     return {
         "players": players,
         "config": cfg.name,
-        "tokenizer": "residual" if cfg.tokenizer.residual else "plain",
+        "tokenizer": cfg.tokenizer.design,
         "resolution": cfg.tokenizer.resolution,
         "threads": cores,
         "maskgit_steps": 4,

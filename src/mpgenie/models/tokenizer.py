@@ -31,6 +31,11 @@ class TokenizerConfig:
     def grid(self) -> int:
         return self.resolution // 2**self.downsample
 
+    @property
+    def design(self) -> str:
+        """``plain`` or ``residual`` (genie.TOKENIZERS)."""
+        return "residual" if self.residual else "plain"
+
 
 class ResidualBlock(nn.Module):
     """``x + conv(gelu(conv(gelu(x))))`` at one width and resolution."""
@@ -47,34 +52,45 @@ class ResidualBlock(nn.Module):
 MIN_DECODER_CHANNELS = 16
 
 
+def _plain_coders(cfg: TokenizerConfig, dim: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """Strided convolutions down, transposed ones up, one width (layers made in the order the first checkpoints
+    were initialised in, so a seed gives the same weights)."""
+    c = cfg.channels
+    enc: list[nn.Module] = [nn.Conv2d(3, c, 3, padding=1), nn.GELU()]
+    up: list[nn.Module] = []
+    for _ in range(cfg.downsample):
+        enc += [nn.Conv2d(c, c, 4, stride=2, padding=1), nn.GELU()]
+        up += [nn.ConvTranspose2d(c, c, 4, stride=2, padding=1), nn.GELU()]
+    encoder = nn.Sequential(*enc, nn.Conv2d(c, dim, 1))
+    decoder = nn.Sequential(nn.Conv2d(dim, c, 3, padding=1), nn.GELU(), *up, nn.Conv2d(c, 3, 3, padding=1))
+    return encoder, decoder
+
+
+def _residual_coders(cfg: TokenizerConfig, dim: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """A residual block before the bottleneck and after every upsampling; the decoder halves its width per
+    upsampling, down to MIN_DECODER_CHANNELS."""
+    c = cfg.channels
+    enc: list[nn.Module] = [nn.Conv2d(3, c, 3, padding=1)]
+    for _ in range(cfg.downsample):
+        enc += [nn.Conv2d(c, c, 4, stride=2, padding=1), nn.GELU()]
+    encoder = nn.Sequential(*enc, ResidualBlock(c), nn.Conv2d(c, dim, 1))
+    width = cfg.decoder_channels or c
+    dec: list[nn.Module] = [nn.Conv2d(dim, width, 3, padding=1), ResidualBlock(width)]
+    for _ in range(cfg.downsample):
+        narrower = max(width // 2, MIN_DECODER_CHANNELS)
+        dec += [nn.ConvTranspose2d(width, narrower, 4, stride=2, padding=1), ResidualBlock(narrower)]
+        width = narrower
+    decoder = nn.Sequential(*dec, nn.GELU(), nn.Conv2d(width, 3, 3, padding=1))
+    return encoder, decoder
+
+
 class Tokenizer(nn.Module):
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.fsq = FSQ(cfg.levels)
-        c = cfg.channels
-        if not cfg.residual:
-            enc: list[nn.Module] = [nn.Conv2d(3, c, 3, padding=1), nn.GELU()]
-            dec: list[nn.Module] = []
-            for _ in range(cfg.downsample):
-                enc += [nn.Conv2d(c, c, 4, stride=2, padding=1), nn.GELU()]
-                dec += [nn.ConvTranspose2d(c, c, 4, stride=2, padding=1), nn.GELU()]
-            self.encoder = nn.Sequential(*enc, nn.Conv2d(c, self.fsq.dim, 1))
-            self.decoder = nn.Sequential(
-                nn.Conv2d(self.fsq.dim, c, 3, padding=1), nn.GELU(), *dec, nn.Conv2d(c, 3, 3, padding=1)
-            )
-            return
-        enc = [nn.Conv2d(3, c, 3, padding=1)]
-        for _ in range(cfg.downsample):
-            enc += [nn.Conv2d(c, c, 4, stride=2, padding=1), nn.GELU()]
-        self.encoder = nn.Sequential(*enc, ResidualBlock(c), nn.Conv2d(c, self.fsq.dim, 1))
-        width = cfg.decoder_channels or c
-        dec = [nn.Conv2d(self.fsq.dim, width, 3, padding=1), ResidualBlock(width)]
-        for _ in range(cfg.downsample):
-            narrower = max(width // 2, MIN_DECODER_CHANNELS)
-            dec += [nn.ConvTranspose2d(width, narrower, 4, stride=2, padding=1), ResidualBlock(narrower)]
-            width = narrower
-        self.decoder = nn.Sequential(*dec, nn.GELU(), nn.Conv2d(width, 3, 3, padding=1))
+        coders = _residual_coders if cfg.residual else _plain_coders
+        self.encoder, self.decoder = coders(cfg, self.fsq.dim)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) -> (quantized (B, d, g, g), codes (B, g, g))."""

@@ -188,7 +188,7 @@ def train_worldmodel(
         start, history = int(payload["step"]), list(payload["history"])
         if payload["config"]["name"] != name:
             raise UsageError(f"{out} holds a {payload['config']['name']!r} model, not {name!r}")
-        held = "residual" if model.cfg.tokenizer.residual else "plain"
+        held = model.cfg.tokenizer.design
         if held != config.tokenizer:
             raise UsageError(f"{out} holds a model with the {held} tokenizer, not {config.tokenizer!r}")
     else:
