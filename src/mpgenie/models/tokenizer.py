@@ -4,7 +4,7 @@ discrete tokens (codebook 8*5*5*5 = 1000 in ``tiny``), which the dynamics model 
 Two designs: ``plain`` (strided convolutions both ways, one width) and ``residual`` (a residual block before the
 bottleneck and after every upsampling, the decoder widest at the tokens and tapering towards full resolution, where
 a wide convolution costs most). At equal steps and about equal CPU per step, ``residual`` with six FSQ digits
-reconstructs 1.4 dB better than ``tiny``'s plain one (BENCHMARKS.md, "Tokenizer designs"): the tokenizer caps
+reconstructs 1.4-1.6 dB better than ``tiny``'s plain one (BENCHMARKS.md, "Tokenizer designs"): the tokenizer caps
 every frame the world model makes."""
 
 from __future__ import annotations
