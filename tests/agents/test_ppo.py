@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -116,6 +117,47 @@ def test_one_update_lowers_the_loss_deterministically() -> None:
     assert a1 < b1
     assert (b1, a1) == (b2, a2)
     assert all(torch.equal(x, y) for x, y in zip(p1, p2, strict=True))
+
+
+def _collapsed(model: ActorCritic) -> ActorCritic:
+    """``model`` with its policy all but collapsed onto action 0 in every state (~0.03 bits)."""
+    with torch.no_grad():
+        model.actor[-1].bias.copy_(torch.tensor([9.0] + [0.0] * (NUM_ACTIONS - 1)))
+    return model
+
+
+def _mean_entropy_bits(model: ActorCritic, obs: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float(model.get_action_and_value(obs)[2].mean()) / math.log(2.0)
+
+
+def test_the_entropy_floor_binds_only_below_it_and_lifts_a_collapsed_policy() -> None:
+    plain = PPOConfig(learning_rate=3e-3, seed=0, ent_coef=0.0)  # no bonus: only the floor can lift the entropy
+    floored = dataclasses.replace(plain, min_entropy=1.5)
+    torch.manual_seed(0)
+    model = ActorCritic(obs_size=20, hidden=32)  # near-uniform: 3.3 bits everywhere, above the floor
+    batch = fixed_batch(model)
+    assert float(ppo_loss(model, batch, floored)[0]) == float(ppo_loss(model, batch, plain)[0])
+
+    _collapsed(model)
+    entropy = model.get_action_and_value(batch.obs, batch.actions)[2]
+    expected_penalty = float(torch.relu(1.5 * math.log(2.0) - entropy).mean())
+    assert expected_penalty > 0.9
+    gap = float(ppo_loss(model, batch, floored)[0]) - float(ppo_loss(model, batch, plain)[0])
+    assert gap == pytest.approx(expected_penalty, rel=1e-5)
+
+    collapsed_batch = fixed_batch(model)  # what the collapsed policy does: action 0 nearly always
+    after = {}
+    for name, config in (("plain", plain), ("floored", floored)):
+        torch.manual_seed(0)
+        m = _collapsed(ActorCritic(obs_size=20, hidden=32))
+        opt = torch.optim.Adam(m.parameters(), lr=config.learning_rate, eps=1e-5)
+        for _ in range(5):
+            ppo_update(m, opt, collapsed_batch, config, torch.Generator().manual_seed(0))
+        after[name] = _mean_entropy_bits(m, collapsed_batch.obs)
+    assert after["plain"] < 1.0 and after["floored"] > 1.4  # lifted to about the floor (1.5 bits)
+    with pytest.raises(UsageError):
+        PPOConfig(min_entropy=4.0)  # above log2(10)
 
 
 def test_checkpoint_round_trip_and_resume(tmp_path: Path) -> None:

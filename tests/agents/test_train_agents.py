@@ -27,6 +27,7 @@ TRAIN = ["--population", "2", "--interval", "1", "--worlds", "2", "--max-steps",
 def test_train_eval_generate_and_demo(tmp_path: Path) -> None:
     run = tmp_path / "run"
     args = ["train", "agents", "--scenario", "compete", "--out", str(run), *TRAIN, "--diversity", "0.05"]
+    args += ["--min-entropy", "0.5"]
     args += ["--time-limit", "600"]  # --rounds bounds the run; the limit only guards a loaded machine
     result = runner.invoke(app, [*args, "--rounds", "2", "--json"])
     assert result.exit_code == 0, result.output
@@ -39,7 +40,9 @@ def test_train_eval_generate_and_demo(tmp_path: Path) -> None:
     assert all((run / "members" / f"{m}.pt").is_file() for m in ("m0", "m1"))
     # the diversity term: action counts from the rating games, and round 2 trained with a bonus from them
     assert set(league["action_counts"]) == {"m0", "m1"} and all(sum(c) > 0 for c in league["action_counts"].values())
-    options = load_checkpoint(run / "members" / "m0.pt")["config"]["env_options"]
+    trained = load_checkpoint(run / "members" / "m0.pt")["config"]
+    options = trained["env_options"]
+    assert trained["min_entropy"] == 0.5  # the entropy floor reaches every member's PPO
     assert len(options["action_bonus"]) == 10 and max(options["action_bonus"]) <= 0.05 * 0.6932
     curve = (run / "curves.csv").read_text().splitlines()
     assert curve[0].startswith("round,member") and len(curve) == 1 + 2 * 2
@@ -122,6 +125,7 @@ def test_train_agents_refuses_bad_arguments(tmp_path: Path) -> None:
         (["--scenario", "nope"], "scenario"),
         (["--time-limit", "0"], "time-limit"),
         (["--workers", "0"], "workers"),
+        (["--min-entropy", "5"], "min_entropy"),
     ):
         result = runner.invoke(app, ["train", "agents", "--out", str(tmp_path / "x"), *extra])
         assert result.exit_code == 2 and needle in result.output, (extra, result.output)

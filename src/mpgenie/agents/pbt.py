@@ -26,6 +26,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import os
 import tempfile
 import time
@@ -72,6 +73,7 @@ class PBTConfig:
     seed: int = 0
     init: str = ""  # comma-separated scripted styles: member i starts as a clone of style i mod k ("": fresh)
     diversity: float = 0.0  # weight of the diversity term (population.diversity_bonus; 0: off)
+    min_entropy: float = 0.0  # every member's per-state entropy floor in bits (PPOConfig.min_entropy; 0: off)
 
     def __post_init__(self) -> None:
         for style in self.init_styles:
@@ -82,6 +84,8 @@ class PBTConfig:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.diversity <= 1.0:
             raise UsageError(f"diversity must be in [0, 1], got {self.diversity}")
+        if not 0.0 <= self.min_entropy <= math.log2(NUM_ACTIONS):
+            raise UsageError(f"min_entropy must be in [0, log2({NUM_ACTIONS})] bits, got {self.min_entropy}")
         if self.players < 0 or self.snapshot_every < 1:
             raise UsageError("players must be >= 0 and snapshot_every >= 1")
         self.env_config()
@@ -118,6 +122,7 @@ class PBTConfig:
             minibatches=self.minibatches,
             hidden=self.hidden,
             seed=self.seed * 1000 + index,
+            min_entropy=self.min_entropy,
             **member.hyper,
         )
 

@@ -45,6 +45,9 @@ from mpgenie.world.actions import NUM_ACTIONS
 log = logging.getLogger("mpgenie.ppo")
 
 CHECKPOINT_FORMAT = "mpgenie-ppo-1"
+#: Weight of the entropy floor's penalty (nats of shortfall): large against the policy loss of normalised advantages
+#: (~0.1), so the floor acts as a constraint, not as one more trade-off.
+ENTROPY_FLOOR_COEF = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class PPOConfig:
     clip_vloss: bool = True  # clip the value update to +- clip_coef around the old values too
     norm_adv: bool = True  # normalise advantages per minibatch
     ent_coef: float = 0.01  # weight of the entropy bonus
+    min_entropy: float = 0.0  # floor (bits) on the policy's entropy in every state, a penalty below it (0: off)
     vf_coef: float = 0.5  # weight of the value loss
     max_grad_norm: float = 0.5  # global gradient-norm clip
     target_kl: float | None = None  # stop an iteration's epochs early past this approximate KL (None: never)
@@ -86,6 +90,8 @@ class PPOConfig:
             raise UsageError("gamma and gae_lambda must be in [0, 1]")
         if self.learning_rate <= 0 or self.clip_coef <= 0:
             raise UsageError("learning_rate and clip_coef must be > 0")
+        if not 0.0 <= self.min_entropy <= math.log2(NUM_ACTIONS):
+            raise UsageError(f"min_entropy must be in [0, log2({NUM_ACTIONS})] bits, got {self.min_entropy}")
         if self.env_options.get("observation", "state") != "state":
             raise UsageError("PPO here learns from state vectors: observation must be 'state'")
         self.env_config()  # validates the scenario and the environment options
@@ -214,7 +220,12 @@ class Batch:
 
 
 def ppo_loss(model: ActorCritic, mb: Batch, config: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """The clipped PPO objective of a minibatch: policy loss + vf_coef * value loss - ent_coef * entropy."""
+    """The clipped PPO objective of a minibatch: policy loss + vf_coef * value loss - ent_coef * entropy, plus
+    ``ENTROPY_FLOOR_COEF`` times the mean shortfall of each state's entropy below ``min_entropy``.
+
+    Why a floor and not a larger ``ent_coef``: the bonus pulls every state towards uniform, the floor only the states
+    where the policy has collapsed onto (nearly) one action, which a reward paid per distinct action (PBT's
+    diversity term) drives members to; above the floor the objective is plain PPO."""
     _, newlogprob, entropy, newvalue = model.get_action_and_value(mb.obs, mb.actions)
     logratio = newlogprob - mb.logprobs
     ratio = logratio.exp()
@@ -238,6 +249,9 @@ def ppo_loss(model: ActorCritic, mb: Batch, config: PPOConfig) -> tuple[torch.Te
 
     entropy_loss = entropy.mean()
     loss = pg_loss - config.ent_coef * entropy_loss + config.vf_coef * v_loss
+    if config.min_entropy > 0:
+        shortfall = torch.relu(config.min_entropy * math.log(2.0) - entropy).mean()
+        loss = loss + ENTROPY_FLOOR_COEF * shortfall
     stats = {
         "policy_loss": float(pg_loss.detach()),
         "value_loss": float(v_loss.detach()),

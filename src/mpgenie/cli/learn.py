@@ -167,6 +167,13 @@ def train_agents_cmd(
             "other members did in the last round's rating games (0: off; 0..1)."
         ),
     ] = 0.0,
+    min_entropy: Annotated[
+        float,
+        typer.Option(
+            help="Floor (bits, 0..log2 10) on every member's action entropy in every state, enforced by a penalty: "
+            "keeps the diversity term from collapsing members onto one action (0: off)."
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option()] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -188,6 +195,7 @@ def train_agents_cmd(
             seed=seed,
             init=init,
             diversity=diversity,
+            min_entropy=min_entropy,
         )
         with progress(as_json, "training agents", time_limit) as update:
             result = train_population(
