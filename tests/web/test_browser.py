@@ -114,6 +114,13 @@ class Server:
 
         return self.call(read)
 
+    def inputs_dropped(self) -> float:
+        """Inputs the server dropped from full buffers so far (docs/protocol.md 8.3: an overloaded server's
+        honest degradation; the page predicted each of them, so each shows up as one tick's correction)."""
+        assert self.platform.realtime is not None
+        registry = self.platform.realtime.router.metrics.registry
+        return registry.get_sample_value("mpgenie_inputs_absorbed_total", {"reason": "late"}) or 0.0
+
     def close(self) -> None:
         self.call(lambda: stop_platform(self.platform))
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -230,6 +237,7 @@ def test_play_in_the_browser(server: Server, session: tuple[str, Bot], browser: 
 
     # Hold "forward": the player walks on the server, and the page's prediction agrees with it.
     before = server.position(sid, player)
+    dropped_before = server.inputs_dropped()
     seq0 = info["seq"]
     page.keyboard.down("KeyW")
     time.sleep(1.5)
@@ -244,7 +252,10 @@ def test_play_in_the_browser(server: Server, session: tuple[str, Bot], browser: 
     assert walked > 1.0 and steps > 5, (walked, steps)  # 0.2 m per forward tick
     predicted = np.array(info["pos"])
     assert float(np.linalg.norm(predicted - after)) * R < 0.01  # the page predicted where the server put it
-    assert info["maxCorrectionM"] < 0.05  # no rubber-banding while walking
+    # No rubber-banding while walking: no correction at all, except one tick's step (0.2 m) per input a loaded
+    # server dropped from a full buffer (section 8.3; seen once on a loaded CI machine).
+    dropped = server.inputs_dropped() - dropped_before
+    assert info["maxCorrectionM"] < 0.05 + 0.2 * dropped, (info["maxCorrectionM"], dropped)
 
     # HUD: a sane ping and tick rate, frames drawn.
     # (wide bounds: the CI machine is shared, and a busy page answers pongs late)
