@@ -242,3 +242,37 @@ def eval_agents_cmd(
         report(result, True, "")
     else:
         report({k: v for k, v in result.items() if k != "table"}, False, f"eval agents: {run_dir}")
+
+
+@bench_app.command("tokenizer")
+def bench_tokenizer_cmd(
+    data: Annotated[str, typer.Option(help="Training dataset (mpgenie generate); its last episode is not trained on.")],
+    holdout: Annotated[
+        str | None, typer.Option(help="Dataset whose last episode is scored (default: --data's own last episode).")
+    ] = None,
+    tokenizer: Annotated[str, typer.Option(help="Tokenizer design: plain, residual.")] = "plain",
+    config: Annotated[str, typer.Option(help="Preset whose tokenizer is trained: tiny, small, base.")] = "tiny",
+    score_at: Annotated[str, typer.Option(help="Step counts to score at, comma-separated.")] = "2000,4500",
+    every: Annotated[int, typer.Option(help="Score every N-th frame of each held-out view.")] = 25,
+    frames: Annotated[int, typer.Option(help="At most this many scored frames.")] = 128,
+    seed: Annotated[int, typer.Option()] = 0,
+    threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """A tokenizer design trained alone (the trainer's batches and optimiser): held-out reconstruction PSNR and CPU
+    seconds at the step counts asked for."""
+
+    def body() -> dict[str, Any]:
+        bench = learn_module(threads, data, *([holdout] if holdout else []), module="tokenizer_bench")
+        try:
+            points = [int(x) for x in score_at.split(",") if x.strip()]
+        except ValueError:
+            raise UsageError(f"--score-at must be step counts separated by commas, got {score_at!r}") from None
+        with progress(as_json, "tokenizer", max(points, default=0)) as update:
+            return bench.bench_tokenizer(  # type: ignore[no-any-return]
+                data, holdout, tokenizer, config, points, seed, every, frames,
+                progress=lambda i, n, loss: update(completed=i, description=f"tokenizer loss {loss:.4f}"),
+            )  # fmt: skip
+
+    result = run(body)
+    report(result, as_json, f"bench tokenizer: {result['tokenizer']} ({result['config']})")

@@ -111,7 +111,9 @@ def load_views(root: str | Path, max_others: int, held_out_only: bool = False) -
     )
 
 
-def _split(episode_of: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def split_views(episode_of: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """View indices for training and held out: the last episode's views are held out (all of them train and are
+    scored when there is only one episode)."""
     eps = sorted(set(episode_of))
     held = eps[-1] if len(eps) > 1 else None
     idx = np.arange(len(episode_of))
@@ -119,6 +121,24 @@ def _split(episode_of: list[int]) -> tuple[np.ndarray, np.ndarray]:
         return idx, idx
     mask = np.array(episode_of) == held
     return idx[~mask], idx[mask]
+
+
+def sample_batch(
+    rng: np.random.Generator, train_idx: np.ndarray, batch: int, context: int, length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A training batch's views (drawn with replacement) and frame index ``t`` in each: ``context`` frames before
+    it and one after, what the dynamics needs; the tokenizer and latent action phases draw the same way."""
+    return rng.choice(train_idx, size=batch), rng.integers(context, length - 1, size=batch)
+
+
+def optimise(module: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One step of ``module`` on ``loss``, its gradient norm clipped to 1. Only ``module``'s gradients: an earlier
+    phase's last gradients are still attached to its parameters, and counting them in the norm would scale this
+    phase's steps down."""
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+    optimizer.step()
 
 
 @torch.no_grad()
@@ -197,7 +217,7 @@ def train_worldmodel(
     cfg = model.cfg
     views_all = load_views(data, cfg.dynamics.max_others)
     frames, actions, others = views_all.frames, views_all.actions, views_all.others
-    train_idx, _ = _split(views_all.episode_of)
+    train_idx, _ = split_views(views_all.episode_of)
     opts = {
         "tokenizer": torch.optim.AdamW(model.tokenizer.parameters(), lr=cfg.lr),
         "lam": torch.optim.AdamW(model.lam.parameters(), lr=cfg.lr),
@@ -212,8 +232,7 @@ def train_worldmodel(
     step, out_of_time = start - 1, False
     for step in range(start, steps):
         phase = PHASES[int(np.searchsorted(bounds, step, side="right") - 1)][0]
-        views = rng.choice(train_idx, size=cfg.batch)
-        t = rng.integers(c, frames.shape[1] - 1, size=cfg.batch)
+        views, t = sample_batch(rng, train_idx, cfg.batch, c, frames.shape[1])
         model.train()
         if phase == "tokenizer":
             loss, _ = model.tokenizer(to_tensor(frames[views, t]))
@@ -232,12 +251,7 @@ def train_worldmodel(
             seen = torch.from_numpy(others[views, t + 1])
             seen[torch.rand(cfg.batch) < OTHERS_DROPOUT] = 0.0  # as told "nobody in sight"
             loss = model.dynamics.loss(codes[:, :c], action, codes[:, c], seen)
-        opts[phase].zero_grad()
-        loss.backward()
-        # Clip this phase's gradients only: the earlier phases' last gradients are still attached to their
-        # parameters, and counting them in the norm would scale this phase's steps down.
-        torch.nn.utils.clip_grad_norm_(getattr(model, phase).parameters(), 1.0)
-        opts[phase].step()
+        optimise(getattr(model, phase), opts[phase], loss)
         value = float(loss.detach())
         elapsed = time.monotonic() - started
         out_of_time = time_limit is not None and elapsed >= time_limit
