@@ -11,8 +11,9 @@ import pytest
 pytest.importorskip("torch")
 
 from mpgenie.agents.config import EnvConfig
+from mpgenie.agents.evaluate import member_behaviour
 from mpgenie.agents.interface import LearnedPolicy
-from mpgenie.agents.match import Team, halves, outcomes, play
+from mpgenie.agents.match import Team, TeamStats, halves, outcomes, play
 from mpgenie.agents.mixture import LearnedBots, ViewBots, parse_agents
 from mpgenie.agents.pbt import plot_lines, policy_maker
 from mpgenie.agents.policy import scripted_policy
@@ -183,3 +184,13 @@ def test_view_bots_act_on_the_rendered_views_of_the_joined_players() -> None:
     np.testing.assert_array_equal(seen[0], expected)
     bots.act(world, actions, np.array([-1, -1, -1]))  # nobody joined: nothing asked, nothing changed
     assert len(seen) == 1 and bots.driven == 2
+
+
+def test_member_behaviour_is_its_agents_pooled_action_distribution() -> None:
+    counts = np.zeros((2, NUM_ACTIONS), dtype=np.int64)  # two agents of one member
+    counts[0, Action.NOOP], counts[1, Action.NOOP], counts[1, Action.FORWARD] = 500, 250, 250
+    counts[1, Action.JUMP] = 5  # under 1 %: left out of the shares
+    b = member_behaviour(TeamStats(agents=1, score=np.zeros(2), actions=counts))
+    assert b["action_shares"] == {"noop": round(750 / 1005, 3), "forward": round(250 / 1005, 3)}
+    p = np.array([750, 250, 5]) / 1005
+    assert b["action_entropy_bits"] == round(float(-(p * np.log2(p)).sum()), 3)

@@ -67,6 +67,9 @@ def test_train_eval_generate_and_demo(tmp_path: Path) -> None:
     assert ev["coop"]["scripted_beacons_per_agent_hour"] >= 0 and ev["rounds"] == 3
     for side in ("population", "scripted_mixture"):
         assert set(ev["diversity"][side]) == {"action_entropy_bits", "diversity_js_bits", "sphere_coverage"}
+    assert set(ev["members"]) == {"m0", "m1"}  # what each member did in the diversity games
+    for member in ev["members"].values():
+        assert 0.9 <= sum(member["action_shares"].values()) <= 1.0 + 1e-9 and member["style"] == ""
 
     ds = tmp_path / "ds"
     result = runner.invoke(

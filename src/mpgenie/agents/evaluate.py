@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mpgenie.agents.behaviour import distributions, diversity_js_bits, mean_action_entropy_bits
+from mpgenie.agents.behaviour import distributions, diversity_js_bits, entropy_bits, mean_action_entropy_bits
 from mpgenie.agents.config import EnvConfig
 from mpgenie.agents.interface import Policy
 from mpgenie.agents.match import Team, TeamStats, halves, outcomes, play
@@ -32,6 +32,7 @@ from mpgenie.agents.policy import scripted_policy
 from mpgenie.agents.population import League
 from mpgenie.agents.ppo import load_checkpoint, load_policy
 from mpgenie.errors import UsageError
+from mpgenie.world.actions import ACTION_NAMES
 
 
 def load_league(root: str | Path) -> tuple[dict[str, Any], League]:
@@ -109,14 +110,26 @@ def _behaviour(stats: list[TeamStats]) -> dict[str, float]:
     }
 
 
-def diversity(ckpts: list[dict[str, Any]], worlds: int, max_steps: int, seed: int) -> dict[str, dict[str, float]]:
-    """One agent per member per world (mixed scenario) vs as many agents of the scripted mixture."""
+def member_behaviour(stats: TeamStats) -> dict[str, Any]:
+    """What one member did over its agents: the entropy of its action distribution and the shares of the actions
+    it took at least 1 % of the time (a population can beat the means with members that each do one thing)."""
+    dist = distributions(stats.actions.sum(axis=0, keepdims=True))[0]
+    shares = {ACTION_NAMES[a]: round(float(share), 3) for a, share in enumerate(dist) if share >= 0.01}
+    return {"action_entropy_bits": round(entropy_bits(dist), 3), "action_shares": shares}
+
+
+def diversity(
+    ckpts: list[dict[str, Any]], worlds: int, max_steps: int, seed: int
+) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]:
+    """One agent per member per world (mixed scenario) vs as many agents of the scripted mixture: the measures of
+    both, and what each member did."""
     n = len(ckpts)
     env = EnvConfig(players=n, scenario="mixed", max_steps=max_steps)
     teams = [Team.of(_learned(c, seed + 97 * k), [k], worlds) for k, c in enumerate(ckpts)]
     population = play(env, teams, seed=seed)
     scripted = play(env, [Team.of(_scripted("mixture", n, seed), np.arange(n), worlds)], seed=seed)
-    return {"population": _behaviour(population), "scripted_mixture": _behaviour(scripted)}
+    measures = {"population": _behaviour(population), "scripted_mixture": _behaviour(scripted)}
+    return measures, [member_behaviour(s) for s in population]
 
 
 def evaluate(root: str | Path, games: int = 32, worlds: int = 8, max_steps: int = 400, seed: int = 0) -> dict[str, Any]:
@@ -126,7 +139,7 @@ def evaluate(root: str | Path, games: int = 32, worlds: int = 8, max_steps: int 
     state, league = load_league(root)
     best = league.best()
     ckpts = {m.id: load_checkpoint(member_checkpoint(root, m.id)) for m in league.members}
-    div = diversity([ckpts[m.id] for m in league.members], worlds, max_steps, seed)
+    div, members = diversity([ckpts[m.id] for m in league.members], worlds, max_steps, seed)
     return {
         "run": str(root),
         "scenario": league.scenario,
@@ -139,5 +152,6 @@ def evaluate(root: str | Path, games: int = 32, worlds: int = 8, max_steps: int 
         "coop": beacon_rates(ckpts[best.id], worlds, max_steps, seed),
         "diversity": div,
         "diversity_above_scripted": {k: div["population"][k] > div["scripted_mixture"][k] for k in div["population"]},
+        "members": {m.id: {"style": m.style, **b} for m, b in zip(league.members, members, strict=True)},
         "table": league.table(),
     }
