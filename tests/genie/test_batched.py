@@ -98,3 +98,34 @@ def test_bench_worldmodel_times_both_tokenizer_designs(tokenizer: str) -> None:
     r = bench_worldmodel(players=2, frames=2, threads=1, resolution=32, tokenizer=tokenizer)
     assert r["tokenizer"] == tokenizer and r["players"] == 2 and r["resolution"] == 32
     assert r["frames_per_s_per_player_batched"] > 0 and r["tick_ms_batched_p99"] >= r["tick_ms_batched_p50"] > 0
+
+
+@pytest.mark.parametrize(("guidance", "passes"), [(None, 8), (2.0, 8), (1.0, 4)])
+def test_served_guidance_sets_the_transformer_passes_per_frame(guidance: float | None, passes: int) -> None:
+    """Guidance 1 serves with one transformer pass per MaskGIT round (4 rounds), any other with two."""
+    torch = pytest.importorskip("torch")
+    from mpgenie.models.genie import Genie, preset  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    genie = Genie(preset("tiny", 32))  # the preset's guidance is 2
+    world = World(CFG)
+    world.add_players(3)
+    world.step()
+    model = LearnedWorldModel(model=genie, guidance=guidance)
+    ctxs = contexts(world, 3)
+    model.step_many(ctxs, [1, 2, 3])  # starts the streams
+    calls = []
+    real = genie.dynamics.logits
+    genie.dynamics.logits = lambda *a, **k: calls.append(1) or real(*a, **k)  # count, then run the real thing
+    model.step_many(ctxs, [1, 2, 3])
+    assert len(calls) == passes  # one batched call per pass for all three players
+
+
+def test_bench_worldmodel_reports_the_guidance_it_served() -> None:
+    pytest.importorskip("torch")
+    from mpgenie.bench.worldmodel import bench_worldmodel  # noqa: PLC0415 - the 'learn' extra
+    from mpgenie.errors import UsageError  # noqa: PLC0415
+
+    assert bench_worldmodel(players=1, frames=2, threads=1, resolution=32, guidance=1.0)["guidance"] == 1.0
+    with pytest.raises(UsageError, match="--guidance"):
+        bench_worldmodel(players=1, frames=2, threads=1, resolution=32, guidance=-1.0)

@@ -30,9 +30,12 @@ def bench_worldmodel(
     threads: int = 0,
     resolution: int = 64,
     tokenizer: str = "plain",
+    guidance: float | None = None,
 ) -> dict[str, Any]:
     if players < 1 or frames < 2 or threads < 0:
         raise UsageError("players must be >= 1, frames >= 2 and threads >= 0")
+    if guidance is not None and not 0.0 <= guidance <= 10.0:
+        raise UsageError("--guidance must be from 0 to 10 (1: no guidance)")
     try:
         import torch  # noqa: PLC0415 - the 'learn' extra
 
@@ -44,8 +47,8 @@ def bench_worldmodel(
     torch.set_num_threads(cores)
     torch.manual_seed(0)
     genie = None if checkpoint else Genie(preset(config, resolution, tokenizer))
-    batched = LearnedWorldModel(checkpoint, model=genie)
-    single = LearnedWorldModel(model=batched.model)
+    batched = LearnedWorldModel(checkpoint, model=genie, guidance=guidance)
+    single = LearnedWorldModel(model=batched.model, guidance=guidance)
     cfg = batched.model.cfg
     world = World(WorldConfig(seed=0, radius=40.0))
     world.add_players(players)
@@ -79,7 +82,7 @@ def bench_worldmodel(
         "resolution": cfg.tokenizer.resolution,
         "threads": cores,
         "maskgit_steps": 4,
-        "guidance": cfg.dynamics.guidance,
+        "guidance": cfg.dynamics.guidance if guidance is None else guidance,
         "tick_ms_batched_p50": 1000.0 * float(np.percentile(many, 50)),
         "tick_ms_batched_p99": 1000.0 * float(np.percentile(many, 99)),
         "frames_per_s_per_player_batched": fps_batched / players,

@@ -108,6 +108,9 @@ def bench_worldmodel_cmd(
     config: Annotated[str, typer.Option(help="Preset timed when no checkpoint is given: tiny, small, base.")] = "tiny",
     checkpoint: Annotated[str | None, typer.Option(help="A trained checkpoint instead of a preset.")] = None,
     tokenizer: Annotated[str, typer.Option(help="The preset's tokenizer design: plain, residual.")] = "plain",
+    guidance: Annotated[
+        float | None, typer.Option(help="Action guidance served (default: the model's; 1: one pass per round).")
+    ] = None,
     frames: Annotated[int, typer.Option(help="Timed ticks (frames per player).")] = 20,
     threads: Annotated[int, typer.Option(help="PyTorch threads (0: one per core).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -118,7 +121,7 @@ def bench_worldmodel_cmd(
     def body() -> dict[str, Any]:
         if checkpoint is not None and not Path(checkpoint).exists():
             raise UsageError(f"no checkpoint at {checkpoint}")
-        return bench_worldmodel(players, config, checkpoint, frames, threads, tokenizer=tokenizer)
+        return bench_worldmodel(players, config, checkpoint, frames, threads, tokenizer=tokenizer, guidance=guidance)
 
     result = run(body)
     report(result, as_json, f"bench worldmodel: {players} players, {result['config']}")

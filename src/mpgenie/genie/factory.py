@@ -24,14 +24,21 @@ class WorldModelError(UsageError):
 
 
 def make_world_model(
-    kind: str, checkpoint: str | None = None, url: str | None = None, resolution: int = 64
+    kind: str,
+    checkpoint: str | None = None,
+    url: str | None = None,
+    resolution: int = 64,
+    guidance: float | None = None,
 ) -> tuple[Callable[[ServerCore], WorldModel], int]:
-    """The per-session backend maker for ``kind`` and the frame size it draws (a learned model draws its own).
+    """The per-session backend maker for ``kind`` and the frame size it draws (a learned model draws its own);
+    ``guidance``: a learned model's action guidance (default: its config's).
 
     One learned model is shared by every session (loading it once is the expensive part); the procedural and HTTP
     backends are made per session."""
     if resolution not in RESOLUTIONS:
         raise WorldModelError(f"--frame-resolution must be {RESOLUTIONS_TEXT}")
+    if guidance is not None and (kind != "learned" or not 0.0 <= guidance <= 10.0):
+        raise WorldModelError("--renderer-guidance is for --renderer learned, from 0 to 10 (1: no guidance)")
     if kind == "procedural":
         return procedural_backend(resolution), resolution
     if kind == "learned":
@@ -41,7 +48,7 @@ def make_world_model(
             import torch  # noqa: F401, PLC0415 - PyTorch is an optional extra
         except ImportError:
             raise WorldModelError("this needs the 'learn' extra (PyTorch): pip install 'mpgenie[learn]'") from None
-        model = LearnedWorldModel(checkpoint)
+        model = LearnedWorldModel(checkpoint, guidance=guidance)
         return (lambda core: model), model.model.cfg.tokenizer.resolution
     if kind == "http":
         if not url:
@@ -51,8 +58,12 @@ def make_world_model(
 
 
 def make_streamer(
-    kind: str, checkpoint: str | None = None, url: str | None = None, resolution: int = 64
+    kind: str,
+    checkpoint: str | None = None,
+    url: str | None = None,
+    resolution: int = 64,
+    guidance: float | None = None,
 ) -> FrameStreamer:
     """A frame streamer whose sessions draw with ``kind`` (see :func:`make_world_model`)."""
-    backend, size = make_world_model(kind, checkpoint, url, resolution)
+    backend, size = make_world_model(kind, checkpoint, url, resolution, guidance)
     return FrameStreamer(backend, resolution=size)
