@@ -3,8 +3,10 @@
 The tokenizer caps every frame the world model makes, and a ``train worldmodel`` run spends only its first 15 % of
 steps on it, so comparing designs through whole runs costs an hour each. This trains the tokenizer phase alone,
 with the trainer's batches, optimiser and gradient clip (:func:`~mpgenie.models.train.sample_batch`,
-:func:`~mpgenie.models.train.optimise`, same seed: the same frames in the same order), and reports the
-reconstruction PSNR of decode(encode(frame)) at the step counts asked for, with the CPU seconds spent up to each.
+:func:`~mpgenie.models.train.optimise`; with the same seed the same initial weights and the same frames in the same
+order, so after N steps it is the tokenizer a ``train worldmodel`` run has after N steps, up to floating-point
+order), and reports the reconstruction PSNR of decode(encode(frame)) at the step counts asked for, with the CPU
+seconds spent up to each.
 
 Scored frames: every ``every``-th frame of every view of the held-out (last) episode of ``holdout`` (default: the
 training data's own held-out episode, which the tokenizer does not train on), at most ``frames`` of them.
