@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mpgenie.errors import UsageError
+from mpgenie.genie.backends import valid_guidance
 from mpgenie.genie.context import ContextAssembler
 from mpgenie.world.actions import NUM_ACTIONS
 from mpgenie.world.config import WorldConfig
@@ -34,7 +35,7 @@ def bench_worldmodel(
 ) -> dict[str, Any]:
     if players < 1 or frames < 2 or threads < 0:
         raise UsageError("players must be >= 1, frames >= 2 and threads >= 0")
-    if guidance is not None and not 0.0 <= guidance <= 10.0:
+    if not valid_guidance(guidance):
         raise UsageError("--guidance must be from 0 to 10 (1: no guidance)")
     try:
         import torch  # noqa: PLC0415 - the 'learn' extra

@@ -85,6 +85,15 @@ def from_players(
     )
 
 
+#: Action guidance a learned model may be served with (1: none, one transformer pass per MaskGIT round).
+MAX_GUIDANCE = 10.0
+
+
+def valid_guidance(guidance: float | None) -> bool:
+    """None (the model's own) or a guidance in [0, MAX_GUIDANCE]."""
+    return guidance is None or 0.0 <= guidance <= MAX_GUIDANCE
+
+
 class LearnedWorldModel:
     """A checkpoint trained with ``mpgenie train worldmodel`` as a world model (needs the ``learn`` extra).
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mpgenie.dataset.format import RESOLUTIONS, RESOLUTIONS_TEXT
 from mpgenie.errors import UsageError
-from mpgenie.genie.backends import LearnedWorldModel, WorldModel, procedural_backend
+from mpgenie.genie.backends import LearnedWorldModel, WorldModel, procedural_backend, valid_guidance
 from mpgenie.genie.http import HttpWorldModel
 from mpgenie.genie.streamer import FrameStreamer
 from mpgenie.net.core import ServerCore
@@ -37,7 +37,7 @@ def make_world_model(
     backends are made per session."""
     if resolution not in RESOLUTIONS:
         raise WorldModelError(f"--frame-resolution must be {RESOLUTIONS_TEXT}")
-    if guidance is not None and (kind != "learned" or not 0.0 <= guidance <= 10.0):
+    if guidance is not None and (kind != "learned" or not valid_guidance(guidance)):
         raise WorldModelError("--renderer-guidance is for --renderer learned, from 0 to 10 (1: no guidance)")
     if kind == "procedural":
         return procedural_backend(resolution), resolution

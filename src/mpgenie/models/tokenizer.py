@@ -102,6 +102,11 @@ class Tokenizer(nn.Module):
         """codes (B, g, g) -> image (B, 3, H, W) in about [-1, 1]."""
         return self.decoder(self.fsq.decode_codes(codes).permute(0, 3, 1, 2))
 
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """decode(encode(x)) through the discrete codes, clamped to the image range: what the dynamics' frames can
+        at best look like (the tokenizer PSNR of ``eval worldmodel`` and ``bench tokenizer``)."""
+        return self.decode_codes(self.encode(x)[1]).clamp(-1, 1)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q, codes = self.encode(x)
         recon = self.decoder(q)

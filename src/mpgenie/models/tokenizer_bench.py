@@ -41,12 +41,7 @@ def reconstruction_psnr(tokenizer: Tokenizer, frames: np.ndarray, chunk: int = 6
     """PSNR (dB, pooled over all frames) of decode(encode(frame)), clamped to the image range as eval does."""
     tokenizer.eval()
     truth = to_tensor(frames)
-    recon = torch.cat(
-        [
-            tokenizer.decode_codes(tokenizer.encode(truth[i : i + chunk])[1]).clamp(-1, 1)
-            for i in range(0, len(truth), chunk)
-        ]
-    )
+    recon = torch.cat([tokenizer.reconstruct(truth[i : i + chunk]) for i in range(0, len(truth), chunk)])
     tokenizer.train()
     return psnr(recon, truth)
 

@@ -376,7 +376,7 @@ def eval_worldmodel(
         roll_rand_latent = roll(many, rand_latent, 4)
         roll_rand_true = roll(many, rand_true, 4)
         truth_t4_many = truth[:, 3].repeat(RANDOM_DRAWS, 1, 1, 1)
-        recon = model.tokenizer.decode_codes(model.tokenizer.encode(truth[:, 0])[1]).clamp(-1, 1)
+        recon = model.tokenizer.reconstruct(truth[:, 0])
     # What the simulator itself draws after those random true actions (the episode forked at each clip's start):
     # a model that follows its actions lands nearer these than the recorded future.
     episode_meta = MultiplayerVideoDataset(data).episode(held_out.episode_of[0])
