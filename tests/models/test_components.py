@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -86,13 +87,65 @@ def test_tokenizer_learns_and_round_trips(tmp_path: Path, residual: bool) -> Non
     assert again.decode_codes(codes).shape == (4, 3, 32, 32)
 
 
+def test_an_untrained_reference_decoder_repeats_the_frame_before() -> None:
+    """The reference design's last layer starts at zero: decoding any tokens from frame ``r`` gives ``r``, so
+    training starts from "standing still" and learns the corrections."""
+    model = Tokenizer(TokenizerConfig(resolution=32, channels=16, downsample=2, reference=True))
+    x = frames()
+    before = frames().roll(3, dims=-1)
+    _, codes = model.encode(x)
+    assert torch.equal(model.decode_codes(codes, before), before)
+    assert torch.equal(model.decode_codes(codes), torch.zeros_like(x))  # no frame before: from the tokens alone
+    plain = Tokenizer(TokenizerConfig(resolution=32, channels=16, downsample=2))
+    assert torch.equal(plain.decode_codes(codes, before), plain.decode_codes(codes))  # other designs ignore it
+
+
+def test_the_reference_decoder_learns_more_than_the_frame_before() -> None:
+    """Trained on pairs (square one pixel further along), decoding from the frame before beats repeating it, and
+    the examples trained without a frame before teach it to draw from the tokens alone."""
+    model = Tokenizer(TokenizerConfig(resolution=32, channels=16, downsample=2, reference=True))
+    x = frames(6)
+    before = torch.cat([frames(1)[:, :, :, :], x[:-1]])  # frame i-1 before frame i (the square moves one row)
+    torch.manual_seed(1)
+    first, last = train(model, lambda: model(x, before)[0], steps=80)
+    assert last < 0.3 * first
+    model.eval()
+    copy = float(((before - x) ** 2).mean())
+    with torch.no_grad():
+        assert float(((model.reconstruct(x, before) - x) ** 2).mean()) < 0.5 * copy
+        assert float(((model.reconstruct(x) - x) ** 2).mean()) < float((x**2).mean())  # better than nothing
+
+
+def test_rollouts_and_served_streams_decode_from_the_frame_before() -> None:
+    """An untrained reference decoder repeats its reference, so a rollout (and a served stream) that passes the
+    frame before along keeps showing the last context frame, step after step."""
+    from mpgenie.genie.backends import LearnedWorldModel  # noqa: PLC0415
+    from mpgenie.genie.context import ContextAssembler  # noqa: PLC0415
+    from mpgenie.world import World, WorldConfig  # noqa: PLC0415
+
+    model = Genie(preset("tiny", 32, tokenizer="reference"))
+    model.eval()
+    ctx = frames(4).view(2, 2, 3, 32, 32)
+    out = model.rollout(ctx, torch.zeros(2, 3, dtype=torch.long), 3)
+    assert torch.allclose(out, ctx[:, -1:].clamp(-1, 1).expand(-1, 3, -1, -1, -1))
+    world = World(WorldConfig(seed=1, radius=40.0, num_landmarks=8))
+    world.add_players(1)
+    world.step()
+    last = (np.arange(32 * 32 * 3) % 251).astype(np.uint8).reshape(32, 32, 3)
+    context = ContextAssembler(world).assemble(0, [np.zeros_like(last), last])
+    served = LearnedWorldModel(model=model)
+    for action in (1, 2, 3):
+        assert np.abs(served.step(context, action).astype(int) - last.astype(int)).max() <= 1  # uint8 rounding
+
+
 def test_presets_name_their_tokenizer_and_old_configs_load_plain() -> None:
     cfg = preset("tiny", 64, tokenizer="residual")
     assert cfg.tokenizer.residual and cfg.tokenizer.decoder_channels == 64
     assert cfg.dynamics.levels == cfg.tokenizer.levels == (8, 8, 8, 5, 5, 5)  # the dynamics predicts six digits
     assert GenieConfig.from_dict(cfg.to_dict()) == cfg
     old = preset("tiny").to_dict()
-    for key in ("residual", "decoder_channels"):  # a checkpoint from before the residual design
+    assert preset("tiny", tokenizer="reference").tokenizer.design == "reference"
+    for key in ("residual", "decoder_channels", "reference"):  # a checkpoint from before the residual design
         del old["tokenizer"][key]  # type: ignore[attr-defined]
     assert GenieConfig.from_dict(old) == preset("tiny") and not preset("tiny").tokenizer.residual
     with pytest.raises(UsageError, match="unknown tokenizer"):

@@ -21,8 +21,10 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_spaced_frames_take_every_nth_frame_view_by_view() -> None:
     views = np.arange(2 * 7).reshape(2, 7, 1, 1, 1)  # frame k of view v holds 7 v + k
-    assert spaced_frames(views, 3, 100).ravel().tolist() == [0, 3, 6, 7, 10, 13]
-    assert spaced_frames(views, 3, 4).ravel().tolist() == [0, 3, 6, 7]
+    scored, before = spaced_frames(views, 3, 100)
+    assert scored.ravel().tolist() == [1, 4, 8, 11] and before.ravel().tolist() == [0, 3, 7, 10]
+    scored, before = spaced_frames(views, 3, 3)
+    assert scored.ravel().tolist() == [1, 4, 8] and before.ravel().tolist() == [0, 3, 7]
 
 
 def test_bench_tokenizer_learns_and_reports_each_score_point(tmp_path: Path) -> None:
@@ -39,6 +41,12 @@ def test_bench_tokenizer_learns_and_reports_each_score_point(tmp_path: Path) -> 
     assert (first["steps"], last["steps"]) == (1, 40)
     assert last["psnr"] > first["psnr"] + 1.0  # 40 steps of AdamW learn the flat colours of the world
     assert 0 < first["cpu_s"] <= last["cpu_s"]
+
+    r = cli("bench", "tokenizer", "--data", str(ds), "--tokenizer", "reference", "--score-at", "40", "--every", "5",
+            "--threads", "1", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (score,) = json.loads(r.stdout)["scores"]
+    assert score["psnr"] > score["psnr_intra"]  # decoding from the frame before keeps what the tokens drop
 
     bad = cli("bench", "tokenizer", "--data", str(ds), "--score-at", "many")
     assert bad.returncode == 2 and "--score-at" in bad.stderr

@@ -39,7 +39,11 @@ def train_worldmodel_cmd(
     out: Annotated[str, typer.Option(help="Checkpoint file (resumed when it exists).")],
     config: Annotated[str, typer.Option(help="tiny (CPU), small, base (GPU).")] = "tiny",
     tokenizer: Annotated[
-        str, typer.Option(help="Tokenizer design: plain, or residual (six FSQ digits, residual decoder).")
+        str,
+        typer.Option(
+            help="Tokenizer design: plain, residual (six FSQ digits, residual decoder) or reference (plain's tokens, "
+            "decoded from the frame before)."
+        ),
     ] = "plain",
     steps: Annotated[int, typer.Option(help="Optimisation steps in all (tokenizer, then LAM, then dynamics).")] = 3000,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 250,
@@ -107,7 +111,9 @@ def bench_worldmodel_cmd(
     players: Annotated[int, typer.Option(help="Players served in one batch (one call per tick).")] = 8,
     config: Annotated[str, typer.Option(help="Preset timed when no checkpoint is given: tiny, small, base.")] = "tiny",
     checkpoint: Annotated[str | None, typer.Option(help="A trained checkpoint instead of a preset.")] = None,
-    tokenizer: Annotated[str, typer.Option(help="The preset's tokenizer design: plain, residual.")] = "plain",
+    tokenizer: Annotated[
+        str, typer.Option(help="The preset's tokenizer design: plain, residual, reference.")
+    ] = "plain",
     guidance: Annotated[
         float | None, typer.Option(help="Action guidance served (default: the model's; 1: one pass per round).")
     ] = None,
@@ -253,7 +259,7 @@ def bench_tokenizer_cmd(
     holdout: Annotated[
         str | None, typer.Option(help="Dataset whose last episode is scored (default: --data's own last episode).")
     ] = None,
-    tokenizer: Annotated[str, typer.Option(help="Tokenizer design: plain, residual.")] = "plain",
+    tokenizer: Annotated[str, typer.Option(help="Tokenizer design: plain, residual, reference.")] = "plain",
     config: Annotated[str, typer.Option(help="Preset whose tokenizer is trained: tiny, small, base.")] = "tiny",
     score_at: Annotated[str, typer.Option(help="Step counts to score at, comma-separated.")] = "2000,4500",
     every: Annotated[int, typer.Option(help="Score every N-th frame of each held-out view.")] = 25,

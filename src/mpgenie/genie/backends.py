@@ -101,7 +101,8 @@ class LearnedWorldModel:
     there are fewer than the model's context), ``step`` predicts the next frame's tokens for the true action and
     decodes them; the prediction becomes history, so the stream continues from the model's own frames until the
     next start (a continuity break). The nearby players are told as seen from the player's pose at its previous
-    frame (models/visible_players.py says why), so that pose is kept too."""
+    frame (models/visible_players.py says why), so that pose is kept too, and so is its last frame, which the
+    reference tokenizer decodes the next one from."""
 
     def __init__(self, checkpoint: str | None = None, model: Any = None, guidance: float | None = None) -> None:
         """From a checkpoint file, or from a ``mpgenie.models.genie.Genie`` already in memory (benchmarks).
@@ -118,6 +119,7 @@ class LearnedWorldModel:
         self.guidance = guidance
         self._codes: dict[int, list[Any]] = {}
         self._pose: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+        self._last: dict[int, Any] = {}  # the player's last frame as a (3, H, W) tensor
 
     @staticmethod
     def _own_pose(context: PlayerContext) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -135,6 +137,7 @@ class LearnedWorldModel:
         x = to_tensor(np.stack(frames))
         with torch.no_grad():
             self._codes[context.player] = list(self.model.tokenizer.encode(x)[1])
+        self._last[context.player] = x[-1]
         self._pose[context.player] = self._own_pose(context)
 
     def step(self, context: PlayerContext, action: int) -> NDArray[np.uint8]:
@@ -172,11 +175,13 @@ class LearnedWorldModel:
                 torch.from_numpy(np.stack(seen)),
                 guidance=self.guidance,
             )
-            images = self.model.tokenizer.decode_codes(nxt).clamp(-1, 1)
+            before = torch.stack([self._last[context.player] for context in contexts])
+            images = self.model.tokenizer.decode_codes(nxt, before).clamp(-1, 1)
         frames = []
         for i, context in enumerate(contexts):
             history = self._codes[context.player]
             history.append(nxt[i])
             del history[:-c]
+            self._last[context.player] = images[i]
             frames.append(to_frames(images[i]))
         return frames

@@ -52,8 +52,9 @@ class GenieConfig:
 
 
 #: Tokenizer designs (models/tokenizer.py): ``plain`` as the presets were first trained; ``residual`` with six FSQ
-#: digits (codebook 64,000) and a decoder twice as wide at the tokens.
-TOKENIZERS = ("plain", "residual")
+#: digits (codebook 64,000) and a decoder twice as wide at the tokens; ``reference``: plain's tokens, decoded from
+#: the previous frame.
+TOKENIZERS = ("plain", "residual", "reference")
 RESIDUAL_LEVELS = (8, 8, 8, 5, 5, 5)
 
 
@@ -68,6 +69,8 @@ def preset(name: str, resolution: int = 64, tokenizer: str = "plain") -> GenieCo
     tok = TokenizerConfig(resolution=resolution, channels=tok_c, downsample=down)
     if tokenizer == "residual":
         tok = replace(tok, levels=RESIDUAL_LEVELS, residual=True, decoder_channels=2 * tok_c)
+    elif tokenizer == "reference":
+        tok = replace(tok, reference=True)
     lam = LatentActionConfig(resolution=resolution, channels=lam_c)
     grid = resolution // 2**down
     latent = 1
@@ -104,14 +107,18 @@ class Genie(nn.Module):
     ) -> torch.Tensor:
         """frames (B, C, 3, H, W) in [-1, 1] as context; actions (B, steps) dynamics action ids; others
         (B, steps, K, F) the other players at each predicted frame (models/visible_players.py) or None ->
-        predicted frames (B, steps, 3, H, W). ``guidance``: the action guidance (default: the config's)."""
+        predicted frames (B, steps, 3, H, W). ``guidance``: the action guidance (default: the config's). Each frame is
+        decoded from the one before (the last context frame, then the model's own; only the reference tokenizer
+        uses it)."""
         c = self.cfg.dynamics.context_frames
         b = frames.shape[0]
         codes = [self.tokenizer.encode(frames[:, i])[1] for i in range(frames.shape[1])][-c:]
         out = []
+        last = frames[:, -1]
         for t in range(steps):
             seen = None if others is None else others[:, t]
             nxt = self.dynamics.sample(torch.stack(codes[-c:], dim=1), actions[:, t], seen, guidance=guidance)
             codes.append(nxt)
-            out.append(self.tokenizer.decode_codes(nxt).clamp(-1, 1))
+            last = self.tokenizer.decode_codes(nxt, last).clamp(-1, 1)
+            out.append(last)
         return torch.stack(out, dim=1) if out else torch.zeros(b, 0, *frames.shape[2:])

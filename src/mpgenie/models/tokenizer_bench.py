@@ -6,10 +6,12 @@ with the trainer's batches, optimiser and gradient clip (:func:`~mpgenie.models.
 :func:`~mpgenie.models.train.optimise`; with the same seed the same initial weights and the same frames in the same
 order, so after N steps it is the tokenizer a ``train worldmodel`` run has after N steps, up to floating-point
 order), and reports the reconstruction PSNR of decode(encode(frame)) at the step counts asked for, with the CPU
-seconds spent up to each.
+seconds spent up to each (the reference design decodes each frame from the true frame before it, as teacher-forced
+evaluation does, and also from its tokens alone: ``psnr_intra``).
 
 Scored frames: every ``every``-th frame of every view of the held-out (last) episode of ``holdout`` (default: the
-training data's own held-out episode, which the tokenizer does not train on), at most ``frames`` of them.
+training data's own held-out episode, which the tokenizer does not train on), starting at the second, at most
+``frames`` of them.
 """
 
 from __future__ import annotations
@@ -31,17 +33,29 @@ from mpgenie.models.tokenizer import Tokenizer
 from mpgenie.models.train import load_views, optimise, sample_batch, split_views
 
 
-def spaced_frames(views: np.ndarray, every: int, frames: int) -> np.ndarray:
-    """``(N, H, W, 3)`` from ``(V, T, H, W, 3)``: every ``every``-th frame of each view, view by view, the first N."""
-    return views[:, ::every].reshape(-1, *views.shape[2:])[:frames]
+def spaced_frames(views: np.ndarray, every: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, H, W, 3)`` frames from ``(V, T, H, W, 3)`` views: every ``every``-th frame of each view from its second,
+    view by view, the first N; and the frame before each."""
+    scored, before = views[:, 1::every], views[:, 0:-1:every]
+    shape = views.shape[2:]
+    return scored.reshape(-1, *shape)[:frames], before.reshape(-1, *shape)[:frames]
 
 
 @torch.no_grad()
-def reconstruction_psnr(tokenizer: Tokenizer, frames: np.ndarray, chunk: int = 64) -> float:
-    """PSNR (dB, pooled over all frames) of decode(encode(frame)), clamped to the image range as eval does."""
+def reconstruction_psnr(
+    tokenizer: Tokenizer, frames: np.ndarray, before: np.ndarray | None = None, chunk: int = 64
+) -> float:
+    """PSNR (dB, pooled over all frames) of decode(encode(frame)), clamped to the image range as eval does;
+    ``before``: the frames before them, which the reference design decodes from."""
     tokenizer.eval()
     truth = to_tensor(frames)
-    recon = torch.cat([tokenizer.reconstruct(truth[i : i + chunk]) for i in range(0, len(truth), chunk)])
+    ref = None if before is None else to_tensor(before)
+    recon = torch.cat(
+        [
+            tokenizer.reconstruct(truth[i : i + chunk], None if ref is None else ref[i : i + chunk])
+            for i in range(0, len(truth), chunk)
+        ]
+    )
     tokenizer.train()
     return psnr(recon, truth)
 
@@ -70,7 +84,7 @@ def bench_tokenizer(
         source = views.frames[held_idx]
     else:
         source = load_views(holdout, cfg.dynamics.max_others, held_out_only=True).frames
-    scored = spaced_frames(source, every, frames)
+    scored, before = spaced_frames(source, every, frames)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = Tokenizer(cfg.tokenizer)
@@ -80,16 +94,17 @@ def bench_tokenizer(
     scores = []
     for step in range(1, points[-1] + 1):
         v, t = sample_batch(rng, train_idx, cfg.batch, context, length)
-        loss, _ = model(to_tensor(views.frames[v, t]))
+        reference = to_tensor(views.frames[v, t - 1]) if cfg.tokenizer.reference else None
+        loss, _ = model(to_tensor(views.frames[v, t]), reference)
         optimise(model, optimizer, loss)
         if progress is not None:
             progress(step, points[-1], float(loss.detach()))
         if step in points:
             cpu, wall = time.process_time() - cpu_start, time.monotonic() - wall_start
-            scores.append(
-                {"steps": step, "psnr": round(reconstruction_psnr(model, scored), 3), "cpu_s": round(cpu, 1),
-                 "wall_s": round(wall, 1)}
-            )  # fmt: skip
+            score = {"steps": step, "psnr": round(reconstruction_psnr(model, scored, before), 3)}
+            if cfg.tokenizer.reference:
+                score["psnr_intra"] = round(reconstruction_psnr(model, scored), 3)
+            scores.append(score | {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1)})
     codebook = int(np.prod(cfg.tokenizer.levels))
     return {
         "config": config,

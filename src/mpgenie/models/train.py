@@ -235,7 +235,8 @@ def train_worldmodel(
         views, t = sample_batch(rng, train_idx, cfg.batch, c, frames.shape[1])
         model.train()
         if phase == "tokenizer":
-            loss, _ = model.tokenizer(to_tensor(frames[views, t]))
+            before = to_tensor(frames[views, t - 1]) if cfg.tokenizer.reference else None
+            loss, _ = model.tokenizer(to_tensor(frames[views, t]), before)
         elif phase == "lam":
             loss, _ = model.lam(to_tensor(frames[views, t]), to_tensor(frames[views, t + 1]))
         else:
@@ -376,7 +377,8 @@ def eval_worldmodel(
         roll_rand_latent = roll(many, rand_latent, 4)
         roll_rand_true = roll(many, rand_true, 4)
         truth_t4_many = truth[:, 3].repeat(RANDOM_DRAWS, 1, 1, 1)
-        recon = model.tokenizer.reconstruct(truth[:, 0])
+        recon = model.tokenizer.reconstruct(truth[:, 0], ctx[:, -1])  # the reference design: from the frame before
+        intra = model.tokenizer.reconstruct(truth[:, 0]) if model.cfg.tokenizer.reference else recon
     # What the simulator itself draws after those random true actions (the episode forked at each clip's start):
     # a model that follows its actions lands nearer these than the recorded future.
     episode_meta = MultiplayerVideoDataset(data).episode(held_out.episode_of[0])
@@ -398,6 +400,7 @@ def eval_worldmodel(
         "clips": clips,
         "guidance": guidance,
         "psnr_tokenizer": psnr(recon, truth[:, 0]),
+        "psnr_tokenizer_intra": psnr(intra, truth[:, 0]),  # from the tokens alone (the same for other designs)
         "psnr_tf": psnr(roll_true[:, 0], truth[:, 0]),
         "ssim_tf": ssim(roll_true[:, 0], truth[:, 0]),
         "psnr_t4": psnr(roll_true[:, 3], truth[:, 3]),
