@@ -136,6 +136,8 @@ def test_rollouts_and_served_streams_decode_from_the_frame_before() -> None:
     served = LearnedWorldModel(model=model)
     for action in (1, 2, 3):
         assert np.abs(served.step(context, action).astype(int) - last.astype(int)).max() <= 1  # uint8 rounding
+    blank = ContextAssembler(world).assemble(0, [])  # nothing seen yet: "no frame before", not a black one
+    assert set(np.unique(LearnedWorldModel(model=model).step(blank, 1)).tolist()) <= {127, 128}
 
 
 def test_presets_name_their_tokenizer_and_old_configs_load_plain() -> None:

@@ -131,13 +131,15 @@ class LearnedWorldModel:
         from mpgenie.models.frames import to_tensor  # noqa: PLC0415
 
         res = self.model.cfg.tokenizer.resolution
-        frames = [f for f in context.frames if f.shape[0] == res] or [np.zeros((res, res, 3), dtype=np.uint8)]
+        seen_frames = [f for f in context.frames if f.shape[0] == res]
+        frames = seen_frames or [np.zeros((res, res, 3), dtype=np.uint8)]
         c = self.model.cfg.dynamics.context_frames
         frames = ([frames[0]] * c + frames)[-c:]
         x = to_tensor(np.stack(frames))
         with torch.no_grad():
             self._codes[context.player] = list(self.model.tokenizer.encode(x)[1])
-        self._last[context.player] = x[-1]
+        # No frame yet: the reference design's "no frame before" (all zeros), not a black picture.
+        self._last[context.player] = x[-1] if seen_frames else torch.zeros_like(x[-1])
         self._pose[context.player] = self._own_pose(context)
 
     def step(self, context: PlayerContext, action: int) -> NDArray[np.uint8]:
