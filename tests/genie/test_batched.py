@@ -90,8 +90,8 @@ def test_the_streamer_draws_a_ticks_players_in_one_call() -> None:
     assert step_all(made[0], [], []) == []
 
 
-@pytest.mark.parametrize("tokenizer", ["plain", "residual"])
-def test_bench_worldmodel_times_both_tokenizer_designs(tokenizer: str) -> None:
+@pytest.mark.parametrize("tokenizer", ["plain", "residual", "reference"])
+def test_bench_worldmodel_times_every_tokenizer_design(tokenizer: str) -> None:
     pytest.importorskip("torch")
     from mpgenie.bench.worldmodel import bench_worldmodel  # noqa: PLC0415 - the 'learn' extra
 
