@@ -145,11 +145,12 @@ def test_presets_name_their_tokenizer_and_old_configs_load_plain() -> None:
     assert cfg.tokenizer.residual and cfg.tokenizer.decoder_channels == 64
     assert cfg.dynamics.levels == cfg.tokenizer.levels == (8, 8, 8, 5, 5, 5)  # the dynamics predicts six digits
     assert GenieConfig.from_dict(cfg.to_dict()) == cfg
-    old = preset("tiny").to_dict()
+    old = preset("tiny", tokenizer="plain").to_dict()
     assert preset("tiny", tokenizer="reference").tokenizer.design == "reference"
     for key in ("residual", "decoder_channels", "reference"):  # a checkpoint from before the residual design
         del old["tokenizer"][key]  # type: ignore[attr-defined]
-    assert GenieConfig.from_dict(old) == preset("tiny") and not preset("tiny").tokenizer.residual
+    assert GenieConfig.from_dict(old) == preset("tiny", tokenizer="plain") and not preset("tiny").tokenizer.residual
+    assert preset("tiny").tokenizer.design == "reference"  # the default since the 2026-12-06 runs
     with pytest.raises(UsageError, match="unknown tokenizer"):
         preset("tiny", tokenizer="huge")
 

@@ -18,6 +18,7 @@ import numpy as np
 from mpgenie.errors import UsageError
 from mpgenie.genie.backends import valid_guidance
 from mpgenie.genie.context import ContextAssembler
+from mpgenie.models.designs import DEFAULT_TOKENIZER
 from mpgenie.world.actions import NUM_ACTIONS
 from mpgenie.world.config import WorldConfig
 from mpgenie.world.simulation import World
@@ -30,7 +31,7 @@ def bench_worldmodel(
     frames: int = 20,
     threads: int = 0,
     resolution: int = 64,
-    tokenizer: str = "plain",
+    tokenizer: str = DEFAULT_TOKENIZER,
     guidance: float | None = None,
 ) -> dict[str, Any]:
     if players < 1 or frames < 2 or threads < 0:

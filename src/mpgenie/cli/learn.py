@@ -12,6 +12,7 @@ import typer
 from mpgenie.cli.common import dataset_dir, progress, report, run
 from mpgenie.cli.groups import bench_app, eval_app, train_app
 from mpgenie.errors import UsageError
+from mpgenie.models.designs import DEFAULT_TOKENIZER
 
 
 def learn_module(threads: int, *datasets: str, module: str = "train") -> Any:
@@ -41,10 +42,10 @@ def train_worldmodel_cmd(
     tokenizer: Annotated[
         str,
         typer.Option(
-            help="Tokenizer design: plain, residual (six FSQ digits, residual decoder) or reference (plain's tokens, "
-            "decoded from the frame before)."
+            help="Tokenizer design: reference (plain's tokens, each frame decoded from the frame before), plain, or "
+            "residual (six FSQ digits, residual decoder)."
         ),
-    ] = "plain",
+    ] = DEFAULT_TOKENIZER,
     steps: Annotated[int, typer.Option(help="Optimisation steps in all (tokenizer, then LAM, then dynamics).")] = 3000,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 250,
     time_limit: Annotated[
@@ -113,7 +114,7 @@ def bench_worldmodel_cmd(
     checkpoint: Annotated[str | None, typer.Option(help="A trained checkpoint instead of a preset.")] = None,
     tokenizer: Annotated[
         str, typer.Option(help="The preset's tokenizer design: plain, residual, reference.")
-    ] = "plain",
+    ] = DEFAULT_TOKENIZER,
     guidance: Annotated[
         float | None, typer.Option(help="Action guidance served (default: the model's; 1: one pass per round).")
     ] = None,
@@ -259,7 +260,7 @@ def bench_tokenizer_cmd(
     holdout: Annotated[
         str | None, typer.Option(help="Dataset whose last episode is scored (default: --data's own last episode).")
     ] = None,
-    tokenizer: Annotated[str, typer.Option(help="Tokenizer design: plain, residual, reference.")] = "plain",
+    tokenizer: Annotated[str, typer.Option(help="Tokenizer design: plain, residual, reference.")] = DEFAULT_TOKENIZER,
     config: Annotated[str, typer.Option(help="Preset whose tokenizer is trained: tiny, small, base.")] = "tiny",
     score_at: Annotated[str, typer.Option(help="Step counts to score at, comma-separated.")] = "2000,4500",
     every: Annotated[int, typer.Option(help="Score every N-th frame of each held-out view.")] = 25,

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from mpgenie.errors import UsageError
+from mpgenie.models.designs import DEFAULT_TOKENIZER, TOKENIZERS
 from mpgenie.models.dynamics import Dynamics, DynamicsConfig
 from mpgenie.models.lam import LatentActionConfig, LatentActionModel
 from mpgenie.models.tokenizer import Tokenizer, TokenizerConfig
@@ -51,14 +52,10 @@ class GenieConfig:
         )  # type: ignore[arg-type]
 
 
-#: Tokenizer designs (models/tokenizer.py): ``plain`` as the presets were first trained; ``residual`` with six FSQ
-#: digits (codebook 64,000) and a decoder twice as wide at the tokens; ``reference``: plain's tokens, decoded from
-#: the previous frame.
-TOKENIZERS = ("plain", "residual", "reference")
 RESIDUAL_LEVELS = (8, 8, 8, 5, 5, 5)
 
 
-def preset(name: str, resolution: int = 64, tokenizer: str = "plain") -> GenieConfig:
+def preset(name: str, resolution: int = 64, tokenizer: str = DEFAULT_TOKENIZER) -> GenieConfig:
     sizes = {"tiny": (32, 24, 128, 2, 4, 16), "small": (64, 48, 256, 4, 8, 32), "base": (128, 96, 512, 8, 8, 64)}
     if name not in sizes:
         raise UsageError(f"unknown config {name!r} (tiny, small, base)")

@@ -43,7 +43,7 @@ class TokenizerConfig:
 
     @property
     def design(self) -> str:
-        """``plain``, ``residual`` or ``reference`` (genie.TOKENIZERS)."""
+        """``plain``, ``residual`` or ``reference`` (designs.TOKENIZERS)."""
         if self.reference:
             return "reference"
         return "residual" if self.residual else "plain"

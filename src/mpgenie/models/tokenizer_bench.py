@@ -26,6 +26,7 @@ import torch
 
 from mpgenie.dataset.reader import MultiplayerVideoDataset
 from mpgenie.errors import UsageError
+from mpgenie.models.designs import DEFAULT_TOKENIZER
 from mpgenie.models.frames import to_tensor
 from mpgenie.models.genie import preset
 from mpgenie.models.metrics import psnr
@@ -63,7 +64,7 @@ def reconstruction_psnr(
 def bench_tokenizer(
     data: str | Path,
     holdout: str | Path | None = None,
-    tokenizer: str = "plain",
+    tokenizer: str = DEFAULT_TOKENIZER,
     config: str = "tiny",
     score_at: Sequence[int] = (2000, 4500),
     seed: int = 0,

@@ -31,6 +31,7 @@ from mpgenie.dataset.reader import MultiplayerVideoDataset, decode_frames
 from mpgenie.dataset.replay import counterfactual_views, recorded_actions, views_with_and_without_players
 from mpgenie.errors import UsageError
 from mpgenie.models.checkpoint import load_checkpoint, save_payload
+from mpgenie.models.designs import DEFAULT_TOKENIZER
 from mpgenie.models.frames import to_frames, to_tensor
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, preset
 from mpgenie.models.metrics import code_purity, mutual_information, psnr, ssim
@@ -54,7 +55,7 @@ class TrainConfig:
     data: str | Path  # a dataset directory (mpgenie generate)
     out: str | Path  # the checkpoint file, resumed when it exists
     preset: str  # the model size: tiny (CPU), small, base (GPU)
-    tokenizer: str = "plain"  # the tokenizer design (genie.TOKENIZERS)
+    tokenizer: str = DEFAULT_TOKENIZER  # the tokenizer design (designs.TOKENIZERS)
     steps: int = 3000  # optimisation steps in all (tokenizer, then LAM, then dynamics)
     checkpoint_every: int = 250
     seed: int = 0
