@@ -352,7 +352,7 @@ class WireSwarm:
 
     def _in_loop(self, fn: Callable[[], T]) -> T:
         """``fn()`` run by the loop's thread between two polls (here when the loop is not running)."""
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():
             return fn()
         self._request_done.clear()
         self._request = fn
