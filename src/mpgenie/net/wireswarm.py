@@ -361,7 +361,7 @@ class WireSwarm:
         result = self._request_result
         if isinstance(result, BaseException):
             raise result
-        return result  # type: ignore[no-any-return]
+        return result
 
     def _serve_request(self) -> None:
         fn, self._request = self._request, None
