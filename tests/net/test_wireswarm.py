@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-import threading
 
 import pytest
 from hypothesis import given, settings
@@ -106,35 +105,5 @@ def test_a_server_that_refuses_the_upgrade_counts_as_failed_to_connect() -> None
             assert await loop.run_in_executor(None, swarm.connect_all, 3.0) == 0
             assert swarm.failed == 2
             swarm.close()
-
-    run(body)
-
-
-def test_measurements_are_read_by_the_loop_thread_while_it_runs() -> None:
-    """The clients' latency deques change while the loop polls: ``stats()`` from the load test's main thread once
-    raised "deque mutated during iteration" at 1,000 clients. Reads and resets now run on the loop's thread."""
-
-    async def body() -> None:
-        async with serving() as server:
-            loop = asyncio.get_running_loop()
-            swarm = WireSwarm(server.url, 6, seed=1)
-            assert await loop.run_in_executor(None, swarm.connect_all, 10.0) == 6
-            swarm.start()
-            try:
-                assert swarm._thread is not None
-                assert await loop.run_in_executor(None, swarm._in_loop, threading.get_ident) == swarm._thread.ident
-                await asyncio.sleep(0.5)
-                reads = [await loop.run_in_executor(None, swarm.stats) for _ in range(20)]
-                assert all(r.connected == 6 for r in reads) and reads[-1].snapshots > 0
-
-                def broken() -> None:
-                    raise LookupError("asked of the loop")
-
-                with pytest.raises(LookupError, match="asked of the loop"):
-                    await loop.run_in_executor(None, swarm._in_loop, broken)
-                assert swarm._thread.is_alive()  # the loop goes on after a failed request
-                await loop.run_in_executor(None, swarm.reset_measurements)
-            finally:
-                await loop.run_in_executor(None, swarm.close)
 
     run(body)

@@ -28,8 +28,6 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -44,7 +42,6 @@ from mpgenie.net.tickets import DEV_SECRET, issue_ticket
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x2, 0x8, 0x9, 0xA
 RECV_BYTES = 1 << 18
-T = TypeVar("T")
 
 
 def client_frame(payload: bytes, key: bytes, opcode: int = OP_BINARY) -> bytes:
@@ -141,9 +138,8 @@ class WireSwarm:
         self._buffer = bytearray(RECV_BYTES)
         self._view = memoryview(self._buffer)
         self._stop = threading.Event()
-        self._request: Callable[[], Any] | None = None  # run by the loop's thread between two polls
-        self._request_done = threading.Event()
-        self._request_result: Any = None
+        self._reset = threading.Event()
+        self._reset_done = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- connecting --------------------------------------------------------------------------------------------
@@ -200,8 +196,8 @@ class WireSwarm:
         actions = np.zeros(self.n, dtype=np.int8)
         keys = b""
         while not self._stop.is_set() and (duration_s is None or time.monotonic() - start < duration_s):
-            if self._request is not None:
-                self._serve_request()
+            if self._reset.is_set():
+                self._reset_now()
             now = time.monotonic()
             if now >= next_at:
                 if phase == 0:
@@ -334,42 +330,24 @@ class WireSwarm:
     # --- measurements ------------------------------------------------------------------------------------------
 
     def stats(self) -> SwarmStats:
-        """What the clients measured; read by the loop's thread when it runs (its deques change while it polls)."""
-        return self._in_loop(self._stats_now)
-
-    def _stats_now(self) -> SwarmStats:
         conns = [c for c in self.conns if c is not None]
         return swarm_stats(self.n, [c.state for c in conns], [c.open for c in conns], self.failed)
 
     def reset_measurements(self) -> None:
         """Zero the counters, done by the loop's thread between two polls (or here when it is not running)."""
-        self._in_loop(self._reset_now)
+        if self._thread is None:
+            self._reset_now()
+            return
+        self._reset_done.clear()
+        self._reset.set()
+        self._reset_done.wait(timeout=5.0)
 
     def _reset_now(self) -> None:
         for c in self.conns:
             if c is not None:
                 c.state.reset_measurements()
-
-    def _in_loop(self, fn: Callable[[], T]) -> T:
-        """``fn()`` run by the loop's thread between two polls (here when the loop is not running)."""
-        if self._thread is None or not self._thread.is_alive():
-            return fn()
-        self._request_done.clear()
-        self._request = fn
-        if not self._request_done.wait(timeout=10.0):
-            raise RuntimeError("the load generator's loop did not answer within 10 s")
-        result = self._request_result
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    def _serve_request(self) -> None:
-        fn, self._request = self._request, None
-        try:
-            self._request_result = fn() if fn is not None else None
-        except Exception as exc:  # handed to the asking thread, the loop goes on
-            self._request_result = exc
-        self._request_done.set()
+        self._reset.clear()
+        self._reset_done.set()
 
     def close(self) -> None:
         """Say goodbye (Close 1000) on every open connection and close the sockets."""
