@@ -31,7 +31,7 @@ from mpgenie.models.frames import to_tensor
 from mpgenie.models.genie import preset
 from mpgenie.models.metrics import psnr
 from mpgenie.models.tokenizer import Tokenizer
-from mpgenie.models.train import load_views, optimise, sample_batch, split_views
+from mpgenie.models.train import load_views, optimise, sample_batch, split_views, tokenizer_loss
 
 
 def spaced_frames(views: np.ndarray, every: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +95,7 @@ def bench_tokenizer(
     scores = []
     for step in range(1, points[-1] + 1):
         v, t = sample_batch(rng, train_idx, cfg.batch, context, length)
-        reference = to_tensor(views.frames[v, t - 1]) if cfg.tokenizer.reference else None
-        loss, _ = model(to_tensor(views.frames[v, t]), reference)
+        loss = tokenizer_loss(model, views.frames, v, t)
         optimise(model, optimizer, loss)
         if progress is not None:
             progress(step, points[-1], float(loss.detach()))

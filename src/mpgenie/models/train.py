@@ -36,6 +36,7 @@ from mpgenie.models.frames import to_frames, to_tensor
 from mpgenie.models.genie import TRUE_ACTIONS, Genie, preset
 from mpgenie.models.metrics import code_purity, mutual_information, psnr, ssim
 from mpgenie.models.player_consistency import player_consistency, player_masks
+from mpgenie.models.tokenizer import Tokenizer
 from mpgenie.models.visible_players import from_episode
 from mpgenie.render.png import write_png
 
@@ -130,6 +131,14 @@ def sample_batch(
     """A training batch's views (drawn with replacement) and frame index ``t`` in each: ``context`` frames before
     it and one after, what the dynamics needs; the tokenizer and latent action phases draw the same way."""
     return rng.choice(train_idx, size=batch), rng.integers(context, length - 1, size=batch)
+
+
+def tokenizer_loss(model: Tokenizer, frames: np.ndarray, views: np.ndarray, t: np.ndarray) -> torch.Tensor:
+    """The tokenizer phase's loss on frame ``t`` of each of ``views`` (and, for the reference design, the frame
+    before it, which its decoder draws from): the trainer's and ``bench tokenizer``'s one rule."""
+    before = to_tensor(frames[views, t - 1]) if model.cfg.reference else None
+    loss, _ = model(to_tensor(frames[views, t]), before)
+    return loss
 
 
 def optimise(module: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -236,8 +245,7 @@ def train_worldmodel(
         views, t = sample_batch(rng, train_idx, cfg.batch, c, frames.shape[1])
         model.train()
         if phase == "tokenizer":
-            before = to_tensor(frames[views, t - 1]) if cfg.tokenizer.reference else None
-            loss, _ = model.tokenizer(to_tensor(frames[views, t]), before)
+            loss = tokenizer_loss(model.tokenizer, frames, views, t)
         elif phase == "lam":
             loss, _ = model.lam(to_tensor(frames[views, t]), to_tensor(frames[views, t + 1]))
         else:
